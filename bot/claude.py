@@ -1,0 +1,205 @@
+"""The Claude client: one structured turn, or a streamed handoff draft, through the `anthropic` SDK."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import anthropic
+import httpx2
+from pydantic import ValidationError
+
+from .errors import ClaudeBadOutput, ClaudeUnavailable
+from .schemas import TURN_TOOL_NAME, ClaudeTurn
+
+logger = logging.getLogger(__name__)
+
+TURN_MAX_TOKENS = 2048
+DRAFT_MAX_TOKENS = 2048
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_creation_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cache_read_tokens + other.cache_read_tokens,
+            self.cache_creation_tokens + other.cache_creation_tokens,
+        )
+
+    @classmethod
+    def of(cls, usage: Any) -> Usage:
+        return cls(
+            input_tokens=usage.input_tokens or 0,
+            output_tokens=usage.output_tokens or 0,
+            cache_read_tokens=getattr(usage, "cache_read_input_tokens", 0) or 0,
+            cache_creation_tokens=getattr(usage, "cache_creation_input_tokens", 0) or 0,
+        )
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    turn: ClaudeTurn
+    usage: Usage
+
+
+class ClaudeClient(Protocol):
+    """What the core needs from a model; the fake Anthropic server stands behind the real one in tests."""
+
+    async def turn(self, *, system: str, messages: list[dict[str, Any]]) -> TurnResult: ...
+
+    def draft(self, *, system: str, messages: list[dict[str, Any]]) -> AsyncIterator[str | Usage]: ...
+
+
+def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """Pydantic puts nested models in $defs; tool schemas read best (and validate everywhere) inlined."""
+    defs = schema.get("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return resolve(copy.deepcopy(defs[node["$ref"].rsplit("/", 1)[-1]]))
+            return {k: resolve(v) for k, v in node.items() if k != "$defs"}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    return resolve(schema)  # type: ignore[no-any-return]
+
+
+TURN_TOOL: dict[str, Any] = {
+    "name": TURN_TOOL_NAME,
+    "description": "Answer the engineer: your message, diagnostic questions, suggested steps and triage.",
+    "input_schema": _inline_refs(ClaudeTurn.model_json_schema()),
+}
+
+
+def _error_type(err: anthropic.APIStatusError) -> str | None:
+    """The API's error type; a mid-stream error arrives with HTTP 200 and only says it here."""
+    body = err.body if isinstance(err.body, dict) else {}
+    error = body.get("error") if isinstance(body.get("error"), dict) else body
+    return error.get("type") if isinstance(error, dict) else None
+
+
+def _unavailable(err: Exception) -> ClaudeUnavailable:
+    if isinstance(err, anthropic.APITimeoutError):
+        reason = "it timed out"
+    elif isinstance(err, anthropic.APIConnectionError):
+        reason = "it could not be reached"
+    elif isinstance(err, anthropic.RateLimitError):
+        reason = "rate limited"
+    elif isinstance(err, anthropic.AuthenticationError):
+        reason = "the API key was rejected"
+    elif isinstance(err, anthropic.APIStatusError) and (
+        err.status_code == 529 or _error_type(err) == "overloaded_error"
+    ):
+        reason = "overloaded"
+    elif isinstance(err, anthropic.APIStatusError):
+        reason = f"error {err.status_code}"
+    else:
+        reason = "the answer was cut off"
+    return ClaudeUnavailable(reason)
+
+
+class AnthropicClaude:
+    """ClaudeClient on the real SDK; it reads ANTHROPIC_BASE_URL like the SDK does when base_url is None."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        model: str,
+        base_url: str | None = None,
+        timeout: float = 60.0,
+        max_retries: int = 2,
+    ) -> None:
+        self.model = model
+        self._client = anthropic.AsyncAnthropic(
+            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
+        )
+
+    @staticmethod
+    def _system(system: str) -> list[dict[str, Any]]:
+        return [{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}]
+
+    def _turn_params(self, system: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "max_tokens": TURN_MAX_TOKENS,
+            "system": self._system(system),
+            "tools": [TURN_TOOL],
+            "tool_choice": {"type": "tool", "name": TURN_TOOL_NAME},
+            "messages": messages,
+        }
+
+    async def turn(self, *, system: str, messages: list[dict[str, Any]]) -> TurnResult:
+        usage = Usage()
+        attempt_messages = messages
+        for attempt in (1, 2):
+            try:
+                response = await self._client.messages.create(**self._turn_params(system, attempt_messages))
+            except anthropic.APIError as err:
+                raise _unavailable(err) from err
+            except httpx2.TransportError as err:
+                raise ClaudeUnavailable("the connection dropped") from err
+            usage = usage + Usage.of(response.usage)
+            tool_use = next((b for b in response.content if b.type == "tool_use"), None)
+            try:
+                if tool_use is None:
+                    raise ValueError("no tool call in the answer")
+                return TurnResult(ClaudeTurn.model_validate(tool_use.input), usage)
+            except (ValidationError, ValueError) as err:
+                # Log the shape of the problem, never the content (it may quote the engineer's paste).
+                problems = err.errors() if isinstance(err, ValidationError) else [{"msg": str(err)}]
+                logger.warning(
+                    "Claude turn broke the schema (attempt %d): %s",
+                    attempt,
+                    [(p.get("loc"), p.get("msg")) for p in problems][:5],
+                )
+                if tool_use is None:
+                    continue
+                attempt_messages = [
+                    *messages,
+                    {"role": "assistant", "content": [tool_use.model_dump(exclude_none=True)]},
+                    {
+                        "role": "user",
+                        "content": [
+                            {
+                                "type": "tool_result",
+                                "tool_use_id": tool_use.id,
+                                "is_error": True,
+                                "content": "The input did not match the schema: "
+                                + "; ".join(f"{p.get('loc')}: {p.get('msg')}" for p in problems[:10])
+                                + f". Call {TURN_TOOL_NAME} again with valid input.",
+                            }
+                        ],
+                    },
+                ]
+        raise ClaudeBadOutput("Claude's answer broke the schema twice")
+
+    async def draft(self, *, system: str, messages: list[dict[str, Any]]) -> AsyncIterator[str | Usage]:
+        try:
+            async with self._client.messages.stream(
+                model=self.model,
+                max_tokens=DRAFT_MAX_TOKENS,
+                system=self._system(system),  # type: ignore[arg-type]
+                messages=messages,  # type: ignore[arg-type]
+            ) as stream:
+                async for text in stream.text_stream:
+                    yield text
+                final = await stream.get_final_message()
+        except anthropic.APIError as err:
+            raise _unavailable(err) from err
+        except httpx2.TransportError as err:
+            # A connection dropped mid-stream surfaces as the transport's error, not the SDK's.
+            raise ClaudeUnavailable("the answer was cut off") from err
+        yield Usage.of(final.usage)

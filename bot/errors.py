@@ -1,0 +1,64 @@
+"""The core's exceptions: each carries a message an engineer can act on."""
+
+from __future__ import annotations
+
+
+class FlowPilotError(Exception):
+    """Base of every error the core reports to the user; `str(err)` is safe to show."""
+
+    code = "error"
+    retryable = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class IntakeError(FlowPilotError):
+    """The engineer's input cannot be used as it is (empty, binary, not an image, too large)."""
+
+    code = "bad_input"
+
+
+class NotFound(FlowPilotError):
+    code = "not_found"
+
+
+class Forbidden(FlowPilotError):
+    code = "forbidden"
+
+
+class InvalidTransition(FlowPilotError):
+    """The command is not allowed in the session's current state."""
+
+    code = "invalid_transition"
+
+
+class AlreadyAnswered(InvalidTransition):
+    code = "already_answered"
+
+
+class SessionBusy(FlowPilotError):
+    """Another turn held the session for longer than we are willing to wait."""
+
+    code = "busy"
+    retryable = True
+
+
+class ClaudeUnavailable(FlowPilotError):
+    """Claude could not be reached or kept failing; the turn can be retried."""
+
+    code = "claude_unavailable"
+    retryable = True
+
+
+class ClaudeBadOutput(FlowPilotError):
+    """Claude's answer broke the schema twice; nothing was changed."""
+
+    code = "claude_bad_output"
+    retryable = True
+
+
+class ShuttingDown(FlowPilotError):
+    code = "shutting_down"
+    retryable = True

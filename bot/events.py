@@ -1,0 +1,150 @@
+"""Events the session handler yields; adapters render them and decide nothing."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from .commands import SessionCommand
+
+
+@dataclass(frozen=True)
+class Evidence:
+    text: str
+    status: str  # confirmed | ruled_out | pending
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    text: str
+    options: tuple[str, ...]
+    answer: str | None = None
+    answered_by: str | None = None
+
+
+@dataclass(frozen=True)
+class SuggestedAction:
+    id: str
+    text: str
+    outcome: str | None = None  # done | failed
+    marked_by: str | None = None
+
+
+@dataclass(frozen=True)
+class SessionView:
+    """The live triage header: everything the cockpit message or card shows."""
+
+    session_id: uuid.UUID
+    status: str
+    problem_summary: str | None
+    client_name: str | None
+    asset_name: str | None
+    issue_category: str | None
+    hypothesis: str | None
+    evidence: tuple[Evidence, ...]
+    confidence_tier: str
+    confidence_score: float
+    manual_fields: tuple[str, ...]
+    owner: str
+    owner_user_id: str
+    platform: str
+    workspace_id: str
+    step_count: int
+    created_at: datetime
+    updated_at: datetime
+    escalated_to: str | None = None
+    session_rating: int | None = None
+    awaiting_reply: bool = False
+    questions: tuple[Question, ...] = ()
+    actions: tuple[SuggestedAction, ...] = ()
+
+    @property
+    def title(self) -> str:
+        return self.problem_summary or "New troubleshooting session"
+
+
+@dataclass(frozen=True)
+class Event:
+    session_id: uuid.UUID | None
+
+
+@dataclass(frozen=True)
+class SessionStarted(Event):
+    view: SessionView
+
+
+@dataclass(frozen=True)
+class Thinking(Event):
+    """Claude is working on the next turn: show a status or a placeholder."""
+
+    purpose: Literal["turn", "draft"] = "turn"
+
+
+@dataclass(frozen=True)
+class AssistantTurn(Event):
+    step_order: int
+    message: str
+    questions: tuple[Question, ...]
+    actions: tuple[SuggestedAction, ...]
+    confidence_tier: str
+
+
+@dataclass(frozen=True)
+class TriageChanged(Event):
+    view: SessionView
+
+
+@dataclass(frozen=True)
+class QuestionAnswered(Event):
+    step_order: int
+    question: Question
+    remaining: int  # questions of that turn still open
+
+
+@dataclass(frozen=True)
+class ActionMarked(Event):
+    step_order: int
+    action: SuggestedAction
+
+
+@dataclass(frozen=True)
+class DraftStarted(Event):
+    kind: str
+
+
+@dataclass(frozen=True)
+class DraftDelta(Event):
+    text: str
+
+
+@dataclass(frozen=True)
+class DraftFinished(Event):
+    handoff_id: uuid.UUID
+    kind: str
+    text: str
+    root_cause: str
+    steps_taken: str
+    recommendations: str
+
+
+@dataclass(frozen=True)
+class StatusChanged(Event):
+    old: str
+    new: str
+    by: str
+    view: SessionView
+    outputs: dict[str, str] = field(default_factory=dict)  # format -> content, on resolve/escalate
+    escalated_to: Any = None  # the commands.Actor the session was escalated to, for a DM
+
+
+@dataclass(frozen=True)
+class Notice(Event):
+    """A message meant for the user: a confirmation or an error they can act on."""
+
+    text: str
+    level: Literal["info", "error"] = "info"
+    code: str = "info"
+    retry: SessionCommand | None = None  # the command a Retry button should send

@@ -1,0 +1,449 @@
+"""Turn what the engineer gave (text, log files, screenshots) into what is stored and shown to Claude.
+
+Everything textual is redacted first, then fitted to a character budget: a long log keeps its first and
+last lines and every line that looks like an error, so Claude sees what matters and the prompt stays small.
+"""
+
+from __future__ import annotations
+
+import base64
+import codecs
+import re
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import accumulate
+from typing import Literal
+
+from bot.errors import IntakeError
+from bot.redaction import redact
+
+__all__ = [
+    "Attachment",
+    "FittedLog",
+    "ImageInput",
+    "IntakeType",
+    "PreparedInput",
+    "fit_log",
+    "prepare_input",
+]
+
+IntakeType = Literal["free_text", "log_paste", "screenshot", "psa_ticket", "combined"]
+
+MAX_IMAGES = 5
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
+MAX_LINE_CHARS = 1_000
+HEAD_LINES = 20
+TAIL_LINES = 40
+
+# What the engineer reads, kept together.
+EMPTY_INPUT = "Describe the problem in a sentence or two, or attach a log or a screenshot."
+BINARY_FILE = (
+    "{name} looks like a binary file, not text. Save or export it as plain text (.txt, .log or .csv) "
+    "and attach that, or paste the lines that matter."
+)
+EVENT_LOG_HINT = " In Event Viewer, use Save All Events As… and pick Text or CSV."
+NOT_UTF8 = (
+    "{name} isn't UTF-8 text, so FlowPilot can't read it. Save it as UTF-8 (in Notepad: File › Save as › "
+    "Encoding: UTF-8) and attach it again, or paste the lines that matter."
+)
+NOT_AN_IMAGE = (
+    "{name} isn't a PNG, JPEG, GIF or WEBP image. Save the screenshot as PNG or JPEG and attach it again."
+)
+IMAGE_TOO_LARGE = (
+    "{name} is {megabytes:.1f} MB; screenshots can be at most 5 MB. Crop it or save it as JPEG and attach "
+    "it again."
+)
+TOO_MANY_IMAGES = (
+    "You attached {count} images; FlowPilot looks at up to {limit} at a time. Attach the {limit} that "
+    "show the problem best."
+)
+MASKED_NOTE = "Masked {count:,} {secrets} ({kinds}) before saving or sending."
+TRIMMED_NOTE = "Trimmed {name} to {kept:,} of {total:,} lines (errors, warnings, first and last lines kept)."
+EMPTY_FILE_NOTE = "{name} is empty, so it was left out."
+KEPT_HEADER = (
+    "[FlowPilot kept {kept:,} of {total:,} lines of this log: errors, warnings, first and last lines]"
+)
+GAP_MARKER = "… [{count:,} lines left out] …"
+CUT_LINE = "… [{count:,} more characters cut]"
+YOUR_MESSAGE = "your message"
+FILE_HEADER = "Attached file {name}:"
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """An uploaded file: a log, some text, or a screenshot."""
+
+    filename: str
+    media_type: str | None
+    data: bytes
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    media_type: str
+    data_b64: str
+    filename: str
+
+
+@dataclass(frozen=True)
+class PreparedInput:
+    text: str
+    images: tuple[ImageInput, ...]
+    intake_type: IntakeType
+    redactions: int
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FittedLog:
+    text: str
+    total_lines: int
+    kept_lines: int
+    trimmed: bool
+
+
+def prepare_input(
+    text: str,
+    attachments: Sequence[Attachment] = (),
+    *,
+    psa_enabled: bool = False,
+    budget_chars: int = 40_000,
+) -> PreparedInput:
+    """Redact, trim and classify the engineer's input; raise IntakeError when it cannot be used."""
+    message = _clean(text).strip()
+    notes: list[str] = []
+    images: list[tuple[str, str, bytes]] = []
+    files: list[tuple[str, str]] = []
+    for attachment in attachments:
+        name = _display_name(attachment.filename)
+        media_type = _sniff_image(attachment.data)
+        if media_type is not None:
+            images.append((name, media_type, attachment.data))
+        elif _claims_image(attachment):
+            raise IntakeError(NOT_AN_IMAGE.format(name=name))
+        else:
+            content = _decode_text(attachment.data, name)
+            if content.strip():
+                files.append((name, content))
+            else:
+                notes.append(EMPTY_FILE_NOTE.format(name=name))
+    if len(images) > MAX_IMAGES:
+        raise IntakeError(TOO_MANY_IMAGES.format(count=len(images), limit=MAX_IMAGES))
+    for name, _, data in images:
+        if len(data) > MAX_IMAGE_BYTES:
+            raise IntakeError(IMAGE_TOO_LARGE.format(name=name, megabytes=len(data) / (1024 * 1024)))
+    if not message and not files and not images:
+        raise IntakeError(EMPTY_INPUT)
+
+    # Redact before trimming, so a cut can never leave part of a secret readable.
+    masked_message = redact(message)
+    masked_files = [(redact(name), redact(content)) for name, content in files]
+    found = [masked_message, *(r for pair in masked_files for r in pair)]
+    count = sum(r.count for r in found)
+    kinds = sorted({kind for r in found for kind in r.kinds})
+    if count:
+        noun = "secret" if count == 1 else "secrets"
+        notes.insert(0, MASKED_NOTE.format(count=count, secrets=noun, kinds=", ".join(kinds)))
+
+    # (name used in notes, header and fence or None for the message, body)
+    blocks: list[tuple[str, tuple[str, str] | None, str]] = []
+    if masked_message.text:
+        blocks.append((YOUR_MESSAGE, None, masked_message.text))
+    for masked_name, masked_content in masked_files:
+        header = FILE_HEADER.format(name=masked_name.text)
+        body = masked_content.text
+        blocks.append((masked_name.text, (header, _fence_for(body)), body))
+    overhead = 2 * (len(blocks) - 1) + sum(len(f[0]) + 2 * len(f[1]) + 3 for _, f, _ in blocks if f)
+    shares = _fair_shares([len(body) for _, _, body in blocks], budget_chars - overhead)
+    parts: list[str] = []
+    for (label, frame, body), share in zip(blocks, shares, strict=True):
+        if len(body) > share:
+            fitted = fit_log(body, share)
+            body = fitted.text
+            notes.append(TRIMMED_NOTE.format(name=label, kept=fitted.kept_lines, total=fitted.total_lines))
+        parts.append(f"{frame[0]}\n{frame[1]}\n{body}\n{frame[1]}" if frame else body)
+
+    encoded = tuple(
+        ImageInput(media_type=media_type, data_b64=base64.b64encode(data).decode("ascii"), filename=name)
+        for name, media_type, data in images
+    )
+    return PreparedInput(
+        text="\n\n".join(parts),
+        images=encoded,
+        intake_type=_intake_type(message, has_files=bool(files), has_images=bool(images), psa=psa_enabled),
+        redactions=count,
+        notes=tuple(notes),
+    )
+
+
+def fit_log(text: str, budget_chars: int) -> FittedLog:
+    """Fit a log into `budget_chars`, keeping the lines that matter; the result never exceeds the budget."""
+    raw = text.split("\n")
+    total = len(raw) - 1 if raw[-1] == "" else len(raw)
+    if len(text) <= budget_chars:
+        return FittedLog(text=text, total_lines=total, kept_lines=total, trimmed=False)
+    budget = max(budget_chars, 0)
+    lines = [line.removesuffix("\r") for line in raw[:total]]
+    head = set(range(min(HEAD_LINES, total)))
+    tail = list(range(max(total - TAIL_LINES, 0), total))
+    errors, frames = _error_lines(text, raw, lines)
+    context = {j for i in errors for j in (i - 1, i + 1) if 0 <= j < total}
+    # The header's length depends on the counts; reserve room for the widest it can be.
+    body_budget = budget - len(KEPT_HEADER.format(kept=total, total=total)) - 1
+
+    body = ""
+    kept: list[int] = []
+    for chosen in (head | set(tail) | errors | frames | context, head | set(tail) | errors | frames):
+        kept = sorted(chosen)
+        if sum(min(len(lines[i]), MAX_LINE_CHARS) + 1 for i in kept) > body_budget:
+            continue  # cannot fit, markers aside: skip rendering it
+        body = "\n".join(_render(lines, kept))
+        if len(body) <= body_budget:
+            break
+    else:
+        kept = _greedy(lines, sorted(head | errors | frames), tail, body_budget)
+        body = "\n".join(_render(lines, kept))
+        if len(body) > body_budget:
+            body = body[: max(body_budget - 1, 0)] + "…"
+    out = f"{KEPT_HEADER.format(kept=len(kept), total=total)}\n{body}"
+    return FittedLog(text=out[:budget], total_lines=total, kept_lines=len(kept), trimmed=True)
+
+
+# --- fitting -----------------------------------------------------------------------------------------
+
+# Each pattern starts with a literal so a 2 MB log is scanned quickly; they run on the lower-cased text.
+_ERROR_PATTERNS = tuple(
+    re.compile(p)
+    for p in (
+        r"err(?:or|\b(?<=\berr))",
+        r"fa(?:il|tal)",
+        r"exception",
+        r"traceback",
+        r"denied",
+        r"refused",
+        r"time(?:out|d out)",
+        r"crit(?:ical|\b(?<=\bcrit))",
+        r"warn",
+        r"unable",
+        r"can(?:not|'t)",
+        r"could not",
+        r"hresult",
+        r"0x8[0-9a-f]{7}",
+        r"event ?id",
+        r"panic",
+    )
+)
+_TRACEBACK = "traceback (most recent call last)"
+# Indented lines after an error: Python and .NET/Java stack frames, continuation lines.
+_FRAME = re.compile(r"[ \t]+\S")
+_MAX_FRAMES = 60
+
+
+def _error_lines(text: str, raw: list[str], lines: list[str]) -> tuple[set[int], set[int]]:
+    """Indices of error-looking lines, and of stack frames following a traceback or an exception."""
+    lowered = text.replace("\u0130", "i").lower()  # same length, so positions still match `raw`
+    ends = list(accumulate(len(line) + 1 for line in raw))  # one past each line's newline
+    errors: set[int] = set()
+    for pattern in _ERROR_PATTERNS:
+        for match in pattern.finditer(lowered):
+            errors.add(bisect_right(ends, match.start()))
+    errors = {i for i in errors if i < len(lines)}
+    frames: set[int] = set()
+    for i in sorted(errors):
+        # Python tracebacks and indented .NET/Java frames ("   at X.Y()") after an error line.
+        j = i + 1
+        while j < len(lines) and j - i <= _MAX_FRAMES and _FRAME.match(lines[j]):
+            frames.add(j)
+            j += 1
+        if _TRACEBACK in lines[i].lower() and j < len(lines):
+            frames.add(j)  # the exception line that ends a Python traceback
+    return errors, frames
+
+
+def _render(lines: list[str], kept: list[int]) -> list[str]:
+    out: list[str] = []
+    previous = -1
+    for i in kept:
+        if i > previous + 1:
+            out.append(GAP_MARKER.format(count=i - previous - 1))
+        out.append(_cut(lines[i]))
+        previous = i
+    if previous < len(lines) - 1:
+        out.append(GAP_MARKER.format(count=len(lines) - 1 - previous))
+    return out
+
+
+def _greedy(lines: list[str], wanted: list[int], tail: list[int], budget: int) -> list[int]:
+    """The last lines, plus as many wanted lines (in order) as still fit."""
+    tail_set = set(tail)
+    widest_gap = len(GAP_MARKER.format(count=len(lines))) + 1
+    room = budget - sum(len(_cut(lines[i])) + 1 for i in tail) - 2 * widest_gap
+    chosen: list[int] = []
+    previous = -1
+    for i in wanted:
+        if i in tail_set:
+            continue
+        cost = len(_cut(lines[i])) + 1 + (widest_gap if i > previous + 1 else 0)
+        if cost > room:
+            break
+        room -= cost
+        chosen.append(i)
+        previous = i
+    return chosen + tail
+
+
+def _cut(line: str) -> str:
+    if len(line) <= MAX_LINE_CHARS:
+        return line
+    return line[:MAX_LINE_CHARS] + CUT_LINE.format(count=len(line) - MAX_LINE_CHARS)
+
+
+def _fair_shares(sizes: list[int], budget: int) -> list[int]:
+    """Split `budget` so small parts keep everything and large parts share the rest equally."""
+    shares = [0] * len(sizes)
+    remaining = max(budget, 0)
+    order = sorted(range(len(sizes)), key=sizes.__getitem__)
+    for position, index in enumerate(order):
+        share = min(sizes[index], remaining // (len(sizes) - position))
+        shares[index] = share
+        remaining -= share
+    return shares
+
+
+# --- classifying -------------------------------------------------------------------------------------
+
+_LOG_LINE = re.compile(
+    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}"
+    r"|\b\d{1,2}/\d{1,2}/\d{2,4},? +\d{1,2}:\d{2}"
+    r"|\b\d{2}:\d{2}:\d{2}\b"
+    r"|\b(?:TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|ERR|SEVERE|FATAL|CRITICAL|VERBOSE)\b"
+    r"|\[(?i:trace|debug|info|notice|warn|warning|error|fatal|critical|verbose)\]"
+    r"|^\s+at \S|^\s*File \".*\", line \d+|^Traceback \(most recent call last\)"
+    r"|^(?:Log Name|Source|Event ID|Task Category|Level|Keywords|Computer|OpCode):"
+)
+_MIN_LOG_LINES = 8
+_LOG_SCAN_LINES = 500
+# Ticket references come with the engineer's own words, not deep inside a pasted log.
+_TICKET_SCAN_CHARS = 5_000
+_TICKET = re.compile(
+    r"(?<![\w&#])#\d{4,}\b"
+    r"|\b(?:ticket|tkt|incident)\s*(?:no\.?|number|num|id)?\s*[:#]?\s*\d{3,}\b"
+    r"|\bT\d{8}\.\d{3,4}\b"
+    r"|\bINC\d{6,}\b",
+    re.IGNORECASE,
+)
+
+
+def _intake_type(message: str, *, has_files: bool, has_images: bool, psa: bool) -> IntakeType:
+    kinds: list[IntakeType] = []
+    if has_files or _looks_like_log(message):
+        kinds.append("log_paste")
+    if has_images:
+        kinds.append("screenshot")
+    if psa and _TICKET.search(message, 0, _TICKET_SCAN_CHARS):
+        kinds.append("psa_ticket")
+    if len(kinds) > 1:
+        return "combined"
+    return kinds[0] if kinds else "free_text"
+
+
+def _looks_like_log(text: str) -> bool:
+    """A code block, or at least eight lines with timestamps, levels or stack frames."""
+    if "```" in text:
+        return True
+    loggy = 0
+    for line in text.split("\n", _LOG_SCAN_LINES)[:_LOG_SCAN_LINES]:
+        if _LOG_LINE.search(line):
+            loggy += 1
+            if loggy >= _MIN_LOG_LINES:
+                return True
+    return False
+
+
+# --- attachments -------------------------------------------------------------------------------------
+
+_IMAGE_EXTENSIONS = (
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".jfif",
+    ".gif",
+    ".webp",
+    ".bmp",
+    ".tif",
+    ".tiff",
+    ".heic",
+    ".heif",
+)
+
+
+def _sniff_image(data: bytes) -> str | None:
+    """The media type the bytes really are; the uploader's claim is never trusted."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def _claims_image(attachment: Attachment) -> bool:
+    media_type = (attachment.media_type or "").lower()
+    return media_type.startswith("image/") or attachment.filename.lower().endswith(_IMAGE_EXTENSIONS)
+
+
+def _decode_text(data: bytes, name: str) -> str:
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding = "utf-16"
+    elif data.startswith(codecs.BOM_UTF8):
+        encoding = "utf-8-sig"
+    elif b"\x00" in data:
+        raise IntakeError(_binary_message(name))
+    else:
+        encoding = "utf-8"
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError:
+        raise IntakeError(
+            NOT_UTF8.format(name=name) if encoding == "utf-8" else _binary_message(name)
+        ) from None
+    if "\x00" in text:
+        raise IntakeError(_binary_message(name))
+    return text
+
+
+def _binary_message(name: str) -> str:
+    hint = EVENT_LOG_HINT if name.lower().endswith(".evtx") else ""
+    return BINARY_FILE.format(name=name) + hint
+
+
+def _display_name(filename: str) -> str:
+    """The file's own name, safe to show in a message and a code fence header."""
+    name = _clean(filename).replace("\\", "/").rsplit("/", 1)[-1]
+    name = re.sub(r"[\x00-\x1f\x7f`]", "", name).strip()
+    return name[:120] or "attachment"
+
+
+def _fence_for(body: str) -> str:
+    """A code fence the body cannot break out of, however many backticks it holds."""
+    if "```" not in body:
+        return "```"
+    longest = max(len(run) for run in re.findall(r"`{3,}", body))
+    return "`" * (longest + 1)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _clean(text: str) -> str:
+    """Drop what PostgreSQL and the APIs cannot take: NUL characters and unpaired surrogates."""
+    text = text.replace("\x00", "")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = _SURROGATE.sub("\ufffd", text)
+    return text

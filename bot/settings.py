@@ -1,0 +1,76 @@
+"""One typed settings object, read once at start from the environment (and a `.env` file if present)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _newest_sonnet() -> str:
+    """The first Sonnet in the installed SDK's model list (the SDK lists newest first)."""
+    from typing import get_args
+
+    from anthropic.types import Model
+
+    try:
+        from anthropic.resources.messages.messages import DEPRECATED_MODELS
+    except ImportError:  # moved in a later SDK: then only the list's order counts
+        DEPRECATED_MODELS = {}
+    for alias in get_args(Model):
+        for name in get_args(alias):
+            if isinstance(name, str) and name.startswith("claude-sonnet-") and name not in DEPRECATED_MODELS:
+                return name
+    return "claude-sonnet-4-5"
+
+
+DEFAULT_MODEL = _newest_sonnet()
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    data_dir: Path = Field(default=Path(".flowpilot"), validation_alias="FLOWPILOT_DATA_DIR")
+    port: int = Field(default=3000, validation_alias="PORT")
+    host: str = Field(default="0.0.0.0", validation_alias="FLOWPILOT_HOST")
+
+    anthropic_api_key: SecretStr | None = Field(default=None, validation_alias="ANTHROPIC_API_KEY")
+    anthropic_base_url: str | None = Field(default=None, validation_alias="ANTHROPIC_BASE_URL")
+    model: str = Field(default=DEFAULT_MODEL, validation_alias="FLOWPILOT_MODEL")
+    claude_timeout: float = Field(default=60.0, validation_alias="FLOWPILOT_CLAUDE_TIMEOUT")
+    claude_max_retries: int = Field(default=2, validation_alias="FLOWPILOT_CLAUDE_MAX_RETRIES")
+
+    slack_bot_token: SecretStr | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(default=None, validation_alias="SLACK_SIGNING_SECRET")
+    slack_app_token: SecretStr | None = Field(default=None, validation_alias="SLACK_APP_TOKEN")
+    slack_api_url: str = Field(default="https://slack.com/api/", validation_alias="SLACK_API_URL")
+    slack_client_id: str | None = Field(default=None, validation_alias="SLACK_CLIENT_ID")
+    slack_client_secret: SecretStr | None = Field(default=None, validation_alias="SLACK_CLIENT_SECRET")
+
+    teams_client_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID")
+    )
+    teams_client_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTSECRET")
+    )
+    teams_tenant_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("CONNECTIONS__SERVICE_CONNECTION__SETTINGS__TENANTID")
+    )
+
+    api_tokens: SecretStr | None = Field(default=None, validation_alias="FLOWPILOT_API_TOKENS")
+
+    # How long one turn may hold a session before another process may take it over.
+    lease_seconds: float = Field(default=90.0, validation_alias="FLOWPILOT_LEASE_SECONDS")
+    # How long a command waits for the turn before it tells the user the session is busy.
+    lease_wait_seconds: float = Field(default=300.0, validation_alias="FLOWPILOT_LEASE_WAIT_SECONDS")
+    # Graceful shutdown: how long turns in flight may take to finish.
+    shutdown_grace_seconds: float = Field(default=20.0, validation_alias="FLOWPILOT_SHUTDOWN_GRACE_SECONDS")
+    # Who you are in `flowpilot shell` (default: your OS user name).
+    shell_user: str | None = Field(default=None, validation_alias="FLOWPILOT_SHELL_USER")
+    log_level: str = Field(default="INFO", validation_alias="FLOWPILOT_LOG_LEVEL")
+
+    @property
+    def claude_configured(self) -> bool:
+        return self.anthropic_api_key is not None and bool(self.anthropic_api_key.get_secret_value())

@@ -1,0 +1,127 @@
+"""The triage header: Claude's updates merged under the engineer's manual edits, and its views."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from storage.models import AISession, User
+
+from .commands import TRIAGE_FIELDS
+from .events import Evidence, Question, SessionView, SuggestedAction
+from .schemas import TriageUpdate
+
+# Command field name -> column; "hypothesis" is what engineers call triage_hypothesis.
+COLUMN = {
+    "problem_summary": "problem_summary",
+    "client_name": "client_name",
+    "asset_name": "asset_name",
+    "issue_category": "issue_category",
+    "hypothesis": "triage_hypothesis",
+}
+LIMITS = {
+    "problem_summary": 500,
+    "client_name": 255,
+    "asset_name": 255,
+    "issue_category": 100,
+    "hypothesis": 2000,
+}
+assert set(COLUMN) == set(TRIAGE_FIELDS)
+
+
+def header_dict(s: AISession) -> dict[str, Any]:
+    """The header as Claude is told about it each turn."""
+    return {
+        "problem_summary": s.problem_summary,
+        "client_name": s.client_name,
+        "asset_name": s.asset_name,
+        "issue_category": s.issue_category,
+        "hypothesis": s.triage_hypothesis,
+        "evidence": [{"text": e["text"], "status": e["status"]} for e in s.evidence_items or []],
+        "confidence_tier": s.confidence_tier,
+        "status": s.status,
+    }
+
+
+def apply_update(s: AISession, update: TriageUpdate | None, *, summary: str | None) -> None:
+    """Merge Claude's update; fields the engineer set by hand are kept."""
+    manual = set(s.manual_fields or [])
+    proposed: dict[str, str | None] = {"problem_summary": summary}
+    if update is not None:
+        proposed |= {
+            "client_name": update.client_name,
+            "asset_name": update.asset_name,
+            "issue_category": update.issue_category,
+            "hypothesis": update.hypothesis,
+        }
+    for name, value in proposed.items():
+        if value and value.strip() and name not in manual:
+            setattr(s, COLUMN[name], value.strip()[: LIMITS[name]])
+    if update is not None and update.evidence is not None:
+        s.evidence_items = merge_evidence(s.evidence_items or [], [e.model_dump() for e in update.evidence])
+
+
+def merge_evidence(current: list[dict[str, Any]], proposed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Claude's list, except that items the engineer set keep their status and are never dropped."""
+    manual = {e["text"].strip().lower(): e for e in current if e.get("manual")}
+    merged: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for item in proposed:
+        key = item["text"].strip().lower()
+        if key in seen:
+            continue
+        seen.add(key)
+        merged.append(manual.get(key) or {"text": item["text"].strip(), "status": item["status"]})
+    merged.extend(e for k, e in manual.items() if k not in seen)
+    return merged
+
+
+def lane_questions(lane: dict[str, Any] | None) -> tuple[Question, ...]:
+    return tuple(
+        Question(
+            id=q["id"],
+            text=q["text"],
+            options=tuple(q.get("options") or ()),
+            answer=q.get("answer"),
+            answered_by=q.get("answered_by"),
+        )
+        for q in (lane or {}).get("questions", [])
+    )
+
+
+def lane_actions(lane: dict[str, Any] | None) -> tuple[SuggestedAction, ...]:
+    return tuple(
+        SuggestedAction(id=a["id"], text=a["text"], outcome=a.get("outcome"), marked_by=a.get("marked_by"))
+        for a in (lane or {}).get("actions", [])
+    )
+
+
+def session_view(
+    s: AISession, *, account_platform: str, account_external_id: str, users: dict[Any, User]
+) -> SessionView:
+    owner = users.get(s.user_id)
+    escalated_to = users.get(s.escalated_to_id) if s.escalated_to_id else None
+    return SessionView(
+        session_id=s.id,
+        status=s.status,
+        problem_summary=s.problem_summary,
+        client_name=s.client_name,
+        asset_name=s.asset_name,
+        issue_category=s.issue_category,
+        hypothesis=s.triage_hypothesis,
+        evidence=tuple(Evidence(text=e["text"], status=e["status"]) for e in s.evidence_items or []),
+        confidence_tier=s.confidence_tier,
+        confidence_score=s.confidence_score,
+        manual_fields=tuple(s.manual_fields or ()),
+        owner=(owner.display_name or owner.external_id) if owner else "",
+        owner_user_id=owner.external_id if owner else "",
+        platform=account_platform,
+        workspace_id=account_external_id,
+        step_count=s.step_count,
+        created_at=s.created_at,
+        updated_at=s.updated_at,
+        escalated_to=(escalated_to.display_name or escalated_to.external_id) if escalated_to else None,
+        session_rating=s.session_rating,
+        awaiting_reply=s.awaiting_reply,
+        questions=lane_questions(s.pending_task_lane),
+        actions=lane_actions(s.pending_task_lane),
+    )

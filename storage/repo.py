@@ -1,0 +1,124 @@
+"""Small queries the core and the adapters share; each takes an open AsyncSession."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .models import Account, AISession, AISessionStep, ProcessedEvent, ThreadBinding, User
+
+
+async def account_for(db: AsyncSession, *, platform: str, external_id: str) -> Account:
+    """The account for a workspace or tenant, created on first sight."""
+    await db.execute(
+        insert(Account)
+        .values(id=uuid.uuid4(), platform=platform, external_id=external_id)
+        .on_conflict_do_nothing(index_elements=["platform", "external_id"])
+    )
+    return (
+        await db.execute(
+            sa.select(Account).where(Account.platform == platform, Account.external_id == external_id)
+        )
+    ).scalar_one()
+
+
+async def find_account(db: AsyncSession, *, platform: str, external_id: str) -> Account | None:
+    return (
+        await db.execute(
+            sa.select(Account).where(Account.platform == platform, Account.external_id == external_id)
+        )
+    ).scalar_one_or_none()
+
+
+async def user_for(db: AsyncSession, *, account: Account, external_id: str, display_name: str | None) -> User:
+    """The user for a platform identity; the display name follows the latest one seen."""
+    stmt = insert(User).values(
+        id=uuid.uuid4(), account_id=account.id, external_id=external_id, display_name=display_name or None
+    )
+    if display_name:
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["account_id", "external_id"], set_={"display_name": display_name}
+        )
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=["account_id", "external_id"])
+    await db.execute(stmt)
+    return (
+        await db.execute(
+            sa.select(User).where(User.account_id == account.id, User.external_id == external_id)
+        )
+    ).scalar_one()
+
+
+async def steps_of(db: AsyncSession, session_id: uuid.UUID) -> Sequence[AISessionStep]:
+    return (
+        (
+            await db.execute(
+                sa.select(AISessionStep)
+                .where(AISessionStep.session_id == session_id)
+                .order_by(AISessionStep.step_order)
+            )
+        )
+        .scalars()
+        .all()
+    )
+
+
+async def binding_for(
+    db: AsyncSession, *, platform: str, workspace_id: str, channel_id: str, thread_id: str
+) -> ThreadBinding | None:
+    return (
+        await db.execute(
+            sa.select(ThreadBinding).where(
+                ThreadBinding.platform == platform,
+                ThreadBinding.workspace_id == workspace_id,
+                ThreadBinding.channel_id == channel_id,
+                ThreadBinding.thread_id == thread_id,
+            )
+        )
+    ).scalar_one_or_none()
+
+
+async def bindings_of(db: AsyncSession, session_id: uuid.UUID) -> Sequence[ThreadBinding]:
+    return (
+        (await db.execute(sa.select(ThreadBinding).where(ThreadBinding.session_id == session_id)))
+        .scalars()
+        .all()
+    )
+
+
+async def first_delivery(db: AsyncSession, *, platform: str, event_id: str) -> bool:
+    """Record a platform event; False when it was seen before (a retried delivery)."""
+    result = await db.execute(
+        insert(ProcessedEvent)
+        .values(platform=platform, event_id=event_id)
+        .on_conflict_do_nothing()
+        .returning(ProcessedEvent.event_id)
+    )
+    return result.first() is not None
+
+
+async def forget_events_before(db: AsyncSession, *, days: int = 7) -> int:
+    result = await db.execute(
+        sa.delete(ProcessedEvent).where(
+            ProcessedEvent.received_at < sa.func.now() - sa.text(f"interval '{days} days'")
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def users_by_id(db: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, User]:
+    if not ids:
+        return {}
+    rows = (await db.execute(sa.select(User).where(User.id.in_(set(ids))))).scalars().all()
+    return {u.id: u for u in rows}
+
+
+async def session_row(db: AsyncSession, session_id: uuid.UUID, *, lock: bool = False) -> AISession | None:
+    stmt = sa.select(AISession).where(AISession.id == session_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await db.execute(stmt)).scalar_one_or_none()

@@ -1,0 +1,180 @@
+"""One turn at a time per session, across handlers (processes), and no session stuck after a crash."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import sqlalchemy as sa
+
+from bot.commands import RetryTurn, UserMessage
+from bot.events import AssistantTurn, Notice
+from bot.handler import SessionHandler
+from storage.models import AISession, AISessionStep
+from tests.conftest import collect, make_claude
+from tests.test_session_lifecycle import errors, first, start
+
+
+async def roles_in_order(db, session_id):
+    async with db() as s:
+        rows = (
+            await s.execute(
+                sa.select(AISessionStep.role, AISessionStep.content)
+                .where(AISessionStep.session_id == session_id)
+                .order_by(AISessionStep.step_order)
+            )
+        ).all()
+    return rows
+
+
+async def test_two_messages_racing_on_one_session_are_serialized(handler, alice, db, fake_claude):
+    session_id, _ = await start(handler, alice)
+    fake_claude.latency = 0.3
+    a, b = await asyncio.gather(
+        collect(
+            handler.handle(UserMessage(actor=alice, session_id=session_id, text="first: spooler restarted"))
+        ),
+        collect(
+            handler.handle(UserMessage(actor=alice, session_id=session_id, text="second: still offline"))
+        ),
+    )
+    assert first(a, AssistantTurn) and first(b, AssistantTurn)
+    rows = await roles_in_order(db, session_id)
+    # intake, reply, then each message followed by its own reply: never two turns interleaved.
+    assert [r.role for r in rows] == ["user", "assistant", "user", "assistant", "user", "assistant"]
+    # The second turn's request already contained the first turn's answer.
+    second_request = json.dumps(fake_claude.requests[-1].body["messages"])
+    assert "first: spooler restarted" in second_request and "second: still offline" in second_request
+
+
+async def test_handlers_in_two_processes_share_the_lease(db, fake_claude, alice):
+    # Two handlers with separate owners stand for two `flowpilot serve` processes on one database.
+    one = SessionHandler(db=db, claude=make_claude(fake_claude), lease_seconds=30, lease_wait_seconds=10)
+    two = SessionHandler(db=db, claude=make_claude(fake_claude), lease_seconds=30, lease_wait_seconds=10)
+    session_id, _ = await start(one, alice)
+    fake_claude.latency = 0.2
+    results = await asyncio.gather(
+        *[
+            collect(h.handle(UserMessage(actor=alice, session_id=session_id, text=f"message {i}")))
+            for i, h in enumerate([one, two, one, two])
+        ]
+    )
+    assert all(first(r, AssistantTurn) for r in results)
+    rows = await roles_in_order(db, session_id)
+    assert [r.role for r in rows] == ["user", "assistant"] * 5
+    assert sorted(r.content for r in rows if r.role == "user")[1:] == [f"message {i}" for i in range(4)]
+
+
+async def test_a_lease_left_by_a_dead_process_expires_and_the_turn_is_retryable(
+    handler, alice, db, fake_claude
+):
+    session_id, _ = await start(handler, alice)
+    # A process died mid-turn: the engineer's message is stored, the lease is stale, no reply was written.
+    async with db() as s, s.begin():
+        row = await s.get(AISession, session_id)
+        s.add(
+            AISessionStep(session_id=session_id, step_order=row.step_count + 1, role="user", content="did X")
+        )
+        row.step_count += 1
+        row.awaiting_reply = True
+        row.lease_owner = uuid.uuid4()
+        row.lease_expires_at = sa.func.now() - sa.text("interval '1 second'")
+        row.turn_in_flight = {"command": "UserMessage"}
+    events = await collect(handler.handle(RetryTurn(actor=alice, session_id=session_id)))
+    assert first(events, AssistantTurn), "the retried turn is answered"
+    rows = await roles_in_order(db, session_id)
+    assert rows[-2].content == "did X" and rows[-1].role == "assistant"
+    async with db() as s:
+        row = await s.get(AISession, session_id)
+        assert row.lease_owner is None and row.awaiting_reply is False
+
+
+async def test_any_command_after_a_crash_says_the_turn_was_interrupted(handler, alice, db):
+    session_id, _ = await start(handler, alice)
+    async with db() as s, s.begin():
+        row = await s.get(AISession, session_id)
+        row.awaiting_reply = True
+        row.lease_owner = uuid.uuid4()
+        row.lease_expires_at = sa.func.now() - sa.text("interval '1 second'")
+        row.turn_in_flight = {"command": "UserMessage"}
+    events = await collect(handler.handle(UserMessage(actor=alice, session_id=session_id, text="hello?")))
+    interrupted = [e for e in events if isinstance(e, Notice) and e.code == "interrupted"]
+    assert interrupted and isinstance(interrupted[0].retry, RetryTurn)
+    assert first(events, AssistantTurn)
+
+
+async def test_a_live_lease_makes_others_wait_not_fail(handler, alice, db, fake_claude):
+    session_id, _ = await start(handler, alice)
+    other_owner = uuid.uuid4()
+    async with db() as s, s.begin():
+        row = await s.get(AISession, session_id)
+        row.lease_owner = other_owner
+        row.lease_expires_at = sa.func.now() + sa.text("interval '30 seconds'")
+
+    async def release_soon():
+        await asyncio.sleep(0.5)
+        async with db() as s, s.begin():
+            await s.execute(
+                sa.update(AISession)
+                .where(AISession.id == session_id)
+                .values(lease_owner=None, lease_expires_at=None)
+            )
+
+    releaser = asyncio.create_task(release_soon())
+    events = await collect(handler.handle(UserMessage(actor=alice, session_id=session_id, text="waiting")))
+    await releaser
+    assert first(events, AssistantTurn) and not errors(events)
+
+
+async def test_busy_session_gives_a_clear_retryable_notice(db, fake_claude, alice):
+    impatient = SessionHandler(
+        db=db, claude=make_claude(fake_claude), lease_seconds=30, lease_wait_seconds=0.3
+    )
+    session_id, _ = await start(impatient, alice)
+    async with db() as s, s.begin():
+        row = await s.get(AISession, session_id)
+        row.lease_owner = uuid.uuid4()
+        row.lease_expires_at = sa.func.now() + sa.text("interval '30 seconds'")
+    events = await collect(impatient.handle(UserMessage(actor=alice, session_id=session_id, text="hi")))
+    notice = errors(events)[0]
+    assert notice.code == "busy" and isinstance(notice.retry, UserMessage)
+    rows = await roles_in_order(db, session_id)
+    assert len(rows) == 2, "nothing was written while the session was busy"
+
+
+async def test_graceful_shutdown_lets_a_turn_finish(db, fake_claude, alice):
+    handler = SessionHandler(db=db, claude=make_claude(fake_claude), lease_seconds=30, lease_wait_seconds=10)
+    session_id, _ = await start(handler, alice)
+    fake_claude.latency = 0.5
+    turn = asyncio.create_task(
+        collect(handler.handle(UserMessage(actor=alice, session_id=session_id, text="go")))
+    )
+    await asyncio.sleep(0.2)
+    await handler.shutdown(grace_seconds=5)
+    assert first(await turn, AssistantTurn)
+    refused = await collect(handler.handle(UserMessage(actor=alice, session_id=session_id, text="late")))
+    assert errors(refused)[0].code == "shutting_down"
+
+
+async def test_shutdown_past_the_grace_period_leaves_the_turn_retryable(db, fake_claude, alice):
+    handler = SessionHandler(db=db, claude=make_claude(fake_claude), lease_seconds=30, lease_wait_seconds=10)
+    session_id, _ = await start(handler, alice)
+    fake_claude.latency = 5
+    turn = asyncio.create_task(
+        collect(handler.handle(UserMessage(actor=alice, session_id=session_id, text="slow")))
+    )
+    await asyncio.sleep(0.3)
+    await handler.shutdown(grace_seconds=0.2)
+    try:
+        await turn
+    except asyncio.CancelledError:
+        pass
+    fake_claude.latency = 0
+    restarted = SessionHandler(
+        db=db, claude=make_claude(fake_claude), lease_seconds=30, lease_wait_seconds=10
+    )
+    events = await collect(restarted.handle(RetryTurn(actor=alice, session_id=session_id)))
+    assert first(events, AssistantTurn)
+    rows = await roles_in_order(db, session_id)
+    assert rows[-2].content == "slow" and rows[-1].role == "assistant"
