@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable
@@ -19,6 +20,7 @@ from bot.settings import Settings
 from storage.embedded import start_embedded
 from storage.engine import create_engine, safe_url, session_factory
 from storage.migrate import current_revision, head_revision, upgrade_to_head
+from storage.notify import ChangeListener
 
 logger = logging.getLogger(__name__)
 
@@ -32,12 +34,38 @@ class Runtime:
     engine: AsyncEngine
     db: async_sessionmaker[AsyncSession]
     handler: SessionHandler
+    # Session changes from every process (LISTEN/NOTIFY): chat adapters re-render headers from it.
+    changes: ChangeListener
 
 
 RUNTIME = web.AppKey("runtime", Runtime)
 
-# Each adapter: (name, is it configured?, mount function, what to set when it is off).
-Mount = Callable[[web.Application, Runtime], None]
+
+@dataclass(frozen=True)
+class AdapterSpec:
+    """A chat or API adapter: a package with `mount(app, runtime)`, imported only when configured."""
+
+    name: str
+    module: str
+    configured: Callable[[Settings], bool]
+    missing: str
+
+
+def _slack_configured(s: Settings) -> bool:
+    return bool(s.slack_app_token or (s.slack_signing_secret and (s.slack_bot_token or s.slack_client_id)))
+
+
+ADAPTERS = (
+    AdapterSpec(
+        "Slack",
+        "adapters.slack",
+        _slack_configured,
+        "set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (HTTP), or SLACK_APP_TOKEN (Socket Mode)",
+    ),
+    # Without a client id the Teams adapter runs in anonymous local mode (Agents Playground, Emulator).
+    AdapterSpec("Teams", "adapters.teams", lambda s: True, ""),
+    AdapterSpec("REST API", "adapters.api", lambda s: s.api_tokens is not None, "set FLOWPILOT_API_TOKENS"),
+)
 
 
 def database_url(settings: Settings) -> str:
@@ -48,7 +76,9 @@ def database_url(settings: Settings) -> str:
 
 
 @asynccontextmanager
-async def open_runtime(settings: Settings, *, migrate: bool = True) -> AsyncIterator[Runtime]:
+async def open_runtime(
+    settings: Settings, *, migrate: bool = True, listen: bool = True
+) -> AsyncIterator[Runtime]:
     url = await asyncio.to_thread(database_url, settings)
     logger.info("database: %s", safe_url(url))
     if migrate:
@@ -73,9 +103,13 @@ async def open_runtime(settings: Settings, *, migrate: bool = True) -> AsyncIter
         lease_seconds=settings.lease_seconds,
         lease_wait_seconds=settings.lease_wait_seconds,
     )
+    changes = ChangeListener(url)
+    if listen:
+        await changes.start()
     try:
-        yield Runtime(settings=settings, db_url=url, engine=engine, db=db, handler=handler)
+        yield Runtime(settings=settings, db_url=url, engine=engine, db=db, handler=handler, changes=changes)
     finally:
+        await changes.stop()
         await engine.dispose()
 
 
@@ -100,22 +134,23 @@ async def _readyz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "migrations": {"current": current}})
 
 
-def adapters() -> list[tuple[str, Callable[[Settings], bool], str, Callable[[], Mount]]]:
-    """The chat and API adapters, imported only when configured (only this root knows them all)."""
-    return []
-
-
 def build_app(runtime: Runtime) -> web.Application:
     app = web.Application(client_max_size=25 * 1024 * 1024)
     app[RUNTIME] = runtime
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
-    for name, configured, missing, load in adapters():
-        if configured(runtime.settings):
-            load()(app, runtime)
-            logger.info("%s adapter on", name)
-        else:
-            logger.info("%s adapter off: %s", name, missing)
+    for spec in ADAPTERS:
+        if not spec.configured(runtime.settings):
+            logger.info("%s adapter off: %s", spec.name, spec.missing)
+            continue
+        try:
+            module = importlib.import_module(spec.module)
+        except ModuleNotFoundError as err:
+            if err.name != spec.module:
+                raise
+            logger.info("%s adapter not installed in this build", spec.name)
+            continue
+        module.mount(app, runtime)
     return app
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage import lease as leases
-from storage import repo
+from storage import notify, repo
 from storage.models import (
     Account,
     AISession,
@@ -313,6 +313,11 @@ class SessionHandler:
             s.total_active_seconds += min(elapsed, IDLE_CAP_SECONDS)
         s.last_activity_at = now
 
+    @staticmethod
+    async def _changed(db: AsyncSession, s: AISession, actor: Actor, kind: str) -> None:
+        """Tell other processes (and other adapters) the header changed, when this transaction commits."""
+        await notify.publish(db, notify.SessionChange(s.id, kind, actor.platform))
+
     async def _add_step(self, db: AsyncSession, s: AISession, **fields: Any) -> AISessionStep:
         s.step_count += 1
         step = AISessionStep(session_id=s.id, step_order=s.step_count, **fields)
@@ -570,6 +575,7 @@ class SessionHandler:
                 cache_creation_tokens=result.usage.cache_creation_tokens,
             )
             self._apply_turn(s, turn, step.step_order, result.usage)
+            await self._changed(db, s, actor, "triage")
             after = await self._view_of(db, loaded)
         yield AssistantTurn(
             session_id, step.step_order, turn.message, after.questions, after.actions, after.confidence_tier
@@ -640,6 +646,7 @@ class SessionHandler:
                     user_id=loaded.user.id,
                     content="[The engineer edited the triage header: " + "; ".join(told) + "]",
                 )
+            await self._changed(db, s, command.actor, "triage")
             view = await self._view_of(db, loaded)
         yield TriageChanged(command.session_id, view)
 
@@ -670,6 +677,7 @@ class SessionHandler:
                 user_id=loaded.user.id,
                 content=f"[The engineer marked evidence {item['text']!r} as {command.status.replace('_', ' ')}]",
             )
+            await self._changed(db, s, command.actor, "triage")
             view = await self._view_of(db, loaded)
         yield TriageChanged(command.session_id, view)
 
@@ -856,6 +864,7 @@ class SessionHandler:
             s.resolved_at = _now()
             s.resolution_summary = handoff.root_cause
             s.resolution_action = done[-1] if done else None
+            await self._changed(db, s, command.actor, "status")
             view = await self._view_of(db, loaded)
         yield StatusChanged(command.session_id, old, "resolved", command.actor.name, view, outputs)
 
@@ -897,6 +906,7 @@ class SessionHandler:
                 "from": command.actor.name,
                 "reason": reason,
             }
+            await self._changed(db, s, command.actor, "status")
             view = await self._view_of(db, loaded)
         yield StatusChanged(command.session_id, old, s.status, command.actor.name, view, outputs, command.to)
 
@@ -924,6 +934,7 @@ class SessionHandler:
                 user_id=loaded.user.id,
                 content=f"[{command.actor.name} took over this session from the escalation.]",
             )
+            await self._changed(db, s, command.actor, "status")
             view = await self._view_of(db, loaded)
         yield StatusChanged(command.session_id, old, "active", command.actor.name, view)
         yield Notice(command.session_id, msg.TOOK_OVER.format(name=command.actor.name))
@@ -942,6 +953,7 @@ class SessionHandler:
                 raise InvalidTransition(msg.NOT_ACTIVE.format(status=s.status.replace("_", " "), hint=hint))
             self._touch(s, _now())
             old, s.status = s.status, new
+            await self._changed(db, s, command.actor, "status")
             view = await self._view_of(db, loaded)
         yield StatusChanged(command.session_id, old, new, command.actor.name, view)
         yield Notice(command.session_id, notice)

@@ -22,7 +22,7 @@ _MAX_PASSES = 4
 _MARK = "[REDACTED:"
 
 _SP = r"[ \t\xa0]"  # NBSP too: chat clients turn spaces into it
-_NOT_MASKED = r"(?!\[(?:REDACTED|redacted):)"
+_NOT_MASKED = r"(?![{(]?\[(?:REDACTED|redacted):)"
 # Values that describe a setting rather than being the secret stay readable ("password: none").
 _PLACEHOLDER = (
     r"(?:true|false|yes|no|none|null|nil|undefined|0|1|required|optional|enabled|disabled|empty"
@@ -78,7 +78,7 @@ def _value() -> str:
     unclosed = rf"[\"']{_NOT_MASKED}(?P<xu>[^\s\"']+)"
     bare = (
         rf"(?!{_PLACEHOLDER}{_BARE_END}|{_EXPRESSION}|[<(]){_NOT_MASKED}"
-        rf"(?P<xb>(?:[^\s\"'&;,<>]|,(?![\s,]))+)"
+        rf"(?P<xb>(?:[^\s\"'&;,<>]|,(?![\s,])|&(?![\w.\-]+=))+)"
     )
     return f"(?:{dq}|{sq}|{unclosed}|{bare})"
 
@@ -147,7 +147,7 @@ _RULES: tuple[_Rule, ...] = (
     _rule(
         "webhook_url",
         r"https?://[a-z0-9.\-]{0,100}(?:outlook\.office(?:365)?\.com|webhook\.office\.com)"
-        r"/webhook(?:b2)?/(?P<x>[^\s\"'<>]+)",
+        rf"/webhook(?:b2)?/{_NOT_MASKED}(?P<x>[^\s\"'<>]+)",
         ("office",),
         mode="lower",
     ),
@@ -159,7 +159,8 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _rule(
         "azure_function_key",
-        r"\.azurewebsites\.net/[^\s?#]{0,300}\?(?:[^\s#&]{0,300}&){0,20}code=(?P<x>[^\s&#\"'<>]+)",
+        r"\.azurewebsites\.net/[^\s?#]{0,300}\?(?:[^\s#&]{0,300}&){0,20}code="
+        rf"{_NOT_MASKED}(?P<x>[^\s&#\"'<>]+)",
         ("azurewebsites",),
         mode="lower",
     ),
@@ -210,6 +211,19 @@ _RULES: tuple[_Rule, ...] = (
         ("q~",),
         back=4,
     ),
+    # Keys with a fixed shape and no name around them; matching starts at the first dash.
+    _rule(
+        "windows_product_key",
+        r"(?P<x>-(?<=(?<![A-Za-z0-9\-])[A-Z0-9]{5}-)[A-Z0-9]{5}(?:-[A-Z0-9]{5}){3})(?![A-Za-z0-9\-])",
+        ("-",),
+        back=5,
+    ),
+    _rule(
+        "bitlocker_recovery_key",
+        r"(?P<x>-(?<=(?<![0-9\-])[0-9]{6}-)[0-9]{6}(?:-[0-9]{6}){6})(?![0-9\-])",
+        ("-",),
+        back=6,
+    ),
     # Azure connection strings and SAS URLs.
     _rule(
         "azure_storage_key",
@@ -232,7 +246,7 @@ _RULES: tuple[_Rule, ...] = (
     # Credentials inside URLs, any scheme: postgres://app:s3cret@db, mongodb+srv://u:p@host.
     _rule(
         "password",
-        rf"://(?<=[A-Za-z0-9]://)[^\s:/@\"'<>]{{0,256}}:{_NOT_MASKED}(?P<x>[^\s/\"'<>]{{1,256}})@",
+        rf"://(?<=[A-Za-z0-9]://)[^\s:/@\"'<>\[\]]{{0,256}}:{_NOT_MASKED}(?P<x>[^\s/\"'<>]{{1,256}})@",
         ("://",),
     ),
     # HTTP headers.
@@ -293,7 +307,11 @@ _RULES: tuple[_Rule, ...] = (
         ("psexec", "paexec", "sshpass"),
         mode="lower",
     ),
-    _rule("password", rf"mysql(?:dump|admin)?\b[^\r\n]{{0,300}}?{_SP}-p(?P<x>[^\s\-]\S*)", ("mysql",)),
+    _rule(
+        "password",
+        rf"mysql(?:dump|admin)?\b[^\r\n]{{0,300}}?{_SP}-p{_NOT_MASKED}(?P<x>[^\s\-]\S*)",
+        ("mysql",),
+    ),
     _rule(
         "password",
         rf"convertto-securestring{_SP}+(?:-string{_SP}+)?{_quoted_or_word(exclude='-$(')}",
@@ -309,7 +327,7 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _rule(  # curl -u user:pass
         "password",
-        rf"-(?<![\w-]-)u{_SP}+[\"']?[^\s:\"']+:{_NOT_MASKED}(?P<x>[^\s\"']+)",
+        rf"-(?<![\w-]-)u{_SP}+[\"']?[^\s:\"'\[\]]+:{_NOT_MASKED}(?P<x>[^\s\"']+)",
         ("-u",),
     ),
     # XML: <AdminPassword>x</AdminPassword>, unattend.xml <Password><Value>x</Value>.
@@ -321,8 +339,14 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _rule(
         "secret",
-        rf"(?:secret|token|apikey|keymaterial)>(?:\s*<value>|{_SP}*){_NOT_MASKED}(?P<x>[^<\r\n]+)</",
-        ("secret>", "token>", "apikey>", "keymaterial>"),
+        rf"(?:secret|token|apikey)>(?:\s*<value>|{_SP}*){_NOT_MASKED}(?P<x>[^<\r\n]+)</",
+        ("secret>", "token>", "apikey>"),
+        mode="lower",
+    ),
+    _rule(  # Wi-Fi profile XML
+        "wifi_key",
+        rf"keymaterial>{_SP}*{_NOT_MASKED}(?P<x>[^<\r\n]+)</",
+        ("keymaterial>",),
         mode="lower",
     ),
     _rule(  # PHP: define('DB_PASSWORD', '...'), WordPress keys and salts
@@ -374,7 +398,7 @@ _RULES: tuple[_Rule, ...] = (
     # Connection strings: `Password=...;` may hold spaces up to the next `;`.
     _rule(
         "password",
-        rf"p(?:assword|wd(?!{_SP}*={_SP}*[/~])){_SP}*={_SP}*(?:\{{(?P<xc>[^}}\r\n]+)\}}|{_NOT_MASKED}"
+        rf"p(?:assword|wd(?!{_SP}*={_SP}*[/~])){_SP}*={_SP}*(?:\{{{_NOT_MASKED}(?P<xc>[^}}\r\n]+)\}}|{_NOT_MASKED}"
         rf"(?!{_PLACEHOLDER}{_SP}*;)(?P<x>[^;\r\n\"'{{]{{1,256}}?)){_SP}*;",
         ("password", "pwd"),
         mode="lower",
@@ -402,19 +426,6 @@ _RULES: tuple[_Rule, ...] = (
     _parameter("secret", r"\w*secret", ("secret",)),
     _parameter("token", r"\w*token", ("token",)),
     _parameter("api_key", r"api-?key", ("api",)),
-    # Keys with a fixed shape and no name around them; matching starts at the first dash.
-    _rule(
-        "windows_product_key",
-        r"(?P<x>-(?<=(?<![A-Za-z0-9\-])[A-Z0-9]{5}-)[A-Z0-9]{5}(?:-[A-Z0-9]{5}){3})(?![A-Za-z0-9\-])",
-        ("-",),
-        back=5,
-    ),
-    _rule(
-        "bitlocker_recovery_key",
-        r"(?P<x>-(?<=(?<![0-9\-])[0-9]{6}-)[0-9]{6}(?:-[0-9]{6}){6})(?![0-9\-])",
-        ("-",),
-        back=6,
-    ),
 )
 
 

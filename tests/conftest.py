@@ -9,16 +9,20 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
 import pytest
+from aiohttp import web
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from adapters.server import Runtime, build_app, open_runtime
 from bot.claude import AnthropicClaude
 from bot.commands import Actor
 from bot.handler import SessionHandler
+from bot.settings import Settings
 from storage.embedded import start_embedded
 from storage.engine import create_engine, normalize_url, session_factory
 from storage.migrate import upgrade_to_head
@@ -123,3 +127,34 @@ def mallory() -> Actor:
 
 async def collect(agen: AsyncIterator) -> list:
     return [event async for event in agen]
+
+
+def app_settings(db_url: str, fake: FakeAnthropic, **overrides: object) -> Settings:
+    """Settings for an app under test: this test's database and the fake Anthropic, nothing from .env."""
+    values: dict[str, object] = {
+        "DATABASE_URL": db_url,
+        "ANTHROPIC_API_KEY": "test-key",
+        "ANTHROPIC_BASE_URL": fake.base_url,
+        "FLOWPILOT_MODEL": "claude-test",
+        "FLOWPILOT_CLAUDE_MAX_RETRIES": 0,
+        "FLOWPILOT_LEASE_WAIT_SECONDS": 10,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@asynccontextmanager
+async def running_app(settings: Settings) -> AsyncIterator[tuple[str, Runtime]]:
+    """The real aiohttp app of `flowpilot serve`, on a free port; yields its base URL and runtime."""
+    async with open_runtime(settings, migrate=False) as runtime:
+        app = build_app(runtime)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        try:
+            yield f"http://127.0.0.1:{port}", runtime
+        finally:
+            await runtime.handler.shutdown(5)
+            await runner.cleanup()

@@ -89,16 +89,25 @@ SECRET_CASES = [
         "Server=tcp:sql01,1433;Database=Billing;User Id=sa;Password=P@ss w0rd!;Encrypt=True",
         "Server=tcp:sql01,1433;Database=Billing;User Id=sa;Password=[REDACTED:password];Encrypt=True",
     ),
-    ("Data Source=sql01;Initial Catalog=app;Uid=app;Pwd=Xk29!pq;", "Data Source=sql01;Initial Catalog=app;Uid=app;Pwd=[REDACTED:password];"),
+    (
+        "Data Source=sql01;Initial Catalog=app;Uid=app;Pwd=Xk29!pq;",
+        "Data Source=sql01;Initial Catalog=app;Uid=app;Pwd=[REDACTED:password];",
+    ),
     ("Password={p;ss};Server=x", "Password={[REDACTED:password]};Server=x"),
     # Generic settings
     ("password=hunter2", "password=[REDACTED:password]"),
     ("passwd: hunter2", "passwd: [REDACTED:password]"),
     ("pwd=hunter2", "pwd=[REDACTED:password]"),
-    ('{"username": "jdoe", "password": "hun\\"ter2"}', '{"username": "jdoe", "password": "[REDACTED:password]"}'),
-    ("smtp:\n  user: alerts\n  password: Tr0ub4dor&3\n", "smtp:\n  user: alerts\n  password: [REDACTED:password]\n"),
+    (
+        '{"username": "jdoe", "password": "hun\\"ter2"}',
+        '{"username": "jdoe", "password": "[REDACTED:password]"}',
+    ),
+    (
+        "smtp:\n  user: alerts\n  password: Tr0ub4dor&3\n",
+        "smtp:\n  user: alerts\n  password: [REDACTED:password]\n",
+    ),
     ("MYSQL_ROOT_PASSWORD=Sup3rS3cret", "MYSQL_ROOT_PASSWORD=[REDACTED:password]"),
-    ("$password = \"Winter2024!\"", '$password = "[REDACTED:password]"'),
+    ('$password = "Winter2024!"', '$password = "[REDACTED:password]"'),
     ("secret=abcdef123456", "secret=[REDACTED:secret]"),
     ("SECRET_KEY = 'django-insecure-9x8y7z'", "SECRET_KEY = '[REDACTED:secret]'"),
     ("token=abc123def456", "token=[REDACTED:token]"),
@@ -167,7 +176,10 @@ SECRET_CASES = [
         "ANTHROPIC_API_KEY=[REDACTED:anthropic_key]",
     ),
     ("key sk-proj-8xNbe3nNyjOq9wMxEhh2FDEEtfjgVvVqE1SkHbn88HxjSI6b", "key [REDACTED:openai_key]"),
-    ("OPENAI_API_KEY=sk-WHtP3fS2qHx6kwXoIIXGvOoNZYW2mZp0zVZomHFwUbbYrEqm", "OPENAI_API_KEY=[REDACTED:openai_key]"),
+    (
+        "OPENAI_API_KEY=sk-WHtP3fS2qHx6kwXoIIXGvOoNZYW2mZp0zVZomHFwUbbYrEqm",
+        "OPENAI_API_KEY=[REDACTED:openai_key]",
+    ),
     (
         "SENDGRID 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",
         "SENDGRID [REDACTED:sendgrid_key]",
@@ -177,7 +189,10 @@ SECRET_CASES = [
         "TwilioClient(AC454f31af3176813e02ea68ef786e4d3c, ea27d26934b484e73cf575dcad6ba2b0)",
         "TwilioClient(AC454f31af3176813e02ea68ef786e4d3c, [REDACTED:twilio_auth_token])",
     ),
-    ("//registry.npmjs.org/:_authToken=npm_vJDCTbyvHNsG9eh6Yo4gfqrc5XlrWi0B26R0", "//registry.npmjs.org/:_authToken=[REDACTED:npm_token]"),
+    (
+        "//registry.npmjs.org/:_authToken=npm_vJDCTbyvHNsG9eh6Yo4gfqrc5XlrWi0B26R0",
+        "//registry.npmjs.org/:_authToken=[REDACTED:npm_token]",
+    ),
     (
         "password = pypi-AgEIcHlwaS5vcmcHZt_PlJhx2jIclHkCiHp6bR1IqfEouHgxzNNAL5wIScGebcy8F5n3_YNBDRz",
         "password = [REDACTED:pypi_token]",
@@ -205,13 +220,19 @@ SECRET_CASES = [
     ("redis://:r3disPass@cache01:6379/0", "redis://:[REDACTED:password]@cache01:6379/0"),
     ("amqp://guest:gu3st@rabbit:5672/", "amqp://guest:[REDACTED:password]@rabbit:5672/"),
     # Windows command lines
-    (r"net use \\fs01\finance /user:CONTOSO\jdoe P@ssw0rd", r"net use \\fs01\finance /user:CONTOSO\jdoe [REDACTED:password]"),
+    (
+        r"net use \\fs01\finance /user:CONTOSO\jdoe P@ssw0rd",
+        r"net use \\fs01\finance /user:CONTOSO\jdoe [REDACTED:password]",
+    ),
     (
         r"net use Z: \\fs01\finance P@ssw0rd /user:CONTOSO\jdoe /persistent:yes",
         r"net use Z: \\fs01\finance [REDACTED:password] /user:CONTOSO\jdoe /persistent:yes",
     ),
     ("net user svc_backup Backup#2024 /add", "net user svc_backup [REDACTED:password] /add"),
-    ("cmdkey /add:fs01 /user:CONTOSO\\jdoe /pass:Cmd!Key9", "cmdkey /add:fs01 /user:CONTOSO\\jdoe /pass:[REDACTED:password]"),
+    (
+        "cmdkey /add:fs01 /user:CONTOSO\\jdoe /pass:Cmd!Key9",
+        "cmdkey /add:fs01 /user:CONTOSO\\jdoe /pass:[REDACTED:password]",
+    ),
     (
         "$sec = ConvertTo-SecureString 'P@ss' -AsPlainText -Force",
         "$sec = ConvertTo-SecureString '[REDACTED:password]' -AsPlainText -Force",
@@ -221,7 +242,10 @@ SECRET_CASES = [
         "'[REDACTED:password]' | ConvertTo-SecureString -AsPlainText -Force",
     ),
     ("Set-LocalUser -Name kiosk -Password 'x'", "Set-LocalUser -Name kiosk -Password '[REDACTED:password]'"),
-    ("psexec \\\\pc042 -u CONTOSO\\admin -p Adm1n! cmd", "psexec \\\\pc042 -u CONTOSO\\admin -p [REDACTED:password] cmd"),
+    (
+        "psexec \\\\pc042 -u CONTOSO\\admin -p Adm1n! cmd",
+        "psexec \\\\pc042 -u CONTOSO\\admin -p [REDACTED:password] cmd",
+    ),
     # Wi-Fi
     ("wpa_passphrase=CorrectHorse42", "wpa_passphrase=[REDACTED:password]"),
     ('psk="CorrectHorse42"', 'psk="[REDACTED:password]"'),
@@ -230,7 +254,7 @@ SECRET_CASES = [
         "netsh wlan set hostednetwork mode=allow ssid=Lobby key=Welcome123",
         "netsh wlan set hostednetwork mode=allow ssid=Lobby key=[REDACTED:wifi_key]",
     ),
-    ("<keyMaterial>CorrectHorse42</keyMaterial>", "<keyMaterial>[REDACTED:secret]</keyMaterial>"),
+    ("<keyMaterial>CorrectHorse42</keyMaterial>", "<keyMaterial>[REDACTED:wifi_key]</keyMaterial>"),
     # SNMP
     ("snmp: community=Publ1cRO version=2c", "snmp: community=[REDACTED:snmp_community] version=2c"),
     ("snmp-server community N3tw0rkRO RO 10", "snmp-server community [REDACTED:snmp_community] RO 10"),
@@ -333,7 +357,7 @@ PLANTED = [
     ("password=Zq8Lw2Xv9Rt", "Zq8Lw2Xv9Rt"),
     ('"password": "Zq8Lw 2Xv9Rt"', "Zq8Lw 2Xv9Rt"),
     ("AKIAQZ8LW2XV9RTKMP3N", "AKIAQZ8LW2XV9RTKMP3N"),
-    ("ghp_Zq8Lw2Xv9RtZq8Lw2Xv9RtZq8Lw2Xv9RtAB", "ghp_Zq8Lw2Xv9RtZq8Lw2Xv9RtZq8Lw2Xv9RtAB"),
+    ("ghp_Zq8Lw2Xv9RtZq8Lw2Xv9RtZq8Lw2Xv9RtABC", "ghp_Zq8Lw2Xv9RtZq8Lw2Xv9RtZq8Lw2Xv9RtABC"),
     ("sk-ant-api03-Zq8Lw2Xv9RtZq8Lw2Xv9Rt", "Zq8Lw2Xv9RtZq8Lw2Xv9Rt"),
     ("https://svc:Zq8Lw2Xv9Rt@host/x", "Zq8Lw2Xv9Rt"),
     ("Authorization: Bearer Zq8Lw2Xv9RtZq8Lw2Xv9Rt", "Zq8Lw2Xv9RtZq8Lw2Xv9Rt"),

@@ -377,7 +377,7 @@ async def run_shell(
     out = stdout or sys.stdout
     if not settings.claude_configured:
         out.write("Note: ANTHROPIC_API_KEY is not set, so Claude cannot answer. Set it and start again.\n")
-    async with open_runtime(settings) as runtime:
+    async with open_runtime(settings, listen=False) as runtime:
         user = settings.shell_user or getpass.getuser()
         actor = Actor(platform="shell", workspace_id="local", user_id=user, display_name=user)
         shell = Shell(runtime.handler, actor, stdin=stdin or sys.stdin, stdout=out)
