@@ -10,7 +10,7 @@ import sys
 
 import aiohttp
 
-from tests.conftest import running_app, app_settings
+from tests.conftest import app_settings, running_app
 
 
 def free_port() -> int:
