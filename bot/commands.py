@@ -25,10 +25,17 @@ class Actor:
     workspace_id: str
     user_id: str
     display_name: str = ""
+    # The interface the command came through when it is not the account's own platform (e.g. "api").
+    via: str = ""
 
     @property
     def name(self) -> str:
         return self.display_name or self.user_id
+
+    @property
+    def origin(self) -> str:
+        """Where a change came from, so the adapter that made it does not render it twice."""
+        return self.via or self.platform
 
 
 @dataclass(frozen=True)

@@ -316,7 +316,7 @@ class SessionHandler:
     @staticmethod
     async def _changed(db: AsyncSession, s: AISession, actor: Actor, kind: str) -> None:
         """Tell other processes (and other adapters) the header changed, when this transaction commits."""
-        await notify.publish(db, notify.SessionChange(s.id, kind, actor.platform))
+        await notify.publish(db, notify.SessionChange(s.id, kind, actor.origin))
 
     async def _add_step(self, db: AsyncSession, s: AISession, **fields: Any) -> AISessionStep:
         s.step_count += 1
