@@ -62,3 +62,17 @@ class ClaudeBadOutput(FlowPilotError):
 class ShuttingDown(FlowPilotError):
     code = "shutting_down"
     retryable = True
+
+
+class DatabaseUnavailable(FlowPilotError):
+    """PostgreSQL could not be reached; nothing was changed."""
+
+    code = "database_unavailable"
+    retryable = True
+
+
+class InternalError(FlowPilotError):
+    """A bug on our side; the details are in the log, never shown to the user."""
+
+    code = "internal_error"
+    retryable = True

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage import lease as leases
@@ -61,9 +61,11 @@ from .errors import (
     AlreadyAnswered,
     ClaudeBadOutput,
     ClaudeUnavailable,
+    DatabaseUnavailable,
     FlowPilotError,
     Forbidden,
     IntakeError,
+    InternalError,
     InvalidTransition,
     NotFound,
     SessionBusy,
@@ -163,13 +165,14 @@ class SessionHandler:
                     async for event in self._dispatch(command):
                         yield event
         except FlowPilotError as err:
-            yield Notice(
-                session_id,
-                err.message,
-                level="error",
-                code=err.code,
-                retry=_retry_for(command, err, session_id),
-            )
+            yield _failure_notice(command, err, session_id)
+        except (DBAPIError, OSError) as err:
+            logger.warning("database unavailable during %s: %s", type(command).__name__, type(err).__name__)
+            yield _failure_notice(command, DatabaseUnavailable(msg.DATABASE_DOWN), session_id)
+        except Exception:
+            ref = uuid.uuid4().hex[:8]
+            logger.exception("unexpected error %s while handling %s", ref, type(command).__name__)
+            yield _failure_notice(command, InternalError(msg.INTERNAL_ERROR.format(ref=ref)), session_id)
 
     async def _dispatch(self, command: SessionCommand) -> AsyncIterator[Event]:
         handlers = {
@@ -1046,6 +1049,12 @@ class _KeyedLocks:
                 del self._locks[key]
             else:
                 self._locks[key] = (lock, users - 1)
+
+
+def _failure_notice(command: Command, err: FlowPilotError, session_id: uuid.UUID | None) -> Notice:
+    return Notice(
+        session_id, err.message, level="error", code=err.code, retry=_retry_for(command, err, session_id)
+    )
 
 
 def _retry_for(command: Command, err: FlowPilotError, session_id: uuid.UUID | None) -> SessionCommand | None:

@@ -210,3 +210,19 @@ async def test_answering_a_stale_question_is_refused(handler, alice):
         )
     )
     assert "earlier turn" in errors(events)[0].text
+
+
+async def test_an_unreachable_database_is_a_clear_notice_not_a_crash(fake_claude, alice):
+    from storage.engine import create_engine, session_factory
+    from tests.conftest import make_claude
+
+    engine = create_engine("postgresql://postgres@127.0.0.1:1/nowhere")
+    handler = SessionHandler(db=session_factory(engine), claude=make_claude(fake_claude))
+    try:
+        events = await collect(handler.handle(StartSession(actor=alice, text="printer offline")))
+        assert errors(events)[0].code == "database_unavailable"
+        assert "database" in errors(events)[0].text
+        events = await collect(handler.handle(UserMessage(actor=alice, session_id=uuid.uuid4(), text="hi")))
+        assert errors(events)[0].code == "database_unavailable" and errors(events)[0].retry is not None
+    finally:
+        await engine.dispose()

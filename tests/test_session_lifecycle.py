@@ -253,3 +253,19 @@ async def test_lifecycle_errors_are_clear_and_change_nothing(handler, alice, db)
     async with db() as s:
         row = await s.get(AISession, session_id)
         assert row.status == "resolved" and row.session_rating is None
+
+
+async def test_active_time_counts_work_not_idle_hours(handler, alice, db):
+    session_id, _ = await start(handler, alice)
+    async with db() as s, s.begin():
+        # The engineer went home for two hours with the session open.
+        await s.execute(
+            sa.update(AISession)
+            .where(AISession.id == session_id)
+            .values(last_activity_at=AISession.last_activity_at - sa.text("interval '2 hours'"))
+        )
+    await collect(handler.handle(UserMessage(actor=alice, session_id=session_id, text="back, still broken")))
+    async with db() as s:
+        row = await s.get(AISession, session_id)
+    assert 15 * 60 <= row.total_active_seconds < 20 * 60
+    assert row.total_parked_seconds == 0
