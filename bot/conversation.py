@@ -1,0 +1,361 @@
+"""Starting a session and its conversation: messages, answers, marked steps and Claude's replies."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from storage import repo
+from storage.models import (
+    AISession,
+    ThreadBinding,
+)
+
+from . import messages as msg
+from .claude import Usage
+from .commands import (
+    Actor,
+    AnswerQuestion,
+    MarkAction,
+    RetryTurn,
+    StartSession,
+    UserMessage,
+)
+from .errors import (
+    AlreadyAnswered,
+    ClaudeUnavailable,
+    FlowPilotError,
+    IntakeError,
+    InvalidTransition,
+)
+from .events import (
+    ActionMarked,
+    AssistantTurn,
+    Event,
+    Notice,
+    QuestionAnswered,
+    SessionStarted,
+    SessionView,
+    Thinking,
+    TriageChanged,
+)
+from .intake import PreparedInput, prepare_input
+from .prompts import SYSTEM_PROMPT, StepForPrompt, build_messages, triage_context
+from .redaction import redact
+from .schemas import ClaudeTurn, confidence_tier
+from .session_core import SessionCore, _now
+from .triage import apply_update, header_dict, lane_actions, lane_questions, session_view
+
+
+class ConversationMixin(SessionCore):
+    """Starting a session and the conversation turns: messages, answers, marked steps, Claude's replies."""
+
+    # ── starting ───────────────────────────────────────────────────────────────────────────────────
+    def _prepare(self, text: str, attachments: Any) -> PreparedInput:
+        return prepare_input(text, attachments, psa_enabled=self._psa_enabled)
+
+    async def _start(self, command: StartSession) -> AsyncIterator[Event]:
+        prepared = self._prepare(command.text, command.attachments)
+        actor = command.actor
+        session_id = uuid.uuid4()
+        try:
+            async with self._db() as db, db.begin():
+                account = await repo.account_for(db, platform=actor.platform, external_id=actor.workspace_id)
+                user = await repo.user_for(
+                    db, account=account, external_id=actor.user_id, display_name=actor.display_name
+                )
+                now = _now()
+                s = AISession(
+                    id=session_id,
+                    user_id=user.id,
+                    account_id=account.id,
+                    intake_type=prepared.intake_type,
+                    intake_content={
+                        "text": prepared.text[:20_000],
+                        "attachments": [a.filename for a in command.attachments],
+                        "images": len(prepared.images),
+                        "redactions": prepared.redactions,
+                    },
+                    title=redact(command.text.strip().splitlines()[0] if command.text.strip() else "").text[
+                        :255
+                    ]
+                    or None,
+                    psa_ticket_id=command.psa_ticket_id,
+                    status="active",
+                    awaiting_reply=True,
+                    step_count=0,
+                    manual_fields=[],
+                    last_activity_at=now,
+                    system_prompt_snapshot=SYSTEM_PROMPT,
+                    # Born leased: nobody else can take a turn before the first answer.
+                    lease_owner=self.owner,
+                    lease_expires_at=sa.func.now()
+                    + sa.text(f"interval '{int(self._lease_seconds)} seconds'"),
+                    turn_in_flight={"command": "StartSession"},
+                )
+                db.add(s)
+                await db.flush()
+                await self._add_step(
+                    db,
+                    s,
+                    role="user",
+                    kind="intake",
+                    user_id=user.id,
+                    content=prepared.text,
+                    images=[dataclasses.asdict(i) for i in prepared.images] or None,
+                )
+                if command.thread is not None:
+                    t = command.thread
+                    db.add(
+                        ThreadBinding(
+                            platform=t.platform,
+                            workspace_id=t.workspace_id,
+                            channel_id=t.channel_id,
+                            thread_id=t.thread_id,
+                            session_id=s.id,
+                            header_message_id=command.header_message_id,
+                            extra={},
+                        )
+                    )
+                await db.flush()
+                await db.refresh(s)
+                view = session_view(
+                    s,
+                    account_platform=account.platform,
+                    account_external_id=account.external_id,
+                    users={user.id: user},
+                )
+        except IntegrityError:
+            raise InvalidTransition("This thread already has a FlowPilot session.") from None
+        async with self._holding(session_id):
+            yield SessionStarted(session_id, view)
+            for note in prepared.notes:
+                yield Notice(session_id, note)
+            async for event in self._claude_turn(session_id, actor):
+                yield event
+
+    # ── conversation ───────────────────────────────────────────────────────────────────────────────
+    async def _user_message(self, command: UserMessage) -> AsyncIterator[Event]:
+        prepared = self._prepare(command.text, command.attachments)
+        async with self._db() as db, db.begin():
+            loaded = await self._load(db, command.actor, command.session_id)
+            s = loaded.session
+            self._require_active(s)
+            self._touch(s, _now())
+            if prepared.intake_type != "free_text" and s.intake_type != prepared.intake_type:
+                s.intake_type = "combined" if s.intake_type != "free_text" else prepared.intake_type
+            await self._add_step(
+                db,
+                s,
+                role="user",
+                kind="message",
+                user_id=loaded.user.id,
+                content=prepared.text,
+                images=[dataclasses.asdict(i) for i in prepared.images] or None,
+            )
+            s.awaiting_reply = True
+        for note in prepared.notes:
+            yield Notice(command.session_id, note)
+        async for event in self._claude_turn(command.session_id, command.actor):
+            yield event
+
+    async def _retry(self, command: RetryTurn) -> AsyncIterator[Event]:
+        async with self._db() as db, db.begin():
+            loaded = await self._load(db, command.actor, command.session_id)
+            self._require_active(loaded.session)
+            pending = loaded.session.awaiting_reply
+        if not pending:
+            yield Notice(command.session_id, msg.NOTHING_TO_RETRY)
+            return
+        async for event in self._claude_turn(command.session_id, command.actor):
+            yield event
+
+    async def _answer(self, command: AnswerQuestion) -> AsyncIterator[Event]:
+        answer = redact(command.answer.strip()).text[:2000]
+        if not answer:
+            raise IntakeError(msg.EMPTY_MESSAGE)
+        async with self._db() as db, db.begin():
+            loaded = await self._load(db, command.actor, command.session_id)
+            s = loaded.session
+            self._require_active(s)
+            lane = dict(s.pending_task_lane or {})
+            questions = [dict(q) for q in lane.get("questions", [])]
+            q = next((q for q in questions if q["id"] == command.question_id), None)
+            if q is None:
+                raise InvalidTransition(msg.QUESTION_CLOSED)
+            if q.get("answer") is not None:
+                raise AlreadyAnswered(
+                    msg.QUESTION_ANSWERED.format(by=q.get("answered_by"), answer=q["answer"])
+                )
+            self._touch(s, _now())
+            q["answer"], q["answered_by"] = answer, command.actor.name
+            s.pending_task_lane = {**lane, "questions": questions}
+            await self._add_step(
+                db,
+                s,
+                role="user",
+                kind="answer",
+                user_id=loaded.user.id,
+                content=f'Answer to "{q["text"]}": {answer}',
+            )
+            remaining = sum(1 for x in questions if x.get("answer") is None)
+            if remaining == 0:
+                s.awaiting_reply = True
+            turn = int(lane.get("step_order", 0))
+            question = next(x for x in lane_questions(s.pending_task_lane) if x.id == q["id"])
+        yield QuestionAnswered(command.session_id, turn, question, remaining)
+        if remaining == 0:
+            async for event in self._claude_turn(command.session_id, command.actor):
+                yield event
+        else:
+            yield Notice(command.session_id, msg.WAITING_FOR_ANSWERS.format(remaining=remaining))
+
+    async def _mark_action(self, command: MarkAction) -> AsyncIterator[Event]:
+        async with self._db() as db, db.begin():
+            loaded = await self._load(db, command.actor, command.session_id)
+            s = loaded.session
+            self._require_active(s)
+            lane = dict(s.pending_task_lane or {})
+            actions = [dict(a) for a in lane.get("actions", [])]
+            a = next((a for a in actions if a["id"] == command.action_id), None)
+            if a is None:
+                raise InvalidTransition(msg.ACTION_UNKNOWN)
+            if a.get("outcome") is not None:
+                outcome = "done" if a["outcome"] == "done" else "didn't work"
+                raise AlreadyAnswered(msg.ACTION_MARKED.format(by=a.get("marked_by"), outcome=outcome))
+            self._touch(s, _now())
+            a["outcome"], a["marked_by"] = command.outcome, command.actor.name
+            s.pending_task_lane = {**lane, "actions": actions}
+            result = "done, it worked as described" if command.outcome == "done" else "tried, it didn't work"
+            await self._add_step(
+                db,
+                s,
+                role="user",
+                kind="action_result",
+                user_id=loaded.user.id,
+                content=f'Suggested step "{a["text"]}": {result}',
+            )
+            open_questions = any(q.get("answer") is None for q in lane.get("questions", []))
+            all_marked = all(x.get("outcome") is not None for x in actions)
+            go = not open_questions and all_marked
+            if go:
+                s.awaiting_reply = True
+            turn = int(lane.get("step_order", 0))
+            action = next(x for x in lane_actions(s.pending_task_lane) if x.id == a["id"])
+        yield ActionMarked(command.session_id, turn, action)
+        if go:
+            async for event in self._claude_turn(command.session_id, command.actor):
+                yield event
+
+    async def _claude_turn(self, session_id: uuid.UUID, actor: Actor) -> AsyncIterator[Event]:
+        """Ask Claude for the next turn (the lease is held) and persist it."""
+        if self._claude is None:
+            raise ClaudeUnavailable(msg.CLAUDE_NOT_CONFIGURED)
+        async with self._db() as db, db.begin():
+            loaded = await self._load(db, actor, session_id, lock=False)
+            s = loaded.session
+            steps = await repo.steps_of(db, session_id)
+            context = triage_context(header_dict(s), s.manual_fields or [])
+            before = await self._view_of(db, loaded)
+        messages = build_messages(
+            [
+                StepForPrompt(
+                    role=st.role,
+                    content=st.content,
+                    images=st.images or (),
+                    questions=st.questions or (),
+                    actions=st.actions or (),
+                )
+                for st in steps
+            ],
+            context=context,
+        )
+        yield Thinking(session_id, "turn")
+        try:
+            result = await self._claude.turn(system=SYSTEM_PROMPT, messages=messages)
+        except FlowPilotError as err:
+            if isinstance(err, ClaudeUnavailable):
+                err.message = msg.CLAUDE_DOWN.format(reason=err.message)
+            else:
+                err.message = msg.CLAUDE_BAD_OUTPUT
+            raise
+        turn = result.turn
+        async with self._db() as db, db.begin():
+            loaded = await self._load(db, actor, session_id)
+            s = loaded.session
+            self._ensure_lease(s)
+            self._touch(s, _now())
+            step = await self._add_step(
+                db,
+                s,
+                role="assistant",
+                kind="message",
+                content=turn.message,
+                questions=[q.model_dump() for q in turn.questions] or None,
+                actions=[a.model_dump() for a in turn.actions] or None,
+                triage_update=turn.triage_update.model_dump() if turn.triage_update else None,
+                confidence_score=turn.confidence,
+                input_tokens=result.usage.input_tokens,
+                output_tokens=result.usage.output_tokens,
+                cache_read_tokens=result.usage.cache_read_tokens,
+                cache_creation_tokens=result.usage.cache_creation_tokens,
+            )
+            self._apply_turn(s, turn, step.step_order, result.usage)
+            await self._changed(db, s, actor, "triage")
+            after = await self._view_of(db, loaded)
+        yield AssistantTurn(
+            session_id, step.step_order, turn.message, after.questions, after.actions, after.confidence_tier
+        )
+        if _header_changed(before, after):
+            yield TriageChanged(session_id, after)
+
+    def _apply_turn(self, s: AISession, turn: ClaudeTurn, step_order: int, usage: Usage) -> None:
+        apply_update(s, turn.triage_update, summary=turn.problem_summary)
+        if turn.problem_domain:
+            s.problem_domain = turn.problem_domain[:100]
+        s.confidence_score = turn.confidence
+        s.confidence_tier = confidence_tier(turn.confidence)
+        # Ids are made unique per session so a click on an old turn's button is recognised as stale.
+        s.pending_task_lane = {
+            "step_order": step_order,
+            "questions": [
+                {"id": f"{step_order}.{q.id}", "text": q.text, "options": q.options}
+                for q in _unique(turn.questions)
+            ],
+            "actions": [{"id": f"{step_order}.{a.id}", "text": a.text} for a in _unique(turn.actions)],
+        }
+        s.awaiting_reply = False
+        s.total_input_tokens += usage.input_tokens
+        s.total_output_tokens += usage.output_tokens
+        s.total_cache_read_tokens += usage.cache_read_tokens
+        s.total_cache_creation_tokens += usage.cache_creation_tokens
+
+
+def _unique(items: list[Any]) -> list[Any]:
+    seen: set[str] = set()
+    out = []
+    for item in items:
+        if item.id not in seen:
+            seen.add(item.id)
+            out.append(item)
+    return out
+
+
+def _header_changed(before: SessionView, after: SessionView) -> bool:
+    keys = (
+        "status",
+        "problem_summary",
+        "client_name",
+        "asset_name",
+        "issue_category",
+        "hypothesis",
+        "evidence",
+        "confidence_tier",
+        "manual_fields",
+    )
+    return any(getattr(before, k) != getattr(after, k) for k in keys)

@@ -1,0 +1,310 @@
+"""Handoffs: the streamed draft, resolution and escalation with their outputs, and take-over."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage import repo
+from storage.models import (
+    SessionHandoff,
+    SessionResolutionOutput,
+    User,
+)
+
+from . import messages as msg
+from .claude import Usage
+from .commands import (
+    DiscardDraft,
+    DraftHandoff,
+    Escalate,
+    Resolve,
+    TakeOver,
+)
+from .errors import (
+    ClaudeUnavailable,
+    Forbidden,
+    IntakeError,
+    InvalidTransition,
+)
+from .events import (
+    DraftDelta,
+    DraftFinished,
+    DraftStarted,
+    Event,
+    Notice,
+    StatusChanged,
+    Thinking,
+)
+from .handoff import is_complete, parse_draft
+from .outputs import OutputContext
+from .prompts import SYSTEM_PROMPT, StepForPrompt, build_messages, draft_request
+from .redaction import redact
+from .schemas import HandoffFields
+from .session_core import SessionCore, _Loaded, _now
+from .triage import header_dict
+
+
+class HandoffMixin(SessionCore):
+    """Handoff drafts, resolution, escalation and take-over."""
+
+    # ── handoff ────────────────────────────────────────────────────────────────────────────────────
+    async def _draft(self, command: DraftHandoff) -> AsyncIterator[Event]:
+        if self._claude is None:
+            raise ClaudeUnavailable(msg.CLAUDE_NOT_CONFIGURED)
+        async with self._db() as db, db.begin():
+            loaded = await self._load(db, command.actor, command.session_id, lock=False)
+            s = loaded.session
+            self._require_active(s)
+            steps = await repo.steps_of(db, s.id)
+            request = draft_request(command.kind, header_dict(s))
+        prompt_steps = [
+            StepForPrompt(
+                role=st.role,
+                content=st.content,
+                images=st.images or (),
+                questions=st.questions or (),
+                actions=st.actions or (),
+            )
+            for st in steps
+        ]
+        messages = build_messages([*prompt_steps, StepForPrompt(role="user", content=request)])
+        yield DraftStarted(command.session_id, command.kind)
+        yield Thinking(command.session_id, "draft")
+        parts: list[str] = []
+        usage = Usage()
+        try:
+            async for chunk in self._claude.draft(system=SYSTEM_PROMPT, messages=messages):
+                if isinstance(chunk, Usage):
+                    usage = chunk
+                else:
+                    parts.append(chunk)
+                    yield DraftDelta(command.session_id, chunk)
+        except ClaudeUnavailable as err:
+            err.message = msg.CLAUDE_DOWN.format(reason=err.message)
+            raise
+        text = "".join(parts)
+        fields = parse_draft(text)
+        async with self._db() as db, db.begin():
+            loaded = await self._load(db, command.actor, command.session_id)
+            s = loaded.session
+            self._ensure_lease(s)
+            self._require_active(s)
+            await db.execute(
+                sa.update(SessionHandoff)
+                .where(SessionHandoff.session_id == s.id, SessionHandoff.status == "draft")
+                .values(status="discarded")
+            )
+            handoff = SessionHandoff(
+                session_id=s.id,
+                kind=command.kind,
+                status="draft",
+                draft_text=text,
+                root_cause=fields.root_cause,
+                steps_taken=fields.steps_taken,
+                recommendations=fields.recommendations,
+                from_user_id=loaded.user.id,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+            )
+            db.add(handoff)
+            s.total_input_tokens += usage.input_tokens
+            s.total_output_tokens += usage.output_tokens
+            s.total_cache_read_tokens += usage.cache_read_tokens
+            s.total_cache_creation_tokens += usage.cache_creation_tokens
+            await db.flush()
+        yield DraftFinished(
+            command.session_id,
+            handoff.id,
+            command.kind,
+            text,
+            fields.root_cause,
+            fields.steps_taken,
+            fields.recommendations,
+        )
+
+    async def _latest_draft(self, db: AsyncSession, session_id: uuid.UUID) -> SessionHandoff | None:
+        return (
+            await db.execute(
+                sa.select(SessionHandoff)
+                .where(SessionHandoff.session_id == session_id, SessionHandoff.status == "draft")
+                .order_by(SessionHandoff.created_at.desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+
+    async def _discard_draft(self, command: DiscardDraft) -> AsyncIterator[Event]:
+        async with self._db() as db, db.begin():
+            await self._load(db, command.actor, command.session_id)
+            draft = await self._latest_draft(db, command.session_id)
+            if draft is None:
+                raise InvalidTransition(msg.NO_DRAFT)
+            draft.status = "discarded"
+        yield Notice(command.session_id, msg.DRAFT_DISCARDED)
+
+    async def _confirm(
+        self,
+        db: AsyncSession,
+        loaded: _Loaded,
+        *,
+        kind: str,
+        fields: HandoffFields | None,
+        to_user: User | None = None,
+        reason: str = "",
+    ) -> tuple[SessionHandoff, dict[str, str]]:
+        s = loaded.session
+        draft = await self._latest_draft(db, s.id)
+        if draft is not None and draft.kind != kind and fields is None:
+            raise InvalidTransition(msg.DRAFT_KIND_MISMATCH.format(draft_kind=draft.kind, kind=kind))
+        if fields is None:
+            if draft is None:
+                raise InvalidTransition(msg.NO_DRAFT)
+            fields = HandoffFields(
+                root_cause=draft.root_cause,
+                steps_taken=draft.steps_taken,
+                recommendations=draft.recommendations,
+            )
+        fields = HandoffFields(
+            root_cause=redact(fields.root_cause.strip()).text,
+            steps_taken=redact(fields.steps_taken.strip()).text,
+            recommendations=redact(fields.recommendations.strip()).text,
+        )
+        if not is_complete(fields):
+            raise IntakeError(msg.DRAFT_INCOMPLETE)
+        if draft is None or draft.kind != kind:
+            draft = SessionHandoff(session_id=s.id, kind=kind, from_user_id=loaded.user.id, draft_text="")
+            db.add(draft)
+        now = _now()
+        draft.status = "confirmed"
+        draft.confirmed_at = now
+        draft.root_cause, draft.steps_taken, draft.recommendations = (
+            fields.root_cause,
+            fields.steps_taken,
+            fields.recommendations,
+        )
+        draft.to_user_id = to_user.id if to_user else None
+        await db.flush()
+        owner = (await repo.users_by_id(db, [s.user_id])).get(s.user_id)
+        context = OutputContext(
+            session_id=str(s.id),
+            kind=kind,  # type: ignore[arg-type]
+            problem_summary=s.problem_summary,
+            client_name=s.client_name,
+            asset_name=s.asset_name,
+            issue_category=s.issue_category,
+            hypothesis=s.triage_hypothesis,
+            evidence=[{"text": e["text"], "status": e["status"]} for e in s.evidence_items or []],
+            engineer=(owner.display_name or owner.external_id) if owner else loaded.user.external_id,
+            escalated_to=(to_user.display_name or to_user.external_id) if to_user else None,
+            escalation_reason=reason or None,
+            started_at=s.created_at,
+            finished_at=now,
+            active_seconds=s.total_active_seconds,
+            step_count=s.step_count,
+            psa_ticket_id=s.psa_ticket_id,
+        )
+        outputs: dict[str, str] = {
+            o.format: o.content for o in self._outputs.generate(context=context, fields=fields)
+        }
+        for fmt, content in outputs.items():
+            db.add(SessionResolutionOutput(session_id=s.id, handoff_id=draft.id, format=fmt, content=content))
+        s.pending_task_lane = None
+        s.awaiting_reply = False
+        return draft, outputs
+
+    async def _resolve(self, command: Resolve) -> AsyncIterator[Event]:
+        async with self._db() as db, db.begin():
+            loaded = await self._load(db, command.actor, command.session_id)
+            s = loaded.session
+            if s.status == "resolved":
+                raise InvalidTransition(msg.ALREADY.format(status="resolved"))
+            self._require_active(s)
+            self._touch(s, _now())
+            done = [
+                a["text"]
+                for a in (s.pending_task_lane or {}).get("actions", [])
+                if a.get("outcome") == "done"
+            ]
+            handoff, outputs = await self._confirm(db, loaded, kind="resolve", fields=command.fields)
+            old = s.status
+            s.status = "resolved"
+            s.resolved_at = _now()
+            s.resolution_summary = handoff.root_cause
+            s.resolution_action = done[-1] if done else None
+            await self._changed(db, s, command.actor, "status")
+            view = await self._view_of(db, loaded)
+        yield StatusChanged(command.session_id, old, "resolved", command.actor.name, view, outputs)
+
+    async def _escalate(self, command: Escalate) -> AsyncIterator[Event]:
+        async with self._db() as db, db.begin():
+            loaded = await self._load(db, command.actor, command.session_id)
+            s = loaded.session
+            if s.status in ("escalated", "requesting_escalation"):
+                raise InvalidTransition(msg.ALREADY.format(status="escalated"))
+            self._require_active(s)
+            to_user = None
+            if command.to is not None:
+                if (command.to.platform, command.to.workspace_id) != (
+                    command.actor.platform,
+                    command.actor.workspace_id,
+                ):
+                    raise Forbidden("You can only escalate to an engineer of the same workspace.")
+                to_user = await repo.user_for(
+                    db,
+                    account=loaded.account,
+                    external_id=command.to.user_id,
+                    display_name=command.to.display_name,
+                )
+            self._touch(s, _now())
+            reason = redact(command.reason.strip()).text[:2000]
+            handoff, outputs = await self._confirm(
+                db, loaded, kind="escalate", fields=command.fields, to_user=to_user, reason=reason
+            )
+            old = s.status
+            s.status = "escalated" if to_user else "requesting_escalation"
+            s.escalated_to_id = to_user.id if to_user else None
+            s.escalation_reason = reason or None
+            s.escalation_package = {
+                "root_cause": handoff.root_cause,
+                "steps_taken": handoff.steps_taken,
+                "recommendations": handoff.recommendations,
+                "hypothesis": s.triage_hypothesis,
+                "evidence": s.evidence_items or [],
+                "from": command.actor.name,
+                "reason": reason,
+            }
+            await self._changed(db, s, command.actor, "status")
+            view = await self._view_of(db, loaded)
+        yield StatusChanged(command.session_id, old, s.status, command.actor.name, view, outputs, command.to)
+
+    async def _take_over(self, command: TakeOver) -> AsyncIterator[Event]:
+        async with self._db() as db, db.begin():
+            loaded = await self._load(db, command.actor, command.session_id)
+            s = loaded.session
+            if s.status not in ("escalated", "requesting_escalation"):
+                raise InvalidTransition(msg.TAKEOVER_NOT_ESCALATED)
+            if s.escalated_to_id is not None and s.escalated_to_id != loaded.user.id:
+                target = (await repo.users_by_id(db, [s.escalated_to_id]))[s.escalated_to_id]
+                raise Forbidden(
+                    msg.TAKEOVER_NOT_FOR_YOU.format(name=target.display_name or target.external_id)
+                )
+            self._touch(s, _now())
+            old = s.status
+            s.status = "active"
+            s.user_id = loaded.user.id
+            s.handoff_count += 1
+            await self._add_step(
+                db,
+                s,
+                role="user",
+                kind="takeover",
+                user_id=loaded.user.id,
+                content=f"[{command.actor.name} took over this session from the escalation.]",
+            )
+            await self._changed(db, s, command.actor, "status")
+            view = await self._view_of(db, loaded)
+        yield StatusChanged(command.session_id, old, "active", command.actor.name, view)
+        yield Notice(command.session_id, msg.TOOK_OVER.format(name=command.actor.name))

@@ -1,0 +1,259 @@
+"""What every part of the session handler shares: the turn lease, loading with account checks, time.
+
+Each turn takes the session's lease (storage.lease), works in short transactions, and never holds a
+transaction or a pooled connection while Claude thinks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage import lease as leases
+from storage import notify, repo
+from storage.models import (
+    Account,
+    AISession,
+    AISessionStep,
+    User,
+)
+
+from . import messages as msg
+from .claude import ClaudeClient
+from .commands import (
+    Actor,
+    SessionCommand,
+)
+from .errors import (
+    FlowPilotError,
+    InvalidTransition,
+    NotFound,
+    SessionBusy,
+)
+from .events import (
+    SessionView,
+)
+from .outputs import ResolutionOutputGenerator
+from .triage import session_view
+
+logger = logging.getLogger(__name__)
+
+# Idle gaps longer than this between two commands count as parked, not active, time.
+IDLE_CAP_SECONDS = 15 * 60
+OPEN = ("active",)
+CLOSED = ("resolved", "escalated", "abandoned", "requesting_escalation")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class _Loaded:
+    session: AISession
+    account: Account
+    user: User
+
+
+class SessionCore:
+    """State and helpers every part of the session handler shares: the lease, loading, checks."""
+
+    def __init__(
+        self,
+        *,
+        db: async_sessionmaker[AsyncSession],
+        claude: ClaudeClient | None,
+        lease_seconds: float = 90.0,
+        lease_wait_seconds: float = 300.0,
+        psa_enabled: bool = False,
+        outputs: ResolutionOutputGenerator | None = None,
+    ) -> None:
+        self._db = db
+        self._claude = claude
+        self._lease_seconds = lease_seconds
+        self._lease_wait_seconds = lease_wait_seconds
+        self._psa_enabled = psa_enabled
+        self._outputs = outputs or ResolutionOutputGenerator()
+        self.owner = uuid.uuid4()
+        self._local = _KeyedLocks()
+        self._turns: set[asyncio.Task[Any]] = set()
+        self._closing = False
+
+    # ── the turn lease ─────────────────────────────────────────────────────────────────────────────
+    @contextlib.asynccontextmanager
+    async def _turn(self, command: SessionCommand) -> AsyncIterator[dict[str, Any] | None]:
+        """Wait for and take the session's lease; yields the turn a previous holder left unfinished."""
+        session_id = command.session_id
+        async with self._local.hold(session_id, timeout=self._lease_wait_seconds):
+            acquired = await self._acquire(session_id, type(command).__name__)
+            async with self._holding(session_id):
+                yield acquired.interrupted
+
+    @contextlib.asynccontextmanager
+    async def _holding(self, session_id: uuid.UUID) -> AsyncIterator[None]:
+        """Renew the lease while the turn runs; release it after, marked interrupted if cut short."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._turns.add(task)
+        heartbeat = asyncio.create_task(self._heartbeat(session_id))
+        completed = False
+        try:
+            yield
+            completed = True
+        except FlowPilotError:
+            completed = True  # a clean refusal or a reported failure, not an interruption
+            raise
+        finally:
+            heartbeat.cancel()
+            if task is not None:
+                self._turns.discard(task)
+            # Released even when the turn is cancelled (client gone, shutdown): shield the write.
+            await asyncio.shield(
+                leases.release(self._db, session_id=session_id, owner=self.owner, interrupted=not completed)
+            )
+
+    async def _acquire(self, session_id: uuid.UUID, turn: str) -> leases.Acquired:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._lease_wait_seconds
+        delay = 0.02
+        while True:
+            try:
+                acquired = await leases.try_acquire(
+                    self._db, session_id=session_id, owner=self.owner, ttl=self._lease_seconds, turn=turn
+                )
+            except leases.NoSuchSession:
+                raise NotFound(msg.SESSION_NOT_FOUND) from None
+            if acquired is not None:
+                return acquired
+            if loop.time() >= deadline:
+                raise SessionBusy(msg.BUSY)
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 0.5)
+
+    async def _heartbeat(self, session_id: uuid.UUID) -> None:
+        while True:
+            await asyncio.sleep(self._lease_seconds / 3)
+            try:
+                if not await leases.renew(
+                    self._db, session_id=session_id, owner=self.owner, ttl=self._lease_seconds
+                ):
+                    logger.warning("lease on session %s was lost", session_id)
+                    return
+            except Exception:
+                logger.exception("could not renew the lease on session %s", session_id)
+
+    async def shutdown(self, grace_seconds: float) -> None:
+        """Refuse new commands, let turns in flight finish, then interrupt the rest (they stay retryable)."""
+        self._closing = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_seconds
+        while self._turns and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        for task in list(self._turns):
+            task.cancel()
+        while self._turns and loop.time() < deadline + 5:
+            await asyncio.sleep(0.05)
+
+    # ── loading and checks ─────────────────────────────────────────────────────────────────────────
+    async def _load(
+        self, db: AsyncSession, actor: Actor, session_id: uuid.UUID, *, lock: bool = True
+    ) -> _Loaded:
+        s = await repo.session_row(db, session_id, lock=lock)
+        account = await repo.find_account(db, platform=actor.platform, external_id=actor.workspace_id)
+        # Another account's session is reported exactly like a missing one: ids leak nothing.
+        if s is None or account is None or s.account_id != account.id:
+            raise NotFound(msg.SESSION_NOT_FOUND)
+        user = await repo.user_for(
+            db, account=account, external_id=actor.user_id, display_name=actor.display_name
+        )
+        return _Loaded(s, account, user)
+
+    async def _view_of(self, db: AsyncSession, loaded: _Loaded) -> SessionView:
+        s = loaded.session
+        users = await repo.users_by_id(db, [u for u in (s.user_id, s.escalated_to_id) if u])
+        return session_view(
+            s,
+            account_platform=loaded.account.platform,
+            account_external_id=loaded.account.external_id,
+            users=users,
+        )
+
+    async def view(self, *, actor: Actor, session_id: uuid.UUID) -> SessionView:
+        """The header of one session, for an actor of its account."""
+        async with self._db() as db, db.begin():
+            return await self._view_of(db, await self._load(db, actor, session_id, lock=False))
+
+    @staticmethod
+    def _require_active(s: AISession) -> None:
+        if s.status == "active":
+            return
+        hint = msg.PAUSED_HINT if s.status == "paused" else msg.CLOSED_HINT
+        raise InvalidTransition(msg.NOT_ACTIVE.format(status=s.status.replace("_", " "), hint=hint))
+
+    @staticmethod
+    def _touch(s: AISession, now: datetime) -> None:
+        """Account the time since the last command: active (capped) or parked."""
+        elapsed = max(0, int((now - s.last_activity_at).total_seconds()))
+        if s.status == "paused":
+            s.total_parked_seconds += elapsed
+        elif s.status == "active":
+            s.total_active_seconds += min(elapsed, IDLE_CAP_SECONDS)
+        s.last_activity_at = now
+
+    @staticmethod
+    async def _changed(db: AsyncSession, s: AISession, actor: Actor, kind: str) -> None:
+        """Tell other processes (and other adapters) the header changed, when this transaction commits."""
+        await notify.publish(db, notify.SessionChange(s.id, kind, actor.origin))
+
+    async def _add_step(self, db: AsyncSession, s: AISession, **fields: Any) -> AISessionStep:
+        s.step_count += 1
+        step = AISessionStep(session_id=s.id, step_order=s.step_count, **fields)
+        db.add(step)
+        return step
+
+    @staticmethod
+    def _require_active_or_paused(s: AISession) -> None:
+        if s.status not in ("active", "paused"):
+            raise InvalidTransition(
+                msg.NOT_ACTIVE.format(status=s.status.replace("_", " "), hint=msg.CLOSED_HINT)
+            )
+
+    def _ensure_lease(self, s: AISession) -> None:
+        if s.lease_owner != self.owner:
+            # Our lease expired and another process took the session over: its turn wins, ours is dropped.
+            raise SessionBusy(msg.BUSY)
+
+
+class _KeyedLocks:
+    """One asyncio.Lock per session in this process, so local waiters queue instead of polling the database."""
+
+    def __init__(self) -> None:
+        self._locks: dict[uuid.UUID, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: uuid.UUID, *, timeout: float) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            try:
+                await asyncio.wait_for(lock.acquire(), timeout)
+            except TimeoutError:
+                raise SessionBusy(msg.BUSY) from None
+            try:
+                yield
+            finally:
+                lock.release()
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)

@@ -1,0 +1,91 @@
+"""The engineer's manual edits of the triage header; they win over Claude's until changed again."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from . import messages as msg
+from .commands import (
+    TRIAGE_FIELDS,
+    EditTriage,
+    SetEvidenceStatus,
+)
+from .errors import (
+    IntakeError,
+)
+from .events import (
+    Event,
+    TriageChanged,
+)
+from .redaction import redact
+from .session_core import SessionCore, _now
+from .triage import COLUMN, LIMITS
+
+
+class TriageMixin(SessionCore):
+    """Manual edits of the triage header."""
+
+    # ── triage ─────────────────────────────────────────────────────────────────────────────────────
+    async def _edit_triage(self, command: EditTriage) -> AsyncIterator[Event]:
+        unknown = [f for f in command.changes if f not in TRIAGE_FIELDS]
+        if unknown:
+            raise IntakeError(
+                msg.TRIAGE_UNKNOWN_FIELD.format(field=unknown[0], fields=", ".join(TRIAGE_FIELDS))
+            )
+        async with self._db() as db, db.begin():
+            loaded = await self._load(db, command.actor, command.session_id)
+            s = loaded.session
+            self._require_active_or_paused(s)
+            self._touch(s, _now())
+            manual = set(s.manual_fields or [])
+            told: list[str] = []
+            for name, raw in command.changes.items():
+                value = redact(raw.strip()).text[: LIMITS[name]] or None
+                setattr(s, COLUMN[name], value)
+                # Clearing a field hands it back to Claude.
+                (manual.add if value else manual.discard)(name)
+                told.append(f"{name} = {value!r}" if value else f"{name} cleared")
+            evidence = list(s.evidence_items or [])
+            for text in command.add_evidence:
+                clean = redact(text.strip()).text[:500]
+                if clean:
+                    evidence.append({"text": clean, "status": "pending", "manual": True})
+                    told.append(f"evidence added: {clean!r}")
+            s.evidence_items = evidence
+            s.manual_fields = sorted(manual)
+            if told:
+                await self._add_step(
+                    db,
+                    s,
+                    role="user",
+                    kind="triage_edit",
+                    user_id=loaded.user.id,
+                    content="[The engineer edited the triage header: " + "; ".join(told) + "]",
+                )
+            await self._changed(db, s, command.actor, "triage")
+            view = await self._view_of(db, loaded)
+        yield TriageChanged(command.session_id, view)
+
+    async def _set_evidence(self, command: SetEvidenceStatus) -> AsyncIterator[Event]:
+        async with self._db() as db, db.begin():
+            loaded = await self._load(db, command.actor, command.session_id)
+            s = loaded.session
+            self._require_active_or_paused(s)
+            evidence = [dict(e) for e in s.evidence_items or []]
+            if not 1 <= command.index <= len(evidence):
+                raise IntakeError(msg.EVIDENCE_RANGE.format(index=command.index, count=len(evidence)))
+            self._touch(s, _now())
+            item = evidence[command.index - 1]
+            item["status"], item["manual"] = command.status, True
+            s.evidence_items = evidence
+            await self._add_step(
+                db,
+                s,
+                role="user",
+                kind="triage_edit",
+                user_id=loaded.user.id,
+                content=f"[The engineer marked evidence {item['text']!r} as {command.status.replace('_', ' ')}]",
+            )
+            await self._changed(db, s, command.actor, "triage")
+            view = await self._view_of(db, loaded)
+        yield TriageChanged(command.session_id, view)
