@@ -684,6 +684,7 @@ class FakeSlack:
         self._ids = itertools.count(1)
         self._clock = 1_700_000_000_000_000  # microseconds; ts strings are derived from it
         self._calls: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self._call_times: dict[str, list[float]] = defaultdict(list)
         self._faults: dict[str, deque[_Fault]] = defaultdict(deque)
         self._streaming_error: str | None = None
         self._channels: dict[str, dict[str, Any]] = {}
@@ -966,6 +967,11 @@ class FakeSlack:
 
     # -- inspection -----------------------------------------------------------------------------------
 
+    def timed_calls(self, method: str) -> list[tuple[float, dict[str, Any]]]:
+        """Each call with the time.perf_counter() it arrived at (for the benchmarks)."""
+        with self._lock:
+            return list(zip(self._call_times.get(method, []), copy.deepcopy(self._calls.get(method, [])), strict=True))
+
     def calls(self, method: str) -> list[dict[str, Any]]:
         """Parsed arguments of every call to ``method`` (``files-pri`` for downloads), oldest first."""
         with self._lock:
@@ -1157,6 +1163,7 @@ class FakeSlack:
         payload, token = await _read_request(request)
         with self._lock:
             self._calls[method].append(payload)
+            self._call_times[method].append(time.perf_counter())
             fault = self._faults[method].popleft() if self._faults.get(method) else None
         if self.latency:
             await asyncio.sleep(self.latency)

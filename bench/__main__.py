@@ -1,0 +1,98 @@
+"""`python -m bench`: run the benchmarks against the fakes and print one table.
+
+python -m bench              # the full run (several minutes)
+python -m bench --quick      # a few seconds per scenario, small numbers (the test suite runs this)
+python -m bench --only ack,overhead --write bench/RESULTS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import platform
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.slack import FakeSlack
+
+from . import harness as h
+from . import scenarios as sc
+
+SCENARIOS = ("ack", "overhead", "length", "streaming", "memory", "scaleout")
+
+
+def machine() -> str:
+    cpus = os.cpu_count()
+    mem = ""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem = f", {int(line.split()[1]) / 2**20:.0f} GiB RAM"
+    except OSError:
+        pass
+    return f"{platform.machine()}, {cpus} cores{mem}, Python {platform.python_version()}, {platform.system()}"
+
+
+def table(rows: list[sc.Row]) -> str:
+    lines = [
+        "| metric | FlowPilot | baseline (bare Bolt + Claude) | ratio | target | met |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        met = "" if r.ok is None else ("yes" if r.ok else "**no**")
+        lines.append(f"| {r.metric} | {r.flowpilot} | {r.baseline} | {r.ratio} | {r.target} | {met} |")
+    return "\n".join(lines)
+
+
+async def run(only: tuple[str, ...], quick: bool) -> list[sc.Row]:
+    rows: list[sc.Row] = []
+    with h.database_server() as admin, FakeAnthropic.in_thread() as anthropic, FakeSlack.in_thread() as slack:
+        ctx = sc.Context(anthropic=anthropic, slack=slack, admin_url=admin, quick=quick)
+        single_tps: float | None = None
+        for name in only:
+            print(f"… {name}", file=sys.stderr, flush=True)
+            if name == "ack":
+                rows += await sc.ack_latency(ctx)
+            elif name == "overhead":
+                got = await sc.overhead_and_throughput(ctx)
+                single_tps = float(got[-1].flowpilot)
+                rows += got
+            elif name == "length":
+                rows += await sc.session_length(ctx)
+            elif name == "streaming":
+                rows += await sc.streaming(ctx)
+            elif name == "memory":
+                rows += await sc.memory(ctx)
+            elif name == "scaleout":
+                rows += await sc.scale_out(ctx, single_tps)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small numbers, for a smoke run")
+    parser.add_argument("--only", help=f"comma-separated subset of: {', '.join(SCENARIOS)}")
+    parser.add_argument("--write", type=Path, help="also write the results as markdown to this file")
+    args = parser.parse_args(argv)
+    only = tuple(s.strip() for s in args.only.split(",")) if args.only else SCENARIOS
+    unknown = [s for s in only if s not in SCENARIOS]
+    if unknown:
+        parser.error(f"unknown scenario(s): {', '.join(unknown)}")
+    logging.basicConfig(level=logging.WARNING)
+    rows = asyncio.run(run(only, args.quick))
+    header = (
+        f"Machine: {machine()}. Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC{' (quick)' if args.quick else ''}."
+    )
+    text = f"{header}\n\n{table(rows)}\n"
+    print(text)
+    if args.write:
+        args.write.write_text(f"# Benchmark results\n\n{text}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

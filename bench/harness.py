@@ -1,0 +1,246 @@
+"""Processes and traffic for the benchmarks: fakes in threads, servers as subprocesses, signed Slack events."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+
+from storage.embedded import start_embedded
+from storage.engine import normalize_url
+from tests.fakes.slack import event_callback, signed_headers, slash_command_body
+
+SIGNING_SECRET = "bench-signing-secret"
+BOT_TOKEN = "xoxb-test"
+TEAM = "T0FAKETEAM"
+BOT_USER = "U0FAKEBOT1"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def summary_ms(values: list[float]) -> str:
+    if not values:
+        return "n/a"
+    return f"p50 {percentile(values, 50) * 1000:.1f} ms, p99 {percentile(values, 99) * 1000:.1f} ms"
+
+
+@contextlib.contextmanager
+def database_server() -> Iterator[str]:
+    """An admin URL: DATABASE_URL / TEST_DATABASE_URL when set, else an embedded PostgreSQL in a temp dir."""
+    configured = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
+    if configured:
+        yield normalize_url(configured)
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="flowpilot-bench-"))
+    try:
+        yield start_embedded(tmp, database="postgres", delete_on_exit=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _dsn(url: str, database: str | None = None) -> str:
+    from sqlalchemy.engine import make_url
+
+    u = make_url(normalize_url(url))
+    if database:
+        u = u.set(database=database)
+    return u.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def fresh_database(admin_url: str) -> str:
+    """A new empty database on the server; `flowpilot serve` migrates it at start."""
+    name = f"fp_bench_{uuid.uuid4().hex[:10]}"
+    conn = await asyncpg.connect(_dsn(admin_url))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return _dsn(admin_url, name)
+
+
+async def wal_bytes(url: str) -> int:
+    conn = await asyncpg.connect(url)
+    try:
+        return int(await conn.fetchval("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn"))
+    finally:
+        await conn.close()
+
+
+@dataclass
+class Server:
+    """A server process (FlowPilot's `flowpilot serve` or the baseline bot) on its own port."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    port: int = field(default_factory=free_port)
+    proc: asyncio.subprocess.Process | None = None
+    log: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self, ready_path: str = "/healthz", timeout: float = 90) -> None:
+        env = {**os.environ, **self.env, "PORT": str(self.port)}
+        self.log = Path(tempfile.mkstemp(prefix=f"bench-{self.name}-", suffix=".log")[1])
+        out = self.log.open("wb")
+        self.proc = await asyncio.create_subprocess_exec(
+            *self.argv, env=env, cwd=ROOT, stdout=out, stderr=out
+        )
+        deadline = time.monotonic() + timeout
+        async with aiohttp.ClientSession() as http:
+            while True:
+                if self.proc.returncode is not None:
+                    raise RuntimeError(f"{self.name} exited: {self.log.read_text()[-2000:]}")
+                try:
+                    async with http.get(self.url + ready_path) as r:
+                        if r.status < 500:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{self.name} did not start: {self.log.read_text()[-2000:]}")
+                await asyncio.sleep(0.2)
+
+    def rss_bytes(self) -> int:
+        assert self.proc is not None
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        return 0
+
+    async def stop(self) -> None:
+        if self.proc is None or self.proc.returncode is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(self.proc.wait(), 30)
+        except TimeoutError:
+            self.proc.kill()
+            await self.proc.wait()
+
+
+def flowpilot(env: dict[str, str], name: str = "flowpilot") -> Server:
+    return Server(name, [sys.executable, "-m", "adapters.cli", "serve"], env)
+
+
+def baseline(env: dict[str, str]) -> Server:
+    return Server("baseline", [sys.executable, "-m", "bench.baseline"], env)
+
+
+def common_env(*, slack_api_url: str, anthropic_url: str) -> dict[str, str]:
+    return {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack_api_url,
+        "ANTHROPIC_API_KEY": "bench-key",
+        "ANTHROPIC_BASE_URL": anthropic_url,
+        "FLOWPILOT_MODEL": "claude-test",
+        "FLOWPILOT_LOG_LEVEL": "WARNING",
+        "FLOWPILOT_CLAUDE_MAX_RETRIES": "0",
+    }
+
+
+_ts = itertools.count(1)
+
+
+def new_ts() -> str:
+    return f"{1_800_000_000 + next(_ts)}.{next(_ts) % 1_000_000:06d}"
+
+
+class SlackDriver:
+    """Posts signed Events API requests, as Slack would, and times the acks."""
+
+    def __init__(self, http: aiohttp.ClientSession) -> None:
+        self.http = http
+        self.acks: list[float] = []
+
+    async def post(self, url: str, event: dict) -> float:
+        body = json.dumps(event_callback(event, team_id=TEAM, bot_user_id=BOT_USER)).encode()
+        headers = signed_headers(body, secret=SIGNING_SECRET)
+        started = time.perf_counter()
+        async with self.http.post(url + "/slack/events", data=body, headers=headers) as r:
+            await r.read()
+            if r.status != 200:
+                raise RuntimeError(f"{url} answered {r.status}")
+        elapsed = time.perf_counter() - started
+        self.acks.append(elapsed)
+        return elapsed
+
+    async def mention(self, url: str, *, channel: str, user: str, text: str) -> tuple[str, float]:
+        """A new thread: an @mention with the problem; returns the thread ts."""
+        ts = new_ts()
+        event = {
+            "type": "app_mention", "user": user, "text": f"<@{BOT_USER}> {text}", "ts": ts,
+            "channel": channel, "event_ts": ts,
+        }  # fmt: skip
+        return ts, await self.post(url, event)
+
+    async def slash(self, url: str, *, user: str, channel: str, text: str) -> float:
+        """`/flowpilot <text>` typed in a channel."""
+        body = slash_command_body("/flowpilot", text, user_id=user, channel_id=channel, team_id=TEAM)
+        headers = signed_headers(body, secret=SIGNING_SECRET)
+        started = time.perf_counter()
+        async with self.http.post(url + "/slack/events", data=body, headers=headers) as r:
+            await r.read()
+        elapsed = time.perf_counter() - started
+        self.acks.append(elapsed)
+        return elapsed
+
+    async def reply(self, url: str, *, channel: str, user: str, thread_ts: str, text: str) -> float:
+        ts = new_ts()
+        event = {
+            "type": "message", "user": user, "text": text, "ts": ts, "thread_ts": thread_ts,
+            "channel": channel, "channel_type": "channel", "event_ts": ts,
+        }  # fmt: skip
+        return await self.post(url, event)
+
+
+async def wait_until(predicate, timeout: float, interval: float = 0.05) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(interval)
+    return predicate()
+
+
+@contextlib.asynccontextmanager
+async def http_session() -> AsyncIterator[aiohttp.ClientSession]:
+    connector = aiohttp.TCPConnector(limit=400)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as http:
+        yield http
+
+
+def mean(values: list[float]) -> float:
+    return statistics.fmean(values) if values else float("nan")

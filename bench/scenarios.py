@@ -1,0 +1,480 @@
+"""The measurements. Each returns rows for the results table: (metric, FlowPilot, baseline, ratio, target)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.slack import FakeSlack
+
+from . import harness as h
+
+
+@dataclass(frozen=True)
+class Row:
+    metric: str
+    flowpilot: str
+    baseline: str = ""
+    ratio: str = ""
+    target: str = ""
+    ok: bool | None = None
+
+
+@dataclass
+class Context:
+    anthropic: FakeAnthropic
+    slack: FakeSlack
+    admin_url: str
+    quick: bool
+
+    def env(self) -> dict[str, str]:
+        return h.common_env(slack_api_url=self.slack.api_url, anthropic_url=self.anthropic.base_url)
+
+    async def flowpilot(self, name: str = "flowpilot", database: str | None = None) -> tuple[h.Server, str]:
+        db = database or await h.fresh_database(self.admin_url)
+        server = h.flowpilot({**self.env(), "DATABASE_URL": db}, name)
+        await server.start("/readyz")
+        return server, db
+
+    async def baseline(self) -> h.Server:
+        server = h.baseline(self.env())
+        await server.start("/slack/events")
+        return server
+
+
+def bot_text(payload: dict[str, Any]) -> str:
+    return json.dumps(
+        [payload.get("text"), payload.get("blocks"), payload.get("chunks"), payload.get("markdown_text")]
+    )
+
+
+def first_post_with(slack: FakeSlack, token: str, after: float = 0.0) -> float | None:
+    """When the fake Slack first received a write whose content carries `token`."""
+    best: float | None = None
+    for method in ("chat.postMessage", "chat.update", "chat.startStream", "chat.appendStream"):
+        for at, payload in slack.timed_calls(method):
+            if at >= after and token in bot_text(payload) and (best is None or at < best):
+                best = at
+    return best
+
+
+def claude_request_with(anthropic: FakeAnthropic, token: str) -> float | None:
+    for request in list(anthropic.requests):
+        body = request.body or {}
+        messages = body.get("messages") or []
+        if messages and token in json.dumps(messages[-1]):
+            return request.received_at
+    return None
+
+
+async def drive_turns(
+    ctx: Context, url: str, *, sessions: int, turns: int, prefix: str, concurrent: bool = True
+) -> tuple[list[float], list[float], list[float], float]:
+    """Open `sessions` threads and take `turns` turns in each (the mention is turn 1).
+
+    Returns (ack latencies, event→Claude request, Claude request→Slack post, wall seconds).
+    """
+    async with h.http_session() as http:
+        driver = h.SlackDriver(http)
+        to_claude: list[float] = []
+        to_slack: list[float] = []
+
+        async def one_turn(send, token: str) -> None:  # type: ignore[no-untyped-def]
+            t0 = time.perf_counter()
+            await send()
+            ok = await h.wait_until(lambda: first_post_with(ctx.slack, token, t0) is not None, timeout=120)
+            if not ok:
+                raise RuntimeError(f"no reply for {token}")
+            t1 = claude_request_with(ctx.anthropic, token)
+            t3 = first_post_with(ctx.slack, token, t0)
+            assert t3 is not None
+            if t1 is not None:
+                to_claude.append(t1 - t0)
+                to_slack.append(t3 - t1)
+
+        async def session(i: int) -> None:
+            user = f"U{i % 50:09d}"
+            token = f"{prefix}s{i}t0"
+            holder: dict[str, str] = {}
+
+            async def start() -> None:
+                holder["ts"], _ = await driver.mention(
+                    url, channel=ctx.slack.general, user=user, text=f"{token} printer offline at Contoso"
+                )
+
+            await one_turn(start, token)
+            for t in range(1, turns):
+                token = f"{prefix}s{i}t{t}"
+                await one_turn(
+                    lambda token=token: driver.reply(  # type: ignore[misc]
+                        url,
+                        channel=ctx.slack.general,
+                        user=user,
+                        thread_ts=holder["ts"],
+                        text=f"{token} still offline",
+                    ),
+                    token,
+                )
+
+        started = time.perf_counter()
+        if concurrent:
+            await asyncio.gather(*(session(i) for i in range(sessions)))
+        else:
+            for i in range(sessions):
+                await session(i)
+        return driver.acks, to_claude, to_slack, time.perf_counter() - started
+
+
+async def ack_latency(ctx: Context) -> list[Row]:
+    """Target 1: acks under 200 concurrent sessions with Claude at 2 s."""
+    n = 20 if ctx.quick else 200
+    ctx.anthropic.latency = 2.0
+    rows: list[Row] = []
+    results: dict[str, list[float]] = {}
+    for name in ("flowpilot", "baseline"):
+        server = (await ctx.flowpilot())[0] if name == "flowpilot" else await ctx.baseline()
+        try:
+            acks, *_ = await drive_turns(ctx, server.url, sessions=n, turns=2, prefix=f"ack{name}")
+            results[name] = acks
+        finally:
+            await server.stop()
+    ctx.anthropic.latency = 0.0
+    fp, base = results["flowpilot"], results["baseline"]
+    p99 = h.percentile(fp, 99)
+    rows.append(
+        Row(
+            f"ack latency, {n} sessions, Claude 2 s",
+            h.summary_ms(fp),
+            h.summary_ms(base),
+            f"{p99 / max(h.percentile(base, 99), 1e-9):.2f}x p99",
+            "p99 < 100 ms",
+            p99 < 0.1,
+        )
+    )
+    return rows
+
+
+async def overhead_and_throughput(ctx: Context) -> list[Row]:
+    """Targets 2 and 3: overhead per turn (sequential) and turns per second (concurrent), zero-latency Claude."""
+    seq_sessions, seq_turns = (3, 3) if ctx.quick else (20, 5)
+    conc_sessions, conc_turns = (10, 2) if ctx.quick else (50, 4)
+    out: dict[str, dict[str, Any]] = {}
+    for name in ("flowpilot", "baseline"):
+        server = (await ctx.flowpilot())[0] if name == "flowpilot" else await ctx.baseline()
+        try:
+            _, to_claude, to_slack, _ = await drive_turns(
+                ctx, server.url, sessions=seq_sessions, turns=seq_turns, prefix=f"ov{name}", concurrent=False
+            )
+            _, _, _, wall = await drive_turns(
+                ctx, server.url, sessions=conc_sessions, turns=conc_turns, prefix=f"tp{name}"
+            )
+            out[name] = {
+                "overhead": [a + b for a, b in zip(to_claude, to_slack, strict=True)],
+                "to_claude": to_claude,
+                "to_slack": to_slack,
+                "tps": conc_sessions * conc_turns / wall,
+            }
+        finally:
+            await server.stop()
+    fp, base = out["flowpilot"], out["baseline"]
+    p50, p99 = h.percentile(fp["overhead"], 50), h.percentile(fp["overhead"], 99)
+    ratio = fp["tps"] / base["tps"]
+    return [
+        Row("event in → Claude request out", h.summary_ms(fp["to_claude"]), h.summary_ms(base["to_claude"])),
+        Row(
+            "Claude answer in → Slack post out", h.summary_ms(fp["to_slack"]), h.summary_ms(base["to_slack"])
+        ),
+        Row(
+            "overhead per turn (sum of both)",
+            h.summary_ms(fp["overhead"]),
+            h.summary_ms(base["overhead"]),
+            f"{p50 / max(h.percentile(base['overhead'], 50), 1e-9):.1f}x p50",
+            "p50 < 10 ms, p99 < 40 ms",
+            p50 < 0.010 and p99 < 0.040,
+        ),
+        Row(
+            f"turns per second, {conc_sessions} sessions × {conc_turns} turns, Claude 0 s",
+            f"{fp['tps']:.1f}",
+            f"{base['tps']:.1f}",
+            f"{ratio:.2f}",
+            "≥ 0.5 of baseline",
+            ratio >= 0.5,
+        ),
+    ]
+
+
+async def session_length(ctx: Context) -> list[Row]:
+    """Target 4 and 7: a long session — cost of turn 200 against turn 5, and prompt-caching savings."""
+    turns = 20 if ctx.quick else 200
+    server, db = await ctx.flowpilot()
+    try:
+        async with h.http_session() as http:
+            driver = h.SlackDriver(http)
+            times: list[float] = []
+            wal: list[int] = []
+            usage_at: dict[int, dict[str, int]] = {}
+            thread_ts = ""
+            for t in range(turns):
+                token = f"len{t}x"
+                before_wal = await h.wal_bytes(db)
+                before_usage = dict(ctx.anthropic.total_usage)
+                t0 = time.perf_counter()
+                if t == 0:
+                    thread_ts, _ = await driver.mention(
+                        server.url,
+                        channel=ctx.slack.general,
+                        user="ULONG",
+                        text=f"{token} VPN drops at Northwind",
+                    )
+                else:
+                    await driver.reply(
+                        server.url, channel=ctx.slack.general, user="ULONG", thread_ts=thread_ts,
+                        text=f"{token} checked item {t}: " + "detail " * 20,
+                    )  # fmt: skip
+                if not await h.wait_until(
+                    lambda token=token, t0=t0: first_post_with(ctx.slack, token, t0) is not None, 60
+                ):
+                    raise RuntimeError(f"turn {t} got no reply")
+                times.append((first_post_with(ctx.slack, token, t0) or t0) - t0)
+                await asyncio.sleep(0.05)  # let the turn's last writes land before reading the WAL position
+                wal.append(await h.wal_bytes(db) - before_wal)
+                usage_at[t + 1] = {
+                    k: ctx.anthropic.total_usage[k] - before_usage.get(k, 0) for k in before_usage
+                }
+    finally:
+        await server.stop()
+    early = slice(2, 7)
+    late = slice(turns - 5, turns)
+    t_ratio = h.mean(times[late]) / h.mean(times[early])
+    w_ratio = h.mean([float(x) for x in wal[late]]) / h.mean([float(x) for x in wal[early]])
+    last = min(50, turns)
+    u = usage_at[last]
+    fresh = u.get("input_tokens", 0)
+    read = u.get("cache_read_input_tokens", 0)
+    created = u.get("cache_creation_input_tokens", 0)
+    billed_cached = fresh + 1.25 * created + 0.1 * read
+    billed_plain = fresh + created + read
+    return [
+        Row(
+            f"turn time, turns {turns - 4}-{turns} vs 3-7",
+            f"{h.mean(times[late]) * 1000:.1f} ms vs {h.mean(times[early]) * 1000:.1f} ms",
+            ratio=f"{t_ratio:.2f}x",
+            target="≤ 1.5x",
+            ok=t_ratio <= 1.5,
+        ),
+        Row(
+            f"WAL bytes written per turn, turns {turns - 4}-{turns} vs 3-7",
+            f"{h.mean([float(x) for x in wal[late]]):.0f} B vs {h.mean([float(x) for x in wal[early]]):.0f} B",
+            ratio=f"{w_ratio:.2f}x",
+            target="≤ 1.5x",
+            ok=w_ratio <= 1.5,
+        ),
+        Row(
+            f"input tokens billed at turn {last} (cache read 0.1x, write 1.25x)",
+            f"{billed_cached:.0f} with caching vs {billed_plain:.0f} without",
+            ratio=f"{billed_cached / max(billed_plain, 1):.2f}",
+            target="report",
+        ),
+    ]
+
+
+async def memory(ctx: Context) -> list[Row]:
+    """Target 6: RSS with 1,000 open sessions in one process."""
+    n = 50 if ctx.quick else 1000
+    server, _ = await ctx.flowpilot()
+    try:
+        idle = server.rss_bytes()
+        await drive_turns(ctx, server.url, sessions=n, turns=1, prefix="mem")
+        loaded = server.rss_bytes()
+    finally:
+        await server.stop()
+    return [
+        Row(
+            f"RSS with {n} open sessions",
+            f"{loaded / 2**20:.0f} MB (idle {idle / 2**20:.0f} MB)",
+            target="< 300 MB",
+            ok=loaded < 300 * 2**20,
+        )
+    ]
+
+
+async def scale_out(ctx: Context, single_tps: float | None = None) -> list[Row]:
+    """Target 8: two processes on one database, load spread across both."""
+    sessions, turns = (6, 3) if ctx.quick else (50, 4)
+    one, db = await ctx.flowpilot("flowpilot-a")
+    two, _ = await ctx.flowpilot("flowpilot-b", database=db)
+    try:
+        async with h.http_session() as http:
+            driver = h.SlackDriver(http)
+            urls = [one.url, two.url]
+
+            async def session(i: int) -> None:
+                token = f"so{i}t0"
+                t0 = time.perf_counter()
+                ts, _ = await driver.mention(
+                    urls[i % 2], channel=ctx.slack.general, user="USO", text=f"{token} DNS"
+                )
+                await h.wait_until(lambda: first_post_with(ctx.slack, token, t0) is not None, 120)
+                for t in range(1, turns):
+                    token = f"so{i}t{t}"
+                    t0 = time.perf_counter()
+                    # Alternate processes within one session, as a load balancer would.
+                    await driver.reply(
+                        urls[(i + t) % 2], channel=ctx.slack.general, user="USO", thread_ts=ts, text=token
+                    )
+                    await h.wait_until(
+                        lambda token=token, t0=t0: first_post_with(ctx.slack, token, t0) is not None, 120
+                    )
+
+            started = time.perf_counter()
+            await asyncio.gather(*(session(i) for i in range(sessions)))
+            wall = time.perf_counter() - started
+        conn = await asyncpg.connect(db)
+        try:
+            counts = await conn.fetch(
+                "SELECT session_id, count(*) FILTER (WHERE role = 'assistant') AS replies, "
+                "count(*) FILTER (WHERE role = 'user') AS asks FROM ai_session_steps GROUP BY session_id"
+            )
+        finally:
+            await conn.close()
+    finally:
+        await one.stop()
+        await two.stop()
+    lost = sum(max(0, turns - r["replies"]) for r in counts) + max(0, sessions - len(counts)) * turns
+    duplicated = sum(max(0, r["replies"] - turns) for r in counts)
+    tps = sessions * turns / wall
+    return [
+        Row(
+            "two processes, one database: lost / duplicate turns",
+            f"{lost} lost, {duplicated} duplicate of {sessions * turns}",
+            target="0 and 0",
+            ok=lost == 0 and duplicated == 0,
+        ),
+        Row(
+            "two processes: turns per second",
+            f"{tps:.1f}",
+            ratio=f"{tps / single_tps:.2f}x one process" if single_tps else "",
+            target="report",
+        ),
+    ]
+
+
+def _draft_text(i: int) -> str:
+    steps = "\n".join(
+        f"{n}. Checked item {n} of draft {i}: result noted, nothing unusual found there."
+        for n in range(1, 25)
+    )
+    return (
+        f"## Root cause\nDraft {i}: the print spooler on PRN-{i:02d} held a corrupt job that blocked the queue.\n\n"
+        f"## Steps taken\n{steps}\n\n"
+        f"## Recommendations\nSet the spooler to restart on failure. End of draft {i}.\n"
+    )
+
+
+def _thread_text(slack: FakeSlack, channel: str, thread_ts: str) -> str:
+    parts = []
+    for message in slack.thread(channel, thread_ts):
+        parts.append(bot_text(message))
+        parts.extend(json.dumps(c) for c in slack.stream_chunks(channel, message["ts"]))
+    return " ".join(parts)
+
+
+def _normalized(text: str) -> str:
+    return " ".join(text.replace("\\n", " ").split())
+
+
+async def streaming(ctx: Context) -> list[Row]:
+    """Target 5: first token → first visible text, update cadence, and 20 drafts under 429s losing nothing."""
+    drafts = 4 if ctx.quick else 20
+    server, _ = await ctx.flowpilot()
+    threads: list[tuple[str, str]] = []
+    try:
+        async with h.http_session() as http:
+            driver = h.SlackDriver(http)
+            for i in range(drafts):
+                user = f"UDRAFT{i:04d}"
+                token = f"draft{i}open"
+                t0 = time.perf_counter()
+                ts, _ = await driver.mention(
+                    server.url, channel=ctx.slack.general, user=user, text=f"{token} printer jam"
+                )
+                await h.wait_until(
+                    lambda token=token, t0=t0: first_post_with(ctx.slack, token, t0) is not None, 60
+                )
+                threads.append((user, ts))
+            ctx.anthropic.chunk_chars = 16
+            ctx.anthropic.chunk_delay = 0.01
+            for i in range(drafts):
+                ctx.anthropic.queue_text(_draft_text(i))
+            for method in ("chat.appendStream", "chat.update", "chat.startStream"):
+                ctx.slack.rate_limit(method, times=max(2, drafts // 4), retry_after=1)
+            started = time.perf_counter()
+            await asyncio.gather(
+                *(
+                    driver.slash(server.url, user=user, channel=ctx.slack.general, text="resolve")
+                    for user, _ in threads
+                )
+            )
+            texts = [_normalized(_draft_text(i)) for i in range(drafts)]
+
+            def complete() -> bool:
+                got = [_normalized(_thread_text(ctx.slack, ctx.slack.general, ts)) for _, ts in threads]
+                return all(any(t in g for t in texts) for g in got)
+
+            finished = await h.wait_until(complete, timeout=180, interval=0.2)
+            got = [_normalized(_thread_text(ctx.slack, ctx.slack.general, ts)) for _, ts in threads]
+            intact = sum(1 for g in got if any(t in g for t in texts))
+    finally:
+        ctx.anthropic.chunk_delay = 0.0
+        await server.stop()
+    # First visible text: the earliest write carrying a draft's first words after its Claude request.
+    draft_requests = [
+        r.received_at
+        for r in ctx.anthropic.requests
+        if r.received_at >= started and not (r.body or {}).get("tools")
+    ]
+    first_visible = first_post_with(ctx.slack, "Root cause", started)
+    delay = (first_visible - min(draft_requests)) if (first_visible and draft_requests) else float("nan")
+    per_second = _max_updates_per_second(ctx.slack, started)
+    return [
+        Row(
+            "first Claude token → first visible draft text",
+            f"{delay * 1000:.0f} ms",
+            target="< 300 ms",
+            ok=delay < 0.3,
+        ),
+        Row(
+            "edits per message in any 1 s window (max)",
+            f"{per_second}",
+            target="≤ 1 chat.update/s",
+            ok=per_second <= 1,
+        ),
+        Row(
+            f"{drafts} drafts at once with injected 429s: drafts arriving whole",
+            f"{intact} of {drafts}" + ("" if finished else " (timed out)"),
+            target=f"{drafts} of {drafts}",
+            ok=intact == drafts,
+        ),
+    ]
+
+
+def _max_updates_per_second(slack: FakeSlack, since: float) -> int:
+    by_message: dict[str, list[float]] = {}
+    for at, payload in slack.timed_calls("chat.update"):
+        if at >= since:
+            by_message.setdefault(str(payload.get("ts")), []).append(at)
+    worst = 0
+    for times in by_message.values():
+        times.sort()
+        j = 0
+        for i, t in enumerate(times):
+            while t - times[j] >= 1.0:
+                j += 1
+            worst = max(worst, i - j + 1)
+    return worst
