@@ -413,7 +413,9 @@ class FakeAnthropic:
         headers = CIMultiDictProxy(CIMultiDict(request.headers))
         with self._lock:
             self.requests.append(
-                RecordedRequest(path=request.path, headers=headers, body=body, received_at=time.perf_counter())
+                RecordedRequest(
+                    path=request.path, headers=headers, body=body, received_at=time.perf_counter()
+                )
             )
         return body
 

@@ -970,7 +970,9 @@ class FakeSlack:
     def timed_calls(self, method: str) -> list[tuple[float, dict[str, Any]]]:
         """Each call with the time.perf_counter() it arrived at (for the benchmarks)."""
         with self._lock:
-            return list(zip(self._call_times.get(method, []), copy.deepcopy(self._calls.get(method, [])), strict=True))
+            return list(
+                zip(self._call_times.get(method, []), copy.deepcopy(self._calls.get(method, [])), strict=True)
+            )
 
     def calls(self, method: str) -> list[dict[str, Any]]:
         """Parsed arguments of every call to ``method`` (``files-pri`` for downloads), oldest first."""
