@@ -5,10 +5,12 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import repo
 from storage.models import (
@@ -48,8 +50,14 @@ from .intake import PreparedInput, prepare_input
 from .prompts import SYSTEM_PROMPT, StepForPrompt, build_messages, triage_context
 from .redaction import redact
 from .schemas import ClaudeTurn, confidence_tier
-from .session_core import SessionCore, _now
-from .triage import apply_update, header_dict, lane_actions, lane_questions, session_view
+from .session_core import SessionCore, _Loaded, _now
+from .triage import apply_update, header_dict, lane_actions, lane_questions
+
+
+@dataclass(frozen=True)
+class _TurnInput:
+    messages: list[dict[str, Any]]
+    before: SessionView  # the header before the turn, to tell whether it changed
 
 
 class ConversationMixin(SessionCore):
@@ -65,10 +73,9 @@ class ConversationMixin(SessionCore):
         session_id = uuid.uuid4()
         try:
             async with self._db() as db, db.begin():
-                account = await repo.account_for(db, platform=actor.platform, external_id=actor.workspace_id)
-                user = await repo.user_for(
-                    db, account=account, external_id=actor.user_id, display_name=actor.display_name
-                )
+                account = await self._account(db, actor, create=True)
+                assert account is not None
+                user = await self._user(db, account, actor)
                 now = _now()
                 s = AISession(
                     id=session_id,
@@ -124,19 +131,14 @@ class ConversationMixin(SessionCore):
                     )
                 await db.flush()
                 await db.refresh(s)
-                view = session_view(
-                    s,
-                    account_platform=account.platform,
-                    account_external_id=account.external_id,
-                    users={user.id: user},
-                )
+                prefetched = await self._turn_input(db, _Loaded(s, account, user))
         except IntegrityError:
             raise InvalidTransition("This thread already has a FlowPilot session.") from None
         async with self._holding(session_id):
-            yield SessionStarted(session_id, view)
+            yield SessionStarted(session_id, prefetched.before)
             for note in prepared.notes:
                 yield Notice(session_id, note)
-            async for event in self._claude_turn(session_id, actor):
+            async for event in self._claude_turn(session_id, actor, prefetched):
                 yield event
 
     # ── conversation ───────────────────────────────────────────────────────────────────────────────
@@ -159,9 +161,10 @@ class ConversationMixin(SessionCore):
                 images=[dataclasses.asdict(i) for i in prepared.images] or None,
             )
             s.awaiting_reply = True
+            prefetched = await self._turn_input(db, loaded)
         for note in prepared.notes:
             yield Notice(command.session_id, note)
-        async for event in self._claude_turn(command.session_id, command.actor):
+        async for event in self._claude_turn(command.session_id, command.actor, prefetched):
             yield event
 
     async def _retry(self, command: RetryTurn) -> AsyncIterator[Event]:
@@ -169,10 +172,11 @@ class ConversationMixin(SessionCore):
             loaded = await self._load(db, command.actor, command.session_id)
             self._require_active(loaded.session)
             pending = loaded.session.awaiting_reply
-        if not pending:
+            prefetched = await self._turn_input(db, loaded) if pending else None
+        if prefetched is None:
             yield Notice(command.session_id, msg.NOTHING_TO_RETRY)
             return
-        async for event in self._claude_turn(command.session_id, command.actor):
+        async for event in self._claude_turn(command.session_id, command.actor, prefetched):
             yield event
 
     async def _answer(self, command: AnswerQuestion) -> AsyncIterator[Event]:
@@ -204,13 +208,15 @@ class ConversationMixin(SessionCore):
                 content=f'Answer to "{q["text"]}": {answer}',
             )
             remaining = sum(1 for x in questions if x.get("answer") is None)
+            prefetched = None
             if remaining == 0:
                 s.awaiting_reply = True
+                prefetched = await self._turn_input(db, loaded)
             turn = int(lane.get("step_order", 0))
             question = next(x for x in lane_questions(s.pending_task_lane) if x.id == q["id"])
         yield QuestionAnswered(command.session_id, turn, question, remaining)
-        if remaining == 0:
-            async for event in self._claude_turn(command.session_id, command.actor):
+        if prefetched is not None:
+            async for event in self._claude_turn(command.session_id, command.actor, prefetched):
                 yield event
         else:
             yield Notice(command.session_id, msg.WAITING_FOR_ANSWERS.format(remaining=remaining))
@@ -242,39 +248,44 @@ class ConversationMixin(SessionCore):
             )
             open_questions = any(q.get("answer") is None for q in lane.get("questions", []))
             all_marked = all(x.get("outcome") is not None for x in actions)
-            go = not open_questions and all_marked
-            if go:
+            prefetched = None
+            if not open_questions and all_marked:
                 s.awaiting_reply = True
+                prefetched = await self._turn_input(db, loaded)
             turn = int(lane.get("step_order", 0))
             action = next(x for x in lane_actions(s.pending_task_lane) if x.id == a["id"])
         yield ActionMarked(command.session_id, turn, action)
-        if go:
-            async for event in self._claude_turn(command.session_id, command.actor):
+        if prefetched is not None:
+            async for event in self._claude_turn(command.session_id, command.actor, prefetched):
                 yield event
 
-    async def _claude_turn(self, session_id: uuid.UUID, actor: Actor) -> AsyncIterator[Event]:
+    async def _turn_input(self, db: AsyncSession, loaded: _Loaded) -> _TurnInput:
+        """What the next Claude turn needs, read inside the caller's transaction (no extra round trip)."""
+        s = loaded.session
+        steps = await repo.steps_of(db, s.id)
+        prompt_steps = [
+            StepForPrompt(
+                role=st.role,
+                content=st.content,
+                images=st.images or (),
+                questions=st.questions or (),
+                actions=st.actions or (),
+            )
+            for st in steps
+        ]
+        context = triage_context(header_dict(s), s.manual_fields or [])
+        return _TurnInput(build_messages(prompt_steps, context=context), await self._view_of(db, loaded))
+
+    async def _claude_turn(
+        self, session_id: uuid.UUID, actor: Actor, prefetched: _TurnInput | None = None
+    ) -> AsyncIterator[Event]:
         """Ask Claude for the next turn (the lease is held) and persist it."""
         if self._claude is None:
             raise ClaudeUnavailable(msg.CLAUDE_NOT_CONFIGURED)
-        async with self._db() as db, db.begin():
-            loaded = await self._load(db, actor, session_id, lock=False)
-            s = loaded.session
-            steps = await repo.steps_of(db, session_id)
-            context = triage_context(header_dict(s), s.manual_fields or [])
-            before = await self._view_of(db, loaded)
-        messages = build_messages(
-            [
-                StepForPrompt(
-                    role=st.role,
-                    content=st.content,
-                    images=st.images or (),
-                    questions=st.questions or (),
-                    actions=st.actions or (),
-                )
-                for st in steps
-            ],
-            context=context,
-        )
+        if prefetched is None:
+            async with self._db() as db, db.begin():
+                prefetched = await self._turn_input(db, await self._load(db, actor, session_id, lock=False))
+        messages, before = prefetched.messages, prefetched.before
         yield Thinking(session_id, "turn")
         try:
             result = await self._claude.turn(system=SYSTEM_PROMPT, messages=messages)

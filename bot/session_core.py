@@ -86,6 +86,9 @@ class SessionCore:
         self._local = _KeyedLocks()
         self._turns: set[asyncio.Task[Any]] = set()
         self._closing = False
+        self._accounts: dict[tuple[str, str], Account] = {}
+        self._users: dict[tuple[uuid.UUID, str], User] = {}
+        self._users_by_id: dict[uuid.UUID, User] = {}
 
     # ── the turn lease ─────────────────────────────────────────────────────────────────────────────
     @contextlib.asynccontextmanager
@@ -167,23 +170,54 @@ class SessionCore:
         self, db: AsyncSession, actor: Actor, session_id: uuid.UUID, *, lock: bool = True
     ) -> _Loaded:
         s = await repo.session_row(db, session_id, lock=lock)
-        account = await repo.find_account(db, platform=actor.platform, external_id=actor.workspace_id)
+        account = await self._account(db, actor)
         # Another account's session is reported exactly like a missing one: ids leak nothing.
         if s is None or account is None or s.account_id != account.id:
             raise NotFound(msg.SESSION_NOT_FOUND)
+        return _Loaded(s, account, await self._user(db, account, actor))
+
+    # Accounts never change and users only change their display name, so each process remembers them:
+    # a turn then costs no look-ups for who is acting.
+    async def _account(self, db: AsyncSession, actor: Actor, *, create: bool = False) -> Account | None:
+        key = (actor.platform, actor.workspace_id)
+        account = self._accounts.get(key)
+        if account is None:
+            if create:
+                account = await repo.account_for(db, platform=actor.platform, external_id=actor.workspace_id)
+            else:
+                account = await repo.find_account(db, platform=actor.platform, external_id=actor.workspace_id)
+            if account is not None:
+                self._accounts[key] = account
+        return account
+
+    async def _user(self, db: AsyncSession, account: Account, actor: Actor) -> User:
+        cached = self._users.get((account.id, actor.user_id))
+        if cached is not None and (not actor.display_name or cached.display_name == actor.display_name):
+            return cached
         user = await repo.user_for(
             db, account=account, external_id=actor.user_id, display_name=actor.display_name
         )
-        return _Loaded(s, account, user)
+        self._remember(user)
+        return user
+
+    def _remember(self, user: User) -> None:
+        if len(self._users_by_id) > 50_000:  # a bound, not a policy: the cache refills as needed
+            self._users.clear()
+            self._users_by_id.clear()
+        self._users[(user.account_id, user.external_id)] = user
+        self._users_by_id[user.id] = user
 
     async def _view_of(self, db: AsyncSession, loaded: _Loaded) -> SessionView:
         s = loaded.session
-        users = await repo.users_by_id(db, [u for u in (s.user_id, s.escalated_to_id) if u])
+        wanted = [u for u in (s.user_id, s.escalated_to_id) if u]
+        missing = [u for u in wanted if u not in self._users_by_id]
+        for user in (await repo.users_by_id(db, missing)).values():
+            self._remember(user)
         return session_view(
             s,
             account_platform=loaded.account.platform,
             account_external_id=loaded.account.external_id,
-            users=users,
+            users={u: self._users_by_id[u] for u in wanted if u in self._users_by_id},
         )
 
     async def view(self, *, actor: Actor, session_id: uuid.UUID) -> SessionView:
