@@ -123,7 +123,7 @@ def prepare_input(
         elif _claims_image(attachment):
             raise IntakeError(NOT_AN_IMAGE.format(name=name))
         else:
-            content = _decode_text(attachment.data, name)
+            content = _decode_text(attachment.data, name).strip("\r\n")
             if content.strip():
                 files.append((name, content))
             else:
@@ -138,8 +138,8 @@ def prepare_input(
 
     # Redact before trimming, so a cut can never leave part of a secret readable.
     masked_message = redact(message)
-    masked_files = [(redact(name), redact(content)) for name, content in files]
-    found = [masked_message, *(r for pair in masked_files for r in pair)]
+    masked_files = [(name, redact(content)) for name, content in files]
+    found = [masked_message, *(masked for _, masked in masked_files)]
     count = sum(r.count for r in found)
     kinds = sorted({kind for r in found for kind in r.kinds})
     if count:
@@ -150,10 +150,8 @@ def prepare_input(
     blocks: list[tuple[str, tuple[str, str] | None, str]] = []
     if masked_message.text:
         blocks.append((YOUR_MESSAGE, None, masked_message.text))
-    for masked_name, masked_content in masked_files:
-        header = FILE_HEADER.format(name=masked_name.text)
-        body = masked_content.text
-        blocks.append((masked_name.text, (header, _fence_for(body)), body))
+    for name, masked in masked_files:
+        blocks.append((name, (FILE_HEADER.format(name=name), _fence_for(masked.text)), masked.text))
     overhead = 2 * (len(blocks) - 1) + sum(len(f[0]) + 2 * len(f[1]) + 3 for _, f, _ in blocks if f)
     shares = _fair_shares([len(body) for _, _, body in blocks], budget_chars - overhead)
     parts: list[str] = []
@@ -192,6 +190,7 @@ def fit_log(text: str, budget_chars: int) -> FittedLog:
     # The header's length depends on the counts; reserve room for the widest it can be.
     body_budget = budget - len(KEPT_HEADER.format(kept=total, total=total)) - 1
 
+    # With a line of context around each error, else without; if neither fits, fill up in order.
     body = ""
     kept: list[int] = []
     for chosen in (head | set(tail) | errors | frames | context, head | set(tail) | errors | frames):
@@ -234,7 +233,7 @@ _ERROR_PATTERNS = tuple(
         r"panic",
     )
 )
-_TRACEBACK = "traceback (most recent call last)"
+_TRACEBACK_HEADER = "Traceback (most recent call last)"
 # Indented lines after an error: Python and .NET/Java stack frames, continuation lines.
 _FRAME = re.compile(r"[ \t]+\S")
 _MAX_FRAMES = 60
@@ -256,7 +255,7 @@ def _error_lines(text: str, raw: list[str], lines: list[str]) -> tuple[set[int],
         while j < len(lines) and j - i <= _MAX_FRAMES and _FRAME.match(lines[j]):
             frames.add(j)
             j += 1
-        if _TRACEBACK in lines[i].lower() and j < len(lines):
+        if _TRACEBACK_HEADER in lines[i] and j < len(lines):
             frames.add(j)  # the exception line that ends a Python traceback
     return errors, frames
 
@@ -319,7 +318,7 @@ _LOG_LINE = re.compile(
     r"|\b\d{2}:\d{2}:\d{2}\b"
     r"|\b(?:TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|ERR|SEVERE|FATAL|CRITICAL|VERBOSE)\b"
     r"|\[(?i:trace|debug|info|notice|warn|warning|error|fatal|critical|verbose)\]"
-    r"|^\s+at \S|^\s*File \".*\", line \d+|^Traceback \(most recent call last\)"
+    r"|^\s+at \S|^\s*File \".*\", line \d+"
     r"|^(?:Log Name|Source|Event ID|Task Category|Level|Keywords|Computer|OpCode):"
 )
 _MIN_LOG_LINES = 8
@@ -328,7 +327,7 @@ _LOG_SCAN_LINES = 500
 _TICKET_SCAN_CHARS = 5_000
 _TICKET = re.compile(
     r"(?<![\w&#])#\d{4,}\b"
-    r"|\b(?:ticket|tkt|incident)\s*(?:no\.?|number|num|id)?\s*[:#]?\s*\d{3,}\b"
+    r"|\b(?:ticket|tkt|incident)\s*(?:no\.?|number|num|id)?\s*[:#]{0,2}\s*\d{3,}\b"
     r"|\bT\d{8}\.\d{3,4}\b"
     r"|\bINC\d{6,}\b",
     re.IGNORECASE,
@@ -353,8 +352,11 @@ def _looks_like_log(text: str) -> bool:
     if "```" in text:
         return True
     loggy = 0
+    in_traceback = False
     for line in text.split("\n", _LOG_SCAN_LINES)[:_LOG_SCAN_LINES]:
-        if _LOG_LINE.search(line):
+        # Inside a Python traceback every indented line (frame or source) is part of a stack frame.
+        in_traceback = (in_traceback and line[:1] in (" ", "\t")) or line.startswith(_TRACEBACK_HEADER)
+        if in_traceback or _LOG_LINE.search(line):
             loggy += 1
             if loggy >= _MIN_LOG_LINES:
                 return True
@@ -425,7 +427,7 @@ def _display_name(filename: str) -> str:
     """The file's own name, safe to show in a message and a code fence header."""
     name = _clean(filename).replace("\\", "/").rsplit("/", 1)[-1]
     name = re.sub(r"[\x00-\x1f\x7f`]", "", name).strip()
-    return name[:120] or "attachment"
+    return redact(name[:120]).text or "attachment"
 
 
 def _fence_for(body: str) -> str:

@@ -3,11 +3,15 @@
 A rule masks only the secret itself (`password=[REDACTED:password]`) and keeps the key name and the
 structure around it, so the text stays useful for troubleshooting.
 
-Speed matters because engineers paste multi-megabyte logs: every pattern starts with a literal (which the
-regex engine finds with a fast scan) and has no nested quantifiers, and a rule is skipped unless one of its
-trigger words occurs. Case-insensitive rules are written in lower case and run case-sensitively on a
-lower-cased copy of the text, which is several times faster than `re.IGNORECASE`; the copy is kept the same
-length as the text so that a match's position is also its position in the original.
+Speed matters because engineers paste multi-megabyte logs:
+- patterns start with a literal wherever they can (the regex engine finds those with a fast scan) and their
+  repetitions never overlap, so nothing backtracks catastrophically;
+- a scan along a command line commits to the first place it could match (an atomic group), so masking one
+  value cannot bring the next into view on a later pass;
+- a rule is skipped unless one of its trigger words occurs;
+- case-insensitive rules are written in lower case and run case-sensitively on a lower-cased copy of the
+  text, several times faster than `re.IGNORECASE`; the copy keeps every character at its position, so a
+  match's position is also its position in the original.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ _ASSIGN = rf"[\"']?{_SP}*(?:=>|[:=]){_SP}*"
 _B64 = r"[A-Za-z0-9+/=]"
 _URLSAFE = r"[A-Za-z0-9_\-]"
 
-Mode = Literal["exact", "lower"]
+_Mode = Literal["exact", "lower"]
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,7 @@ class _Rule:
     kind: str
     pattern: re.Pattern[str]
     # "lower": the pattern is written in lower case and runs on the lower-cased text.
-    mode: Mode
+    mode: _Mode
     # Lower-case words of which at least one must occur for the pattern to be tried at all.
     triggers: tuple[str, ...]
     # The masked span starts this many characters before the `x` group (the part a lookbehind checked).
@@ -61,7 +65,7 @@ class _Rule:
     secret_groups: tuple[str, ...]
 
 
-def _rule(kind: str, regex: str, triggers: tuple[str, ...], *, mode: Mode = "exact", back: int = 0) -> _Rule:
+def _rule(kind: str, regex: str, triggers: tuple[str, ...], *, mode: _Mode = "exact", back: int = 0) -> _Rule:
     """A rule masking the groups whose names start with `x`."""
     if mode == "lower":
         assert not re.search(r"[A-Z]", re.sub(r"\\.|REDACTED|\(\?P<", "", regex)), f"upper case in {regex!r}"
@@ -118,7 +122,7 @@ _RULES: tuple[_Rule, ...] = (
         "private_key",
         r"(?P<x>-----BEGIN (?:[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?|OpenVPN Static key V1)-----"
         r"(?:[\s\S]{0,20000}?-----END [^\r\n\-]{1,60}-----"
-        rf"|(?:(?:\\[rn]|\s)+(?:{_B64}{{8,}}|(?:Proc-Type|DEK-Info|Comment):[^\r\n\\]*))*))",
+        rf"|(?:(?:\\[rn]|\s)+(?:{_B64}{{8,}}(?![^\s\\])|(?:Proc-Type|DEK-Info|Comment):[^\r\n\\]*))*))",
         ("-----begin",),
     ),
     _rule(
@@ -159,7 +163,7 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _rule(
         "azure_function_key",
-        r"\.azurewebsites\.net/[^\s?#]{0,300}\?(?:[^\s#&]{0,300}&){0,20}code="
+        r"\.azurewebsites\.net/[^\s?#]{0,300}\?(?>(?:[^\s#&]{0,300}&){0,20}?code=)"
         rf"{_NOT_MASKED}(?P<x>[^\s&#\"'<>]+)",
         ("azurewebsites",),
         mode="lower",
@@ -279,7 +283,7 @@ _RULES: tuple[_Rule, ...] = (
     # Command lines.
     _rule(  # net use \\srv\share /user:DOM\u P@ssw0rd
         "password",
-        rf"{_NET}use\b[^\r\n]{{0,300}}?{_SP}/u(?:ser)?:\S+{_SP}+{_quoted_or_word(exclude='/*')}",
+        rf"{_NET}use\b(?>[^\r\n]{{0,300}}?{_SP}/u(?:ser)?:)\S+{_SP}+{_quoted_or_word(exclude='/*')}",
         ("net",),
         mode="lower",
     ),
@@ -303,13 +307,13 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _rule(
         "password",
-        rf"(?:psexec|paexec|sshpass)\b[^\r\n]{{0,300}}?{_SP}-p{_SP}+{_quoted_or_word(exclude='-$')}",
+        rf"(?:psexec|paexec|sshpass)\b(?>[^\r\n]{{0,300}}?{_SP}-p{_SP}){_SP}*{_quoted_or_word(exclude='-$')}",
         ("psexec", "paexec", "sshpass"),
         mode="lower",
     ),
     _rule(
         "password",
-        rf"mysql(?:dump|admin)?\b[^\r\n]{{0,300}}?{_SP}-p{_NOT_MASKED}(?P<x>[^\s\-]\S*)",
+        rf"mysql(?:dump|admin)?\b(?>[^\r\n]{{0,300}}?{_SP}-p(?=[^\s\-])){_NOT_MASKED}(?P<x>\S+)",
         ("mysql",),
     ),
     _rule(
@@ -365,7 +369,7 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _rule(
         "wifi_key",
-        rf"netsh\b[^\r\n]{{0,300}}?\bkey(?:material)?{_SP}*={_SP}*(?!clear\b){_quoted_or_word(exclude='')}",
+        rf"netsh\b(?>[^\r\n]{{0,300}}?\bkey(?:material)?{_SP}*={_SP}*)(?!clear\b){_quoted_or_word(exclude='')}",
         ("netsh",),
         mode="lower",
     ),
@@ -390,8 +394,8 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _rule(
         "snmp_community",
-        rf"snmp(?:walk|get|getnext|bulkwalk|bulkget|set|table|trap)\b[^\r\n]{{0,300}}?{_SP}-c{_SP}*"
-        rf"{_NOT_MASKED}(?P<x>[^\s\-]\S*)",
+        rf"snmp(?:walk|get|getnext|bulkwalk|bulkget|set|table|trap)\b(?>[^\r\n]{{0,300}}?{_SP}-c{_SP}*(?=[^\s\-]))"
+        rf"{_NOT_MASKED}(?P<x>\S+)",
         ("snmp",),
         mode="lower",
     ),

@@ -123,6 +123,10 @@ SECRET_CASES = [
     ("Authorization: Basic YWRtaW46cGFzc3dvcmQ=", "Authorization: Basic [REDACTED:basic_auth]"),
     ("curl -u admin:Sekr1t https://nas01/api", "curl -u admin:[REDACTED:password] https://nas01/api"),
     (
+        "Proxy-Authorization: NTLM TlRMTVNTUAABAAAAB4IIogAAAAAAAAAAAAAAAAAAAAAKAGFKAAAADw==",
+        "Proxy-Authorization: NTLM [REDACTED:authorization]",
+    ),
+    (
         "id_token=eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4ifQ."
         "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
         "id_token=[REDACTED:jwt]",
@@ -197,6 +201,10 @@ SECRET_CASES = [
         "password = pypi-AgEIcHlwaS5vcmcHZt_PlJhx2jIclHkCiHp6bR1IqfEouHgxzNNAL5wIScGebcy8F5n3_YNBDRz",
         "password = [REDACTED:pypi_token]",
     ),
+    (
+        "POST https://fn-prod.azurewebsites.net/api/Sync?name=x&code=aBcD123-xyz==&clientId=default 401",
+        "POST https://fn-prod.azurewebsites.net/api/Sync?name=x&code=[REDACTED:azure_function_key]&clientId=default 401",
+    ),
     # Chat webhooks
     (
         "https://outlook.office.com/webhook/9d0c-4a1b@72f9-88bf/IncomingWebhook/8f1e/6b2c returned 400",
@@ -260,6 +268,11 @@ SECRET_CASES = [
     ("snmp-server community N3tw0rkRO RO 10", "snmp-server community [REDACTED:snmp_community] RO 10"),
     ("rocommunity N3tw0rkRO 10.0.0.0/8", "rocommunity [REDACTED:snmp_community] 10.0.0.0/8"),
     ("snmpwalk -v2c -c N3tw0rkRO 10.0.0.1", "snmpwalk -v2c -c [REDACTED:snmp_community] 10.0.0.1"),
+    # Non-ASCII text before a secret keeps positions right (İ lower-cases to two characters)
+    (
+        "İstanbul ofisi İÇİN password=Zq8Lw2Xv9Rt tamam",
+        "İstanbul ofisi İÇİN password=[REDACTED:password] tamam",
+    ),
     # Windows keys
     ("Product Key: VK7JG-NPHTM-C97JM-9MPGT-3V66T", "Product Key: [REDACTED:windows_product_key]"),
     (
@@ -286,6 +299,13 @@ def test_masks_the_secret_and_keeps_the_text_around_it(text: str, expected: str)
 def test_masking_again_changes_nothing(text: str, expected: str) -> None:
     once = redact(text).text
     assert redact(once) == Redaction(text=once, count=0, kinds=())
+
+
+def test_repeated_commands_on_one_line_settle_in_one_call() -> None:
+    line = r"net use \\fs01\finance /user:CONTOSO\jdoe P@ssw0rd" * 5 + " psexec -p a1 -p b2 -p c3"
+    once = redact(line).text
+    assert redact(once).text == once
+    assert "a1" not in once
 
 
 def test_counts_every_secret_and_lists_kinds_once_sorted() -> None:
@@ -328,6 +348,9 @@ def test_counts_every_secret_and_lists_kinds_once_sorted() -> None:
         "PWD=/home/jdoe",
         "secrets: []",
         "max_tokens=1024 tokens=512",
+        'netsh wlan show profile name="Contoso Guest" key=clear',
+        "    Security key           : Present",
+        "    Authentication         : WPA2-Personal",
         "BitLocker Drive Encryption: Numerical Password ID: {A1B2C3D4-E5F6-4A5B-8C9D-0E1F2A3B4C5D}",
     ],
 )
