@@ -11,7 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import sqlalchemy as sa
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from storage import repo
 from storage.models import (
@@ -101,7 +101,7 @@ class SessionHandler(ConversationMixin, TriageMixin, HandoffMixin, LifecycleMixi
                         yield event
         except FlowPilotError as err:
             yield _failure_notice(command, err, session_id)
-        except (DBAPIError, OSError) as err:
+        except (OperationalError, InterfaceError, OSError) as err:
             logger.warning("database unavailable during %s: %s", type(command).__name__, type(err).__name__)
             yield _failure_notice(command, DatabaseUnavailable(msg.DATABASE_DOWN), session_id)
         except Exception:

@@ -10,10 +10,10 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -50,6 +50,9 @@ logger = logging.getLogger(__name__)
 IDLE_CAP_SECONDS = 15 * 60
 OPEN = ("active",)
 CLOSED = ("resolved", "escalated", "abandoned", "requesting_escalation")
+
+
+_T = TypeVar("_T")
 
 
 def _now() -> datetime:
@@ -183,9 +186,13 @@ class SessionCore:
         account = self._accounts.get(key)
         if account is None:
             if create:
-                account = await repo.account_for(db, platform=actor.platform, external_id=actor.workspace_id)
+                account = await self._committed(
+                    lambda own: repo.account_for(own, platform=actor.platform, external_id=actor.workspace_id)
+                )
             else:
                 account = await repo.find_account(db, platform=actor.platform, external_id=actor.workspace_id)
+                if account is not None:
+                    db.expunge(account)
             if account is not None:
                 self._accounts[key] = account
         return account
@@ -194,11 +201,19 @@ class SessionCore:
         cached = self._users.get((account.id, actor.user_id))
         if cached is not None and (not actor.display_name or cached.display_name == actor.display_name):
             return cached
-        user = await repo.user_for(
-            db, account=account, external_id=actor.user_id, display_name=actor.display_name
+        user = await self._committed(
+            lambda own: repo.user_for(
+                own, account=account, external_id=actor.user_id, display_name=actor.display_name
+            )
         )
         self._remember(user)
         return user
+
+    async def _committed(self, make: Callable[[AsyncSession], Awaitable[_T]]) -> _T:
+        """Create a row in its own short transaction, so what is cached never rolls back with a command."""
+        async with self._db() as own, own.begin():
+            row = await make(own)
+        return row
 
     def _remember(self, user: User) -> None:
         if len(self._users_by_id) > 50_000:  # a bound, not a policy: the cache refills as needed
@@ -212,6 +227,7 @@ class SessionCore:
         wanted = [u for u in (s.user_id, s.escalated_to_id) if u]
         missing = [u for u in wanted if u not in self._users_by_id]
         for user in (await repo.users_by_id(db, missing)).values():
+            db.expunge(user)  # detached: a rollback of this transaction cannot expire the cached copy
             self._remember(user)
         return session_view(
             s,

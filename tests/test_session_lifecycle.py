@@ -269,3 +269,15 @@ async def test_active_time_counts_work_not_idle_hours(handler, alice, db):
         row = await s.get(AISession, session_id)
     assert 15 * 60 <= row.total_active_seconds < 20 * 60
     assert row.total_parked_seconds == 0
+
+
+async def test_an_engineer_whose_first_command_is_refused_can_go_on(handler, alice, bob):
+    session_id, _ = await start(handler, alice)
+    await collect(handler.handle(Pause(actor=alice, session_id=session_id)))
+    # Bob's very first command is refused (the session is paused) ...
+    refused = await collect(handler.handle(UserMessage(actor=bob, session_id=session_id, text="hi")))
+    assert errors(refused)[0].code == "invalid_transition"
+    # ... and his next ones work normally.
+    await collect(handler.handle(Resume(actor=bob, session_id=session_id)))
+    events = await collect(handler.handle(UserMessage(actor=bob, session_id=session_id, text="taking a look")))
+    assert first(events, AssistantTurn)
