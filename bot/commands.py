@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from .intake import Attachment
 from .schemas import EvidenceStatus, HandoffFields, HandoffKind
@@ -65,6 +65,8 @@ class StartSession(Command):
     thread: ThreadRef | None = None
     psa_ticket_id: str | None = None
     header_message_id: str | None = None
+    # Adapter-owned facts about the thread (a DM, a conversation reference), kept on its binding.
+    thread_extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -126,7 +126,7 @@ class ConversationMixin(SessionCore):
                             thread_id=t.thread_id,
                             session_id=s.id,
                             header_message_id=command.header_message_id,
-                            extra={},
+                            extra=dict(command.thread_extra),
                         )
                     )
                 await db.flush()

@@ -67,6 +67,18 @@ class SessionView:
 
 
 @dataclass(frozen=True)
+class DraftView:
+    """A handoff draft as the engineer may edit it before confirming."""
+
+    handoff_id: uuid.UUID
+    kind: str
+    text: str
+    root_cause: str
+    steps_taken: str
+    recommendations: str
+
+
+@dataclass(frozen=True)
 class Event:
     session_id: uuid.UUID | None
 
@@ -138,6 +150,7 @@ class StatusChanged(Event):
     view: SessionView
     outputs: dict[str, str] = field(default_factory=dict)  # format -> content, on resolve/escalate
     escalated_to: Any = None  # the commands.Actor the session was escalated to, for a DM
+    reason: str | None = None  # why it was escalated
 
 
 @dataclass(frozen=True)

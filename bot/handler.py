@@ -15,6 +15,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from storage import repo
 from storage.models import (
+    Account,
     AISession,
     ThreadBinding,
     User,
@@ -53,6 +54,7 @@ from .errors import (
     ShuttingDown,
 )
 from .events import (
+    DraftView,
     Event,
     Notice,
     SessionStarted,
@@ -131,6 +133,35 @@ class SessionHandler(ConversationMixin, TriageMixin, HandoffMixin, LifecycleMixi
             yield event
 
     # ── queries (no lease needed) ──────────────────────────────────────────────────────────────────
+    async def header(self, session_id: uuid.UUID) -> SessionView | None:
+        """The header of a session for re-rendering after a change notification (a system read: no actor).
+
+        Only for adapters that already hold the session's thread; user-facing reads go through `view()`.
+        """
+        async with self._db() as db:
+            s = await repo.session_row(db, session_id)
+            if s is None:
+                return None
+            account = await db.get(Account, s.account_id)
+            assert account is not None
+            return await self._header_view(db, s, account)
+
+    async def latest_draft(self, *, actor: Actor, session_id: uuid.UUID) -> DraftView | None:
+        """The open handoff draft of a session (for an Edit dialog), checked against the actor's account."""
+        async with self._db() as db, db.begin():
+            await self._load(db, actor, session_id, lock=False)
+            draft = await self._latest_draft(db, session_id)
+            if draft is None:
+                return None
+            return DraftView(
+                handoff_id=draft.id,
+                kind=draft.kind,
+                text=draft.draft_text,
+                root_cause=draft.root_cause,
+                steps_taken=draft.steps_taken,
+                recommendations=draft.recommendations,
+            )
+
     async def session_for_thread(
         self, *, platform: str, workspace_id: str, channel_id: str, thread_id: str
     ) -> ThreadBinding | None:

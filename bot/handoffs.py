@@ -278,7 +278,9 @@ class HandoffMixin(SessionCore):
             }
             await self._changed(db, s, command.actor, "status")
             view = await self._view_of(db, loaded)
-        yield StatusChanged(command.session_id, old, s.status, command.actor.name, view, outputs, command.to)
+        yield StatusChanged(
+            command.session_id, old, s.status, command.actor.name, view, outputs, command.to, reason or None
+        )
 
     async def _take_over(self, command: TakeOver) -> AsyncIterator[Event]:
         async with self._db() as db, db.begin():

@@ -223,7 +223,9 @@ class SessionCore:
         self._users_by_id[user.id] = user
 
     async def _view_of(self, db: AsyncSession, loaded: _Loaded) -> SessionView:
-        s = loaded.session
+        return await self._header_view(db, loaded.session, loaded.account)
+
+    async def _header_view(self, db: AsyncSession, s: AISession, account: Account) -> SessionView:
         wanted = [u for u in (s.user_id, s.escalated_to_id) if u]
         missing = [u for u in wanted if u not in self._users_by_id]
         for user in (await repo.users_by_id(db, missing)).values():
@@ -231,8 +233,8 @@ class SessionCore:
             self._remember(user)
         return session_view(
             s,
-            account_platform=loaded.account.platform,
-            account_external_id=loaded.account.external_id,
+            account_platform=account.platform,
+            account_external_id=account.external_id,
             users={u: self._users_by_id[u] for u in wanted if u in self._users_by_id},
         )
 

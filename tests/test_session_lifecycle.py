@@ -279,5 +279,36 @@ async def test_an_engineer_whose_first_command_is_refused_can_go_on(handler, ali
     assert errors(refused)[0].code == "invalid_transition"
     # ... and his next ones work normally.
     await collect(handler.handle(Resume(actor=bob, session_id=session_id)))
-    events = await collect(handler.handle(UserMessage(actor=bob, session_id=session_id, text="taking a look")))
+    events = await collect(
+        handler.handle(UserMessage(actor=bob, session_id=session_id, text="taking a look"))
+    )
     assert first(events, AssistantTurn)
+
+
+async def test_adapters_can_read_the_header_and_the_open_draft(handler, alice, mallory):
+    import uuid
+
+    import pytest
+
+    from bot.errors import NotFound
+
+    session_id, _ = await start(handler, alice)
+    header = await handler.header(session_id)
+    assert header is not None and header.owner == "Alice" and header.client_name == "Contoso"
+    assert await handler.header(uuid.uuid4()) is None
+    assert await handler.latest_draft(actor=alice, session_id=session_id) is None
+    events = await collect(handler.handle(DraftHandoff(actor=alice, session_id=session_id, kind="escalate")))
+    finished = first(events, DraftFinished)
+    draft = await handler.latest_draft(actor=alice, session_id=session_id)
+    assert draft is not None and draft.kind == "escalate" and draft.root_cause == finished.root_cause
+    with pytest.raises(NotFound):
+        await handler.latest_draft(actor=mallory, session_id=session_id)
+
+
+async def test_escalation_event_carries_the_reason(handler, alice, bob):
+    session_id, _ = await start(handler, alice)
+    await collect(handler.handle(DraftHandoff(actor=alice, session_id=session_id, kind="escalate")))
+    events = await collect(
+        handler.handle(Escalate(actor=alice, session_id=session_id, to=bob, reason="on-site visit"))
+    )
+    assert first(events, StatusChanged).reason == "on-site visit"
