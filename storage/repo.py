@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .models import Account, AISession, AISessionStep, ProcessedEvent, ThreadBinding, User
+from .models import Account, AISession, AISessionStep, ProcessedEvent, SessionHandoff, ThreadBinding, User
 
 
 async def account_for(db: AsyncSession, *, platform: str, external_id: str) -> Account:
@@ -122,3 +123,95 @@ async def session_row(db: AsyncSession, session_id: uuid.UUID, *, lock: bool = F
     if lock:
         stmt = stmt.with_for_update()
     return (await db.execute(stmt)).scalar_one_or_none()
+
+
+# ── Teams ──
+
+
+async def latest_binding(
+    db: AsyncSession, *, platform: str, workspace_id: str, channel_id: str
+) -> ThreadBinding | None:
+    """The newest session bound to a conversation (a personal chat holds one session after another)."""
+    return (
+        await db.execute(
+            sa.select(ThreadBinding)
+            .where(
+                ThreadBinding.platform == platform,
+                ThreadBinding.workspace_id == workspace_id,
+                ThreadBinding.channel_id == channel_id,
+            )
+            .order_by(ThreadBinding.created_at.desc(), ThreadBinding.id)
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+
+
+async def bind_thread(
+    db: AsyncSession,
+    *,
+    platform: str,
+    workspace_id: str,
+    channel_id: str,
+    thread_id: str,
+    session_id: uuid.UUID,
+    extra: dict[str, Any],
+) -> None:
+    """Bind one more conversation to a session (the receiving engineer's chat after a take-over)."""
+    await db.execute(
+        insert(ThreadBinding)
+        .values(
+            id=uuid.uuid4(),
+            platform=platform,
+            workspace_id=workspace_id,
+            channel_id=channel_id,
+            thread_id=thread_id,
+            session_id=session_id,
+            extra=extra,
+        )
+        .on_conflict_do_nothing()
+    )
+
+
+async def merge_binding_extra(
+    db: AsyncSession, *, binding_id: uuid.UUID, extra: dict[str, Any], header_message_id: str | None = None
+) -> None:
+    binding = await db.get(ThreadBinding, binding_id, with_for_update=True)
+    if binding is None:
+        return
+    binding.extra = {**(binding.extra or {}), **extra}
+    if header_message_id is not None:
+        binding.header_message_id = header_message_id
+
+
+async def latest_draft(db: AsyncSession, session_id: uuid.UUID) -> SessionHandoff | None:
+    return (
+        await db.execute(
+            sa.select(SessionHandoff)
+            .where(SessionHandoff.session_id == session_id, SessionHandoff.status == "draft")
+            .order_by(SessionHandoff.created_at.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+
+
+# ── Slack ──
+async def latest_open_binding(
+    db: AsyncSession, *, platform: str, workspace_id: str, channel_id: str, user_external_id: str
+) -> ThreadBinding | None:
+    """The thread of the user's most recently active open (active or paused) session in one channel."""
+    return (
+        await db.execute(
+            sa.select(ThreadBinding)
+            .join(AISession, AISession.id == ThreadBinding.session_id)
+            .join(User, User.id == AISession.user_id)
+            .where(
+                ThreadBinding.platform == platform,
+                ThreadBinding.workspace_id == workspace_id,
+                ThreadBinding.channel_id == channel_id,
+                User.external_id == user_external_id,
+                AISession.status.in_(("active", "paused")),
+            )
+            .order_by(AISession.last_activity_at.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()

@@ -1,0 +1,90 @@
+"""The Bolt AsyncApp on our aiohttp server: one route, Bolt's own signing checks, and our listeners."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.server import Runtime
+
+from . import files, listeners
+from .oauth import oauth_settings
+from .service import SlackService
+from .socket_mode import SocketMode
+
+logger = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE_SECONDS = 10.0
+
+
+def web_client(api_url: str, token: str | None = None) -> AsyncWebClient:
+    """A Web API client that waits out 429s (Retry-After) before our own retries step in."""
+    return AsyncWebClient(
+        token=token, base_url=api_url, retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)]
+    )
+
+
+class SlackApp:
+    """Everything the Slack adapter runs: the Bolt app, its listeners, Socket Mode, the change subscriber."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        settings = runtime.settings
+        self.api_url = settings.slack_api_url
+        token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+        signing = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+        self.oauth: AsyncOAuthSettings | None = None
+        if settings.slack_client_id and settings.slack_client_secret:
+            self.oauth = oauth_settings(settings, runtime.engine)
+            self.bolt = AsyncApp(
+                signing_secret=signing, oauth_settings=self.oauth, client=web_client(self.api_url)
+            )
+        else:
+            self.bolt = AsyncApp(signing_secret=signing, client=web_client(self.api_url, token))
+        self.service = SlackService(
+            runtime, client_for=self.client_for, file_hosts=files.allowed_hosts(self.api_url)
+        )
+        listeners.register(self.bolt, self.service)
+        app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else None
+        self.socket = SocketMode(self.bolt, app_token=app_token, api_url=self.api_url) if app_token else None
+        self.http = bool(signing)
+        self._runtime = runtime
+
+    async def client_for(self, team_id: str) -> AsyncWebClient | None:
+        """A client holding the bot token of `team_id` (the single token, or the team's installation)."""
+        if self.oauth is None:
+            return self.bolt.client
+        store = self.oauth.installation_store
+        bot = await store.async_find_bot(enterprise_id=None, team_id=team_id) if store else None
+        return web_client(self.api_url, bot.bot_token) if bot and bot.bot_token else None
+
+    async def events(self, request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await self.bolt.async_dispatch(await to_bolt_request(request)))
+
+    async def install(self, request: web.Request) -> web.Response:
+        assert self.bolt.oauth_flow is not None
+        return await to_aiohttp_response(
+            await self.bolt.oauth_flow.handle_installation(await to_bolt_request(request))
+        )
+
+    async def oauth_redirect(self, request: web.Request) -> web.Response:
+        assert self.bolt.oauth_flow is not None
+        return await to_aiohttp_response(
+            await self.bolt.oauth_flow.handle_callback(await to_bolt_request(request))
+        )
+
+    async def startup(self, app: web.Application) -> None:
+        self._runtime.changes.subscribe(self.service.on_change)
+        if self.socket is not None:
+            await self.socket.start()
+            logger.info("Slack Socket Mode connected")
+
+    async def shutdown(self, app: web.Application) -> None:
+        if self.socket is not None:
+            await self.socket.stop()
+        await self.service.drain(SHUTDOWN_GRACE_SECONDS)

@@ -1,0 +1,499 @@
+"""Bolt listeners: ack at once, then do the work in the background (never wait on Claude before the ack)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import messages as core_msg
+from bot.commands import (
+    Actor,
+    AnswerQuestion,
+    Command,
+    DiscardDraft,
+    DraftHandoff,
+    EditTriage,
+    Escalate,
+    MarkAction,
+    Pause,
+    Rate,
+    Resolve,
+    Resume,
+    SessionCommand,
+    SetEvidenceStatus,
+    StartSession,
+    TakeOver,
+    ThreadRef,
+    UserMessage,
+)
+from bot.errors import FlowPilotError
+from bot.events import AssistantTurn
+from storage import repo
+
+from . import files, modals, render
+from . import messages as msg
+from .commands import PLATFORM, Click, actor_of, click_of, parse_slash, slash_actor, strip_mentions
+from .ids import RENDER, decode_retry, parts
+from .output import Clicked, Place, Renderer
+from .service import SlackService
+from .streaming import error_code, retrying
+
+logger = logging.getLogger(__name__)
+
+SUGGESTED_PROMPTS = [
+    {
+        "title": "Outlook keeps asking for a password",
+        "message": "Outlook keeps asking for the password at Contoso",
+    },
+    {
+        "title": "VPN connects but nothing loads",
+        "message": "The VPN connects but users can't reach file shares",
+    },
+    {"title": "Printer stuck", "message": "Print jobs are stuck in the queue on the office printer"},
+]
+IGNORED_SUBTYPES_OK = (None, "file_share", "thread_broadcast")
+
+
+def register(app: AsyncApp, service: SlackService) -> None:
+    flows = Flows(service)
+
+    @app.command(re.compile(r"^/flowpilot"))
+    async def on_command(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+        sub, _ = parse_slash(str(body.get("text") or ""))
+        if sub == "help":
+            await ack(text=msg.HELP)
+            return
+        await ack()
+        service.spawn(flows.slash(body, client), name="slash")
+
+    @app.event("app_mention")
+    async def on_mention(ack: Any, body: dict[str, Any], client: AsyncWebClient, context: Any) -> None:
+        await ack()
+        service.spawn(flows.message(body, client, context.get("bot_user_id")), name="mention")
+
+    @app.event("message")
+    async def on_message(ack: Any, body: dict[str, Any], client: AsyncWebClient, context: Any) -> None:
+        await ack()
+        service.spawn(flows.message(body, client, context.get("bot_user_id")), name="message")
+
+    @app.event("assistant_thread_started")
+    async def on_assistant(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        service.spawn(flows.assistant_started(body, client), name="assistant")
+
+    @app.event("assistant_thread_context_changed")
+    async def on_assistant_context(ack: Any) -> None:
+        await ack()
+
+    @app.action(re.compile(r"^fp_"))
+    async def on_action(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        service.spawn(flows.click(body, client), name="click")
+
+    @app.view(modals.TRIAGE_CALLBACK)
+    async def on_triage(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        service.spawn(flows.triage_submitted(body, client), name="triage-modal")
+
+    @app.view(modals.HANDOFF_CALLBACK)
+    async def on_handoff(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        service.spawn(flows.handoff_submitted(body, client), name="handoff-modal")
+
+    @app.shortcut(re.compile(r"^fp_(resolve|escalate)$"))
+    async def on_shortcut(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        service.spawn(flows.shortcut(body, client), name="shortcut")
+
+
+class Flows:
+    """What each kind of Slack input does, after it was acked."""
+
+    def __init__(self, service: SlackService) -> None:
+        self.s = service
+        self._names: dict[tuple[str, str], str] = {}
+
+    # ── messages and mentions ──────────────────────────────────────────────────────────────────────
+    async def message(self, body: dict[str, Any], client: AsyncWebClient, bot_user_id: str | None) -> None:
+        event = body.get("event") or {}
+        user = event.get("user")
+        if event.get("bot_id") or event.get("subtype") not in IGNORED_SUBTYPES_OK or not user:
+            return
+        if user == bot_user_id:
+            return
+        if not await self.s.first(f"event:{body.get('event_id')}"):
+            return  # a retried delivery
+        team = str(body.get("team_id") or event.get("team") or "")
+        channel, ts = str(event.get("channel")), str(event.get("ts"))
+        thread_ts = event.get("thread_ts")
+        mention = event.get("type") == "app_mention"
+        direct = str(event.get("channel_type")) == "im" or channel.startswith("D")
+        found = (
+            await self.s.place_of_thread(team_id=team, channel=channel, thread_ts=thread_ts)
+            if thread_ts
+            else None
+        )
+        if found is None and not (mention or direct):
+            return  # not a session thread, not for us
+        # The same message arrives as app_mention and as message: one turn for it.
+        if not await self.s.first(f"msg:{team}:{channel}:{ts}"):
+            return
+        actor = Actor(PLATFORM, team, str(user), await self._name(client, team, str(user)))
+        text = strip_mentions(str(event.get("text") or ""))
+        attachments, skipped = await files.download(
+            list(event.get("files") or []), token=client.token or "", hosts=self.s.file_hosts
+        )
+        if found is not None:
+            session_id, place = found
+            for name in skipped:
+                await Renderer(client, place=place, actor=actor).ephemeral(msg.FILE_SKIPPED.format(name=name))
+            command = UserMessage(
+                actor=actor, session_id=session_id, text=text, attachments=tuple(attachments)
+            )
+            await self.s.run(command, client=client, place=place)
+            return
+        await self.start(
+            client, actor=actor, channel=channel, thread_ts=str(thread_ts or ts), text=text,
+            attachments=tuple(attachments), top_level=False,
+        )  # fmt: skip
+
+    async def start(
+        self,
+        client: AsyncWebClient,
+        *,
+        actor: Actor,
+        channel: str,
+        thread_ts: str | None,
+        text: str,
+        attachments: tuple[Any, ...] = (),
+        top_level: bool,
+    ) -> None:
+        """Post the header, bind the thread, and let Claude ask its first questions."""
+        posted = await retrying(
+            lambda: client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=msg.STARTING)
+        )
+        header_ts = str(posted["ts"])
+        thread = header_ts if top_level else str(thread_ts)
+        place = Place(channel, thread, header_ts, assistant=channel.startswith("D"))
+        command = StartSession(
+            actor=actor,
+            text=text,
+            attachments=attachments,
+            thread=ThreadRef(PLATFORM, actor.workspace_id, channel, thread),
+            header_message_id=header_ts,
+        )
+        renderer = await self.s.run(command, client=client, place=place)
+        if renderer.session_id is None:  # refused (empty input, unreadable file): no header left behind
+            try:
+                await client.chat_delete(channel=channel, ts=header_ts)
+            except SlackApiError as err:
+                logger.info("could not remove an unused header: %s", error_code(err))
+
+    async def assistant_started(self, body: dict[str, Any], client: AsyncWebClient) -> None:
+        thread = (body.get("event") or {}).get("assistant_thread") or {}
+        try:
+            await client.api_call(
+                "assistant.threads.setSuggestedPrompts",
+                json={
+                    "channel_id": thread.get("channel_id"),
+                    "thread_ts": thread.get("thread_ts"),
+                    "title": "What are you troubleshooting?",
+                    "prompts": SUGGESTED_PROMPTS,
+                },
+            )
+        except SlackApiError as err:
+            logger.info("could not set suggested prompts: %s", error_code(err))
+
+    # ── the slash command ──────────────────────────────────────────────────────────────────────────
+    async def slash(self, body: dict[str, Any], client: AsyncWebClient) -> None:
+        actor = slash_actor(body)
+        channel = str(body.get("channel_id") or "")
+        sub, rest = parse_slash(str(body.get("text") or ""))
+        say = Renderer(client, place=Place(channel, ""), actor=actor)
+        if sub == "start":
+            await self.start(client, actor=actor, channel=channel, thread_ts=None, text=rest, top_level=True)
+            return
+        if sub == "list":
+            views = await self.s.handler.list_sessions(actor=actor)
+            if not views:
+                await say.ephemeral(msg.NO_SESSIONS)
+                return
+            await retrying(
+                lambda: client.chat_postEphemeral(
+                    channel=channel,
+                    user=actor.user_id,
+                    text=msg.YOUR_SESSIONS,
+                    blocks=render.session_list(views, {}),
+                )
+            )
+            return
+        async with self.s.runtime.db() as db:
+            binding = await repo.latest_open_binding(
+                db,
+                platform=PLATFORM,
+                workspace_id=actor.workspace_id,
+                channel_id=channel,
+                user_external_id=actor.user_id,
+            )
+        if binding is None:
+            await say.ephemeral(msg.NO_SESSION_HERE)
+            return
+        sid = binding.session_id
+        place = Place(
+            binding.channel_id, binding.thread_id, binding.header_message_id, channel.startswith("D")
+        )
+        if sub == "status":
+            try:
+                view = await self.s.handler.view(actor=actor, session_id=sid)
+            except FlowPilotError as err:
+                await say.ephemeral(err.message)
+                return
+            await Renderer(client, place=place, actor=actor).header(view)
+            await retrying(
+                lambda: client.chat_postEphemeral(
+                    channel=channel,
+                    user=actor.user_id,
+                    text=render.header_text(view),
+                    blocks=render.header_blocks(view),
+                )
+            )
+            return
+        command: SessionCommand
+        if sub == "pause":
+            command = Pause(actor=actor, session_id=sid)
+        elif sub == "resume":
+            command = Resume(actor=actor, session_id=sid)
+        else:
+            command = DraftHandoff(actor=actor, session_id=sid, kind=sub)  # type: ignore[arg-type]
+        await self.s.run(command, client=client, place=place)
+
+    # ── buttons ────────────────────────────────────────────────────────────────────────────────────
+    async def click(self, body: dict[str, Any], client: AsyncWebClient) -> None:
+        click = click_of(body)
+        if not await self.s.first(click.dedupe_key):
+            return  # a double click
+        pieces = click.value.split("|")
+        try:
+            sid = uuid.UUID(pieces[1] if click.action_id == "fp_retry" else pieces[0])
+        except (ValueError, IndexError):
+            logger.warning("ignored a click with a malformed value (%s)", click.action_id)
+            return
+        place = await self.s.place_for(sid, click.actor.workspace_id)
+        say = Renderer(client, place=place, actor=click.actor, clicked=click.clicked)
+        try:
+            await self._click(click, sid, place, say, client)
+        except FlowPilotError as err:
+            await say.ephemeral(err.message)
+        except SlackApiError as err:
+            logger.warning("Slack refused a click's follow-up: %s", error_code(err))
+            await say.ephemeral(msg.SLACK_REFUSED.format(error=error_code(err)))
+
+    async def _click(
+        self, click: Click, sid: uuid.UUID, place: Place | None, say: Renderer, client: AsyncWebClient
+    ) -> None:
+        actor, aid, value = click.actor, click.action_id, click.value
+        command: Command | None = None
+        mark_line = ""
+        if aid.startswith("fp_answer_"):
+            p = parts(value, 3)
+            if p is None:
+                return
+            view = await self.s.handler.view(actor=actor, session_id=sid)
+            question = next((q for q in view.questions if q.id == p[1]), None)
+            if question is None:
+                await say.ephemeral(core_msg.QUESTION_CLOSED)
+                return
+            index = int(p[2]) if p[2].isdigit() else -1
+            answer = question.options[index] if 0 <= index < len(question.options) else ""
+            command = AnswerQuestion(actor=actor, session_id=sid, question_id=p[1], answer=answer)
+        elif aid.startswith("fp_other_"):
+            await say.ephemeral(msg.OTHER_ANSWER)
+            return
+        elif aid.startswith(("fp_done_", "fp_failed_")):
+            p = parts(value, 3)
+            if p is None or p[2] not in ("done", "failed"):
+                return
+            command = MarkAction(actor=actor, session_id=sid, action_id=p[1], outcome=p[2])  # type: ignore[arg-type]
+        elif aid in ("fp_resolve", "fp_escalate"):
+            command = DraftHandoff(actor=actor, session_id=sid, kind=aid.removeprefix("fp_"))  # type: ignore[arg-type]
+        elif aid == "fp_pause":
+            command = Pause(actor=actor, session_id=sid)
+        elif aid == "fp_resume":
+            command = Resume(actor=actor, session_id=sid)
+        elif aid == "fp_edit_triage":
+            view = await self.s.handler.view(actor=actor, session_id=sid)
+            meta = {"sid": str(sid), "channel": click.clicked.channel}
+            await client.views_open(trigger_id=click.trigger_id, view=modals.triage_modal(view, meta))
+            return
+        elif aid.startswith("fp_evidence_"):
+            p = parts(value, 3)
+            if p is None or not p[1].isdigit() or p[2] not in ("confirmed", "ruled_out", "pending"):
+                return
+            command = SetEvidenceStatus(actor=actor, session_id=sid, index=int(p[1]), status=p[2])  # type: ignore[arg-type]
+        elif aid in ("fp_confirm", "fp_edit_draft"):
+            p = parts(value, 2)
+            if p is None or p[1] not in ("resolve", "escalate"):
+                return
+            if aid == "fp_confirm" and p[1] == "resolve":
+                command = Resolve(actor=actor, session_id=sid)
+                mark_line = msg.DRAFT_CONFIRMED.format(by=render.escape(actor.name))
+            else:
+                await self._open_handoff(click, sid, p[1], client)
+                return
+        elif aid == "fp_discard":
+            command = DiscardDraft(actor=actor, session_id=sid)
+            mark_line = msg.DRAFT_DISCARDED.format(by=render.escape(actor.name))
+        elif aid.startswith("fp_rate_"):
+            p = parts(value, 2)
+            if p is None or not p[1].isdigit():
+                return
+            command = Rate(actor=actor, session_id=sid, rating=int(p[1]))
+            mark_line = msg.RATED.format(by=render.escape(actor.name), rating=p[1])
+        elif aid == "fp_takeover":
+            command = TakeOver(actor=actor, session_id=sid)
+        elif aid == "fp_retry":
+            retried = decode_retry(value, actor)
+            if retried == RENDER:
+                await self._show_again(actor, sid, place, client)
+                return
+            if not isinstance(retried, SessionCommand):
+                return
+            command = retried
+            mark_line = " "
+        if command is None:
+            return
+        renderer = await self.s.run(command, client=client, place=place, clicked=click.clicked)
+        if mark_line and not renderer.errored:
+            await renderer.mark_done(mark_line.strip() or None)
+
+    async def _open_handoff(self, click: Click, sid: uuid.UUID, kind: str, client: AsyncWebClient) -> None:
+        await self.s.handler.view(actor=click.actor, session_id=sid)  # the account check
+        async with self.s.runtime.db() as db:
+            draft = await repo.latest_draft(db, sid)
+        fields = None
+        if draft is not None:
+            fields = modals.HandoffFields(
+                root_cause=draft.root_cause or "",
+                steps_taken=draft.steps_taken or "",
+                recommendations=draft.recommendations or "",
+            )
+        meta = {"sid": str(sid), "channel": click.clicked.channel, "ts": click.clicked.ts}
+        await client.views_open(trigger_id=click.trigger_id, view=modals.handoff_modal(kind, fields, meta))
+
+    async def _show_again(
+        self, actor: Actor, sid: uuid.UUID, place: Place | None, client: AsyncWebClient
+    ) -> None:
+        view = await self.s.handler.view(actor=actor, session_id=sid)
+        renderer = Renderer(client, place=place, actor=actor)
+        await renderer.render(
+            AssistantTurn(
+                sid, view.step_count, view.title, view.questions, view.actions, view.confidence_tier
+            )
+        )
+        await renderer.header(view)
+        await renderer.close()
+
+    # ── modals ─────────────────────────────────────────────────────────────────────────────────────
+    def _modal(self, body: dict[str, Any]) -> tuple[Actor, dict[str, str], dict[str, str | None]] | None:
+        view = body.get("view") or {}
+        try:
+            meta = json.loads(view.get("private_metadata") or "{}")
+            uuid.UUID(meta["sid"])
+        except (ValueError, KeyError, TypeError):
+            return None
+        return actor_of(body), meta, modals.submitted(view)
+
+    async def triage_submitted(self, body: dict[str, Any], client: AsyncWebClient) -> None:
+        parsed = self._modal(body)
+        if parsed is None:
+            return
+        actor, meta, values = parsed
+        sid = uuid.UUID(meta["sid"])
+        place = await self.s.place_for(sid, actor.workspace_id)
+        try:
+            view = await self.s.handler.view(actor=actor, session_id=sid)
+        except FlowPilotError as err:
+            await Renderer(client, place=place, actor=actor).ephemeral(err.message)
+            return
+        changes, evidence = modals.triage_changes(values, view)
+        command = EditTriage(actor=actor, session_id=sid, changes=changes, add_evidence=evidence)
+        await self.s.run(command, client=client, place=place)
+
+    async def handoff_submitted(self, body: dict[str, Any], client: AsyncWebClient) -> None:
+        parsed = self._modal(body)
+        if parsed is None:
+            return
+        actor, meta, values = parsed
+        sid = uuid.UUID(meta["sid"])
+        place = await self.s.place_for(sid, actor.workspace_id)
+        fields = modals.handoff_fields(values)
+        command: SessionCommand
+        if meta.get("kind") == "escalate":
+            to_id = values.get("to") or ""
+            to = Actor(
+                PLATFORM, actor.workspace_id, to_id, await self._name(client, actor.workspace_id, to_id)
+            )
+            command = Escalate(
+                actor=actor, session_id=sid, to=to, reason=values.get("reason") or "", fields=fields
+            )
+        else:
+            command = Resolve(actor=actor, session_id=sid, fields=fields)
+        clicked = Clicked(meta.get("channel", ""), meta.get("ts", "")) if meta.get("ts") else None
+        renderer = await self.s.run(command, client=client, place=place)
+        if clicked is not None and not renderer.errored:
+            await self._mark_controls(
+                client, clicked, msg.DRAFT_CONFIRMED.format(by=render.escape(actor.name))
+            )
+
+    @staticmethod
+    async def _mark_controls(client: AsyncWebClient, clicked: Clicked, line: str) -> None:
+        try:
+            current = await client.conversations_replies(channel=clicked.channel, ts=clicked.ts, limit=1)
+            blocks = (current.get("messages") or [{}])[0].get("blocks") or []
+        except SlackApiError:
+            blocks = []
+        blocks = render.without_actions(blocks, line)
+        try:
+            await retrying(
+                lambda: client.chat_update(channel=clicked.channel, ts=clicked.ts, text=line, blocks=blocks)
+            )
+        except SlackApiError as err:
+            logger.info("could not mark the draft controls: %s", error_code(err))
+
+    # ── message shortcuts ──────────────────────────────────────────────────────────────────────────
+    async def shortcut(self, body: dict[str, Any], client: AsyncWebClient) -> None:
+        actor = actor_of(body)
+        message = body.get("message") or {}
+        channel = str((body.get("channel") or {}).get("id") or "")
+        thread_ts = str(message.get("thread_ts") or message.get("ts") or "")
+        kind = "resolve" if body.get("callback_id") == "fp_resolve" else "escalate"
+        found = await self.s.place_of_thread(team_id=actor.workspace_id, channel=channel, thread_ts=thread_ts)
+        if found is None:
+            await Renderer(client, place=Place(channel, thread_ts), actor=actor).ephemeral(
+                msg.NO_SESSION_HERE
+            )
+            return
+        sid, place = found
+        await self.s.run(DraftHandoff(actor=actor, session_id=sid, kind=kind), client=client, place=place)  # type: ignore[arg-type]
+
+    async def _name(self, client: AsyncWebClient, team: str, user: str) -> str:
+        if not user:
+            return ""
+        key = (team, user)
+        if key not in self._names:
+            try:
+                info = (await client.users_info(user=user))["user"]
+                profile = info.get("profile") or {}
+                self._names[key] = (
+                    profile.get("display_name") or info.get("real_name") or info.get("name") or user
+                )
+            except SlackApiError:
+                return user
+        return self._names[key]

@@ -1,0 +1,40 @@
+"""What the Slack adapter says to people, kept together."""
+
+HELP = (
+    "*FlowPilot* helps you troubleshoot, one session per thread.\n"
+    "• `/flowpilot <problem>` starts a session here (or @mention me with the problem, or DM me).\n"
+    "• `/flowpilot list` shows your open sessions.\n"
+    "• `/flowpilot status | pause | resume | resolve | escalate` act on your latest open session in this "
+    "channel. Inside the thread, use the header buttons or the message shortcuts.\n"
+    "• Reply in the session thread to tell me what you see; attach logs or screenshots there."
+)
+STARTING = "Starting a FlowPilot session…"
+THINKING = "⏳ _FlowPilot is thinking…_"
+ASSISTANT_THINKING = "is thinking…"
+ASSISTANT_DRAFTING = "is writing the handoff…"
+NO_SESSION_HERE = "You have no open FlowPilot session in this channel. Start one with `/flowpilot <problem>`."
+NO_SESSIONS = "You have no open FlowPilot sessions."
+YOUR_SESSIONS = "*Your open sessions*"
+OTHER_ANSWER = "Type your answer as a reply in this thread and I'll take it from there."
+SLACK_FAILED = "Slack refused part of this reply ({error}). Nothing was lost: press Retry to show it again."
+RETRY_TOO_LONG = "Something went wrong with your last message. Please send it again."
+ANSWERED = "*{by}* answered: {answer}"
+MARKED_DONE = "✅ *{by}* marked this step done"
+MARKED_FAILED = "❌ *{by}*: this step didn't work"
+DRAFT_READY = "The {kind} draft is ready. Confirm it, edit it, or discard it."
+DRAFT_CONFIRMED = "✅ Confirmed by *{by}*."
+DRAFT_DISCARDED = "🗑️ Discarded by *{by}*."
+RATE_PROMPT = "How much did FlowPilot help with this session?"
+RATED = "⭐ *{by}* rated this session {rating}/5."
+STATUS_LINE = {
+    "resolved": "✅ *{by}* resolved this session.",
+    "escalated": "🆙 *{by}* escalated this session to *{to}*.",
+    "requesting_escalation": "🆙 *{by}* asked for another engineer to take this session over.",
+    "active": "▶️ *{by}* is working on this session.",
+}
+ESCALATION_DM_TEXT = "A FlowPilot session was escalated to you."
+ESCALATION_DM = "*{by}* escalated a session to you: *{title}*"
+TOOK_OVER = "✅ *{by}* took this session over."
+TICKET_NOTE = "*Ticket note* (paste it into the PSA):"
+FILE_SKIPPED = "I couldn't download {name} from Slack, so it was left out."
+SLACK_REFUSED = "Slack refused that ({error}). Try again in a moment."

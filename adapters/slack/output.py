@@ -1,0 +1,309 @@
+"""Core events → Slack: the header edited in place, replies with buttons, the streamed draft, notices.
+
+The one place where errors (the core's notices and Slack's own refusals) become a message with Retry.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.commands import Actor, AnswerQuestion, MarkAction, Rate, SessionCommand
+from bot.events import (
+    ActionMarked,
+    AssistantTurn,
+    DraftDelta,
+    DraftFinished,
+    DraftStarted,
+    Event,
+    Notice,
+    QuestionAnswered,
+    SessionStarted,
+    SessionView,
+    StatusChanged,
+    Thinking,
+    TriageChanged,
+)
+
+from . import messages as msg
+from . import render
+from .ids import RENDER, encode_retry
+from .render import Block
+from .streaming import DraftWriter, error_code, retrying
+
+logger = logging.getLogger(__name__)
+
+# Refusals meant for the person who clicked, not for the whole thread.
+PERSONAL_ERRORS = ("not_found", "forbidden", "already_answered", "invalid_transition", "bad_input")
+
+
+@dataclass
+class Place:
+    """The session's thread: where its header and replies live."""
+
+    channel: str
+    thread_ts: str
+    header_ts: str | None = None
+    assistant: bool = False  # a DM / assistant pane thread: status instead of a placeholder
+
+
+@dataclass
+class Clicked:
+    """The message a button was clicked on, so it can show who did what."""
+
+    channel: str
+    ts: str
+    blocks: list[Block] = field(default_factory=list)
+    block_id: str = ""
+
+
+class Renderer:
+    """Renders the events of one command into one thread."""
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        *,
+        place: Place | None,
+        actor: Actor,
+        command: Any = None,
+        clicked: Clicked | None = None,
+    ) -> None:
+        self.client = client
+        self.place = place
+        self.actor = actor
+        self.command = command
+        self.clicked = clicked
+        self.failure: str | None = None
+        self.errored = False  # the core refused or failed: the clicked buttons stay live
+        self.session_id: uuid.UUID | None = getattr(command, "session_id", None)
+        self._placeholder: str | None = None
+        self._writer: DraftWriter | None = None
+
+    async def render(self, event: Event) -> None:
+        """Render one event; a Slack refusal is remembered (reported once, at the end) and rendering goes on."""
+        if event.session_id is not None:
+            self.session_id = event.session_id
+        try:
+            await self._render(event)
+        except SlackApiError as err:
+            code = error_code(err)
+            logger.warning("Slack refused to show a %s: %s", type(event).__name__, code)
+            self.failure = self.failure or code
+
+    async def close(self) -> None:
+        """Report a Slack failure in the thread, with a Retry that shows the session again."""
+        if self.failure is None or self.place is None or self.session_id is None:
+            return
+        text = msg.SLACK_FAILED.format(error=self.failure)
+        try:
+            await self._post(
+                render.notice_blocks(text, retry_value=f"{RENDER}|{self.session_id}", error=True), text
+            )
+        except SlackApiError as err:
+            logger.error("could not report a Slack failure in the thread: %s", error_code(err))
+
+    # ── dispatch ───────────────────────────────────────────────────────────────────────────────────
+    async def _render(self, event: Event) -> None:
+        if isinstance(event, SessionStarted):
+            await self.header(event.view)
+            if self.place and self.place.assistant:
+                await self._assistant("setTitle", title=render.clip(event.view.title, 255))
+        elif isinstance(event, Thinking):
+            await self._thinking(event)
+        elif isinstance(event, AssistantTurn):
+            await self._turn(event)
+        elif isinstance(event, TriageChanged):
+            await self.header(event.view)
+        elif isinstance(event, StatusChanged):
+            await self._status(event)
+        elif isinstance(event, QuestionAnswered):
+            answer = render.escape(event.question.answer or "")
+            by = render.escape(event.question.answered_by or self.actor.name)
+            await self._mark_clicked(render.context(msg.ANSWERED.format(by=by, answer=answer)))
+        elif isinstance(event, ActionMarked):
+            line = msg.MARKED_DONE if event.action.outcome == "done" else msg.MARKED_FAILED
+            by = render.escape(event.action.marked_by or self.actor.name)
+            await self._mark_clicked(
+                render.context(f"{line.format(by=by)}: {render.escape(event.action.text)}")
+            )
+        elif isinstance(event, DraftStarted):
+            await self._draft_started()
+        elif isinstance(event, DraftDelta):
+            if self._writer is not None:
+                await self._writer.add(event.text)
+        elif isinstance(event, DraftFinished):
+            await self._draft_finished(event)
+        elif isinstance(event, Notice):
+            await self._notice(event)
+
+    # ── pieces ─────────────────────────────────────────────────────────────────────────────────────
+    async def header(self, view: SessionView) -> None:
+        if self.place is None or self.place.header_ts is None:
+            return
+        header_ts = self.place.header_ts
+        await retrying(
+            lambda: self.client.chat_update(
+                channel=self.place.channel,  # type: ignore[union-attr]
+                ts=header_ts,
+                text=render.header_text(view),
+                blocks=render.header_blocks(view),
+            )
+        )
+
+    async def _thinking(self, event: Thinking) -> None:
+        if self.place is None:
+            return
+        if self.place.assistant:
+            status = msg.ASSISTANT_THINKING if event.purpose == "turn" else msg.ASSISTANT_DRAFTING
+            await self._assistant("setStatus", status=status)
+        elif event.purpose == "turn" and self._placeholder is None:
+            posted = await self._post([render.context(msg.THINKING)], msg.THINKING)
+            self._placeholder = posted
+
+    async def _turn(self, event: AssistantTurn) -> None:
+        if self.place is None:
+            return
+        for blocks in render.turn_messages(event):
+            await self._post(blocks, event.message)
+
+    async def _status(self, event: StatusChanged) -> None:
+        await self.header(event.view)
+        line = msg.STATUS_LINE.get(event.new)
+        if line and self.place is not None:
+            to = event.view.escalated_to or ""
+            text = line.format(by=render.escape(event.by), to=render.escape(to))
+            await self._post([render.context(text)], text)
+        if event.outputs.get("plain") and self.place is not None:
+            for blocks in render.text_messages(msg.TICKET_NOTE, f"```\n{event.outputs['plain']}\n```"):
+                await self._post(blocks, msg.TICKET_NOTE)
+        if event.new == "resolved" and self.place is not None and self.session_id is not None:
+            await self._post(render.rating_blocks(self.session_id), msg.RATE_PROMPT)
+        to_actor = event.escalated_to
+        if event.new == "escalated" and isinstance(to_actor, Actor):
+            body = event.outputs.get("markdown") or event.outputs.get("plain") or ""
+            opened = await retrying(lambda: self.client.conversations_open(users=to_actor.user_id))
+            dm = opened["channel"]["id"]
+            for blocks in render.escalation_blocks(event.view, by=event.by, body=body):
+                await retrying(
+                    partial(
+                        self.client.chat_postMessage, channel=dm, text=msg.ESCALATION_DM_TEXT, blocks=blocks
+                    )
+                )
+        if event.new == "active" and event.old != "paused" and self.clicked is not None:
+            await self._mark_clicked(None, line=msg.TOOK_OVER.format(by=render.escape(event.by)))
+
+    async def _draft_started(self) -> None:
+        if self.place is None:
+            return
+        self._writer = DraftWriter(
+            self.client,
+            channel=self.place.channel,
+            thread_ts=self.place.thread_ts,
+            recipient_user_id=self.actor.user_id,
+            recipient_team_id=self.actor.workspace_id,
+        )
+
+    async def _draft_finished(self, event: DraftFinished) -> None:
+        if self._writer is not None:
+            await self._writer.finish()
+            self._writer = None
+        if self.place is not None and event.session_id is not None:
+            await self._post(render.draft_controls(event.session_id, event.kind), msg.DRAFT_READY)
+
+    async def _notice(self, event: Notice) -> None:
+        self.errored = self.errored or event.level == "error"
+        if self._writer is not None:  # a draft cut short: keep what was written
+            try:
+                await self._writer.finish()
+            finally:
+                self._writer = None
+        clicked = self.clicked is not None or isinstance(self.command, AnswerQuestion | MarkAction | Rate)
+        personal = (event.level == "error" and event.code in PERSONAL_ERRORS) or (
+            event.level == "info" and clicked
+        )
+        if personal or self.place is None:
+            await self.ephemeral(event.text)
+            return
+        retry = encode_retry(event.retry) if isinstance(event.retry, SessionCommand) else None
+        text = event.text
+        if event.retry is not None and retry is None:
+            text = f"{text} {msg.RETRY_TOO_LONG}"
+        await self._post(render.notice_blocks(text, retry_value=retry, error=event.level == "error"), text)
+
+    async def mark_done(self, line: str | None) -> None:
+        """After a successful click: the clicked message keeps its text, loses its buttons."""
+        try:
+            await self._mark_clicked(None, line=line or "")
+        except SlackApiError as err:
+            logger.info("could not mark a clicked message: %s", error_code(err))
+
+    async def _mark_clicked(self, replacement: Block | None, *, line: str = "") -> None:
+        """Edit the clicked message so it shows who did what and has no live buttons for it."""
+        c = self.clicked
+        if c is None or not c.ts:
+            return
+        if replacement is not None and c.block_id:
+            blocks = render.replace_block(c.blocks, c.block_id, replacement)
+        else:
+            blocks = render.without_actions(c.blocks, line)
+        c.blocks = blocks
+        await retrying(
+            lambda: self.client.chat_update(
+                channel=c.channel, ts=c.ts, text=render.fallback(line or "FlowPilot"), blocks=blocks
+            )
+        )
+
+    # ── Slack calls ────────────────────────────────────────────────────────────────────────────────
+    async def _post(self, blocks: list[Block], text: str) -> str:
+        """Post into the thread; the first post after "thinking…" replaces that placeholder."""
+        assert self.place is not None
+        place = self.place
+        if self._placeholder is not None:
+            ts = self._placeholder
+            self._placeholder = None
+            await retrying(
+                lambda: self.client.chat_update(
+                    channel=place.channel, ts=ts, text=render.fallback(text), blocks=blocks
+                )
+            )
+            return ts
+        response = await retrying(
+            lambda: self.client.chat_postMessage(
+                channel=place.channel, thread_ts=place.thread_ts, text=render.fallback(text), blocks=blocks
+            )
+        )
+        return str(response["ts"])
+
+    async def ephemeral(self, text: str) -> None:
+        channel = self.clicked.channel if self.clicked else self.place.channel if self.place else None
+        if channel is None:
+            return
+        thread_ts = self.place.thread_ts if self.place else None
+        try:
+            await retrying(
+                lambda: self.client.chat_postEphemeral(
+                    channel=channel,
+                    user=self.actor.user_id,
+                    text=render.clip(text, 3000),
+                    thread_ts=thread_ts,
+                )
+            )
+        except SlackApiError as err:
+            logger.warning("could not tell a user privately: %s", error_code(err))
+
+    async def _assistant(self, method: str, **fields: Any) -> None:
+        assert self.place is not None
+        try:
+            await self.client.api_call(
+                f"assistant.threads.{method}",
+                json={"channel_id": self.place.channel, "thread_ts": self.place.thread_ts, **fields},
+            )
+        except SlackApiError as err:  # not an assistant thread, or no scope: the reply still comes
+            logger.info("assistant.threads.%s refused: %s", method, error_code(err))

@@ -1,0 +1,150 @@
+"""The handoff draft as it is written: Slack's chat streaming where accepted, else one message edited.
+
+Deltas are coalesced (at most one Slack call per `interval`), and text counts as shown only once Slack
+accepted it, so a 429, an expired stream or a refused stream never loses any of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any, TypeVar
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+logger = logging.getLogger(__name__)
+
+STREAM_PIECE = 10_000  # chat.*Stream take at most 12,000 characters of markdown per call
+MESSAGE_TEXT = 39_000  # a message's text holds at most 40,000
+MAX_RATE_LIMIT_RETRIES = 8
+
+T = TypeVar("T")
+
+
+async def retrying(call: Callable[[], Awaitable[T]]) -> T:
+    """Run a Web API call, waiting out 429s (Retry-After) beyond what the SDK's retry handler did."""
+    for attempt in range(MAX_RATE_LIMIT_RETRIES + 1):
+        try:
+            return await call()
+        except SlackApiError as err:
+            if err.response.status_code != 429 or attempt == MAX_RATE_LIMIT_RETRIES:
+                raise
+            delay = float(err.response.headers.get("Retry-After", "1") or 1)
+            logger.info("Slack rate limit; retrying in %.0fs", delay)
+            await asyncio.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def error_code(err: SlackApiError) -> str:
+    data = err.response.data if isinstance(err.response.data, dict) else {}
+    return str(data.get("error") or f"http_{err.response.status_code}")
+
+
+class DraftWriter:
+    """Writes one growing text into a thread; `add` deltas, then `finish`."""
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        *,
+        channel: str,
+        thread_ts: str,
+        recipient_user_id: str,
+        recipient_team_id: str,
+        stream: bool = True,
+        interval: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._channel = channel
+        self._thread_ts = thread_ts
+        self._recipient = {"recipient_user_id": recipient_user_id, "recipient_team_id": recipient_team_id}
+        self._streaming = stream
+        self._interval = interval
+        self._clock = clock
+        self._text = ""
+        self._shown = 0  # characters Slack has accepted (in the current message, from `_base`)
+        self._base = 0  # where the current message starts in `_text` (update mode rolls over at 40k)
+        self._ts: str | None = None
+        self._last = float("-inf")
+
+    @property
+    def ts(self) -> str | None:
+        return self._ts
+
+    @property
+    def text(self) -> str:
+        return self._text
+
+    async def add(self, delta: str) -> None:
+        self._text += delta
+        if self._clock() - self._last >= self._interval:
+            await self._flush(final=False)
+
+    async def finish(self) -> None:
+        await self._flush(final=True)
+
+    async def _flush(self, *, final: bool) -> None:
+        self._last = self._clock()
+        if self._streaming:
+            try:
+                await self._stream(final=final)
+                return
+            except SlackApiError as err:
+                if err.response.status_code == 429:
+                    raise
+                # Not accepted (no agent feature, expired stream…): show the rest by editing instead.
+                logger.info("draft streaming stopped (%s); falling back to chat.update", error_code(err))
+                self._streaming = False
+        await self._update(final=final)
+
+    async def _stream(self, *, final: bool) -> None:
+        while self._shown < len(self._text):
+            piece = self._text[self._shown : self._shown + STREAM_PIECE]
+            await retrying(partial(self._send_piece, piece))
+            self._shown += len(piece)
+        if final:
+            if self._ts is None:  # nothing was ever written: a plain message says so
+                self._streaming = False
+                await self._update(final=True)
+                return
+            ts = self._ts
+            await retrying(lambda: self._client.chat_stopStream(channel=self._channel, ts=ts))
+
+    async def _send_piece(self, piece: str) -> None:
+        chunks: Any = [{"type": "markdown_text", "text": piece}]
+        if self._ts is None:
+            response = await self._client.chat_startStream(
+                channel=self._channel, thread_ts=self._thread_ts, chunks=chunks, **self._recipient
+            )
+            self._ts = str(response["ts"])
+        else:
+            await self._client.chat_appendStream(channel=self._channel, ts=self._ts, chunks=chunks)
+
+    async def _update(self, *, final: bool) -> None:
+        while len(self._text) - self._base > MESSAGE_TEXT:
+            await self._show(self._text[self._base : self._base + MESSAGE_TEXT])
+            self._base += MESSAGE_TEXT
+            self._ts = None
+        if final or len(self._text) > self._base + self._shown_in_message():
+            await self._show(self._text[self._base :] or "…")
+        self._shown = len(self._text)
+
+    def _shown_in_message(self) -> int:
+        return max(self._shown - self._base, 0) if self._ts else 0
+
+    async def _show(self, text: str) -> None:
+        if self._ts is None:
+            response = await retrying(
+                lambda: self._client.chat_postMessage(
+                    channel=self._channel, thread_ts=self._thread_ts, text=text
+                )
+            )
+            self._ts = str(response["ts"])
+        else:
+            ts = self._ts
+            await retrying(lambda: self._client.chat_update(channel=self._channel, ts=ts, text=text))

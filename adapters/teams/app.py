@@ -1,0 +1,559 @@
+"""The Agents SDK wiring: auth modes, routes, and commands run in the background after Teams gets its answer.
+
+POST /api/messages returns only when the SDK's turn is over, and Teams gives up after 15 seconds, so a turn
+only translates the activity into a command; the command runs in a tracked background task that talks back
+through a continued conversation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+from aiohttp import web
+from microsoft_agents.activity import (
+    Activity,
+    ActivityTypes,
+    ChannelAccount,
+    ConversationParameters,
+    InvokeResponse,
+    load_configuration_from_env,
+)
+from microsoft_agents.authentication.msal import MsalConnectionManager
+from microsoft_agents.hosting.aiohttp import CloudAdapter, jwt_authorization_decorator, start_agent_process
+from microsoft_agents.hosting.core import (
+    AgentApplication,
+    AgentAuthConfiguration,
+    AnonymousTokenProvider,
+    ClaimsIdentity,
+    ConnectionManager,
+    Connections,
+    MemoryStorage,
+    TurnContext,
+    TurnState,
+)
+from microsoft_agents.hosting.core.app import CreateConversationOptions, ProactiveOptions, RouteRank
+from microsoft_agents.hosting.core.app.proactive import Conversation
+
+from bot.commands import (
+    TRIAGE_FIELDS,
+    Actor,
+    Command,
+    EditTriage,
+    Escalate,
+    Resolve,
+    RetryTurn,
+    StartSession,
+    UserMessage,
+)
+from bot.errors import FlowPilotError
+from bot.events import SessionStarted, SessionView, StatusChanged
+from bot.settings import Settings
+from storage import repo
+from storage.notify import SessionChange
+
+from . import cards
+from . import messages as text
+from .commands import (
+    PLATFORM,
+    _fields,
+    actor_of,
+    decode,
+    encode,
+    mentions_of,
+    parse_typed,
+    strip_mentions,
+    tenant_of,
+    thread_of,
+    typed_command,
+)
+from .delivery import Delivery, Limits
+from .outbox import Outbox, card_activity
+from .render import Escalation, Renderer
+from .streaming import Pace
+
+logger = logging.getLogger(__name__)
+
+CLOSED = ("resolved", "escalated", "requesting_escalation", "abandoned")
+LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+@dataclass(frozen=True)
+class Timing:
+    pace: Pace = field(default_factory=Pace)
+    limits: Limits = field(default_factory=Limits)
+    shutdown_grace: float = 20.0
+
+
+# Read once at mount; tests replace it to run streams and retries fast.
+TIMING = Timing()
+
+
+class LocalTokenProvider(AnonymousTokenProvider):
+    """Local mode: creating a conversation refuses an empty token, and any non-empty one will do."""
+
+    async def get_access_token(
+        self, resource_url: str, scopes: list[str], force_refresh: bool = False
+    ) -> str:
+        return "local-development"
+
+
+def connections_for(settings: Settings) -> tuple[Connections, AgentAuthConfiguration, bool]:
+    """The SDK's connections from our settings; the flag says anonymous local mode."""
+    if not settings.teams_client_id:
+        manager = ConnectionManager(
+            provider_factory=lambda _config: LocalTokenProvider(),
+            connections_configurations={"SERVICE_CONNECTION": AgentAuthConfiguration(anonymous_allowed=True)},
+        )
+        return manager, manager.get_default_connection_configuration(), True
+    prefix = "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__"
+    mapping = {f"{prefix}CLIENTID": settings.teams_client_id}
+    if settings.teams_client_secret is not None:
+        mapping[f"{prefix}CLIENTSECRET"] = settings.teams_client_secret.get_secret_value()
+    if settings.teams_tenant_id:
+        mapping[f"{prefix}TENANTID"] = settings.teams_tenant_id
+    msal = MsalConnectionManager(**load_configuration_from_env(mapping))
+    return msal, msal.get_default_connection_configuration(), False
+
+
+def _is_loopback(service_url: str | None) -> bool:
+    return (urlparse(service_url or "").hostname or "") in LOOPBACK
+
+
+def _data(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+class TeamsBot:
+    def __init__(self, runtime: Any, timing: Timing) -> None:
+        self.runtime = runtime
+        self.connections, self.auth_configuration, self.anonymous = connections_for(runtime.settings)
+        self.app_id = runtime.settings.teams_client_id or ""
+        self.pace = timing.pace
+        self.delivery = Delivery(timing.limits)
+        self._grace = timing.shutdown_grace
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.agent = AgentApplication[TurnState](
+            storage=MemoryStorage(),
+            connection_manager=self.connections,
+            proactive=ProactiveOptions(),
+            start_typing_timer=False,
+        )
+        self.adapter = CloudAdapter(connection_manager=self.connections)
+        self._routes()
+
+    # ── HTTP ───────────────────────────────────────────────────────────────────────────────────────
+    def mount(self, app: web.Application) -> None:
+        # The SDK's JWT check looks the configuration up by this exact string key.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", web.NotAppKeyWarning)
+            app["agent_configuration"] = self.auth_configuration
+        app.router.add_post("/api/messages", jwt_authorization_decorator(self.messages))
+        self.runtime.changes.subscribe(self.on_change)
+        app.on_shutdown.append(self.shutdown)
+        if self.anonymous:
+            logger.warning(
+                "Teams adapter in anonymous local mode (no client id): only local serviceUrls are accepted"
+            )
+
+    async def messages(self, request: web.Request) -> web.StreamResponse:
+        if self.anonymous:
+            try:
+                body = await request.json()
+            except ValueError:
+                return web.json_response({"error": "invalid JSON"}, status=400)
+            if not _is_loopback(_data(body).get("serviceUrl")):
+                return web.json_response({"error": text.ANONYMOUS_REFUSED}, status=403)
+        response = await start_agent_process(request, self.agent, self.adapter)
+        return response or web.Response(status=202)
+
+    async def shutdown(self, _app: web.Application) -> None:
+        if self._tasks:
+            _done, pending = await asyncio.wait(list(self._tasks), timeout=self._grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=5)
+
+    # ── routes ─────────────────────────────────────────────────────────────────────────────────────
+    def _routes(self) -> None:
+        agent = self.agent
+        agent.activity(ActivityTypes.message, rank=RouteRank.LAST)(self.on_message)
+        agent.activity("conversationUpdate")(self.on_conversation_update)
+        agent.invoke("task/fetch")(self.on_task_fetch)
+        agent.invoke("task/submit")(self.on_task_submit)
+        agent.invoke("adaptiveCard/action")(self.on_card_action)
+        agent.error(self.on_error)
+
+    async def _first_delivery(self, activity: Activity) -> bool:
+        conversation_id = activity.conversation.id if activity.conversation else ""
+        async with self.runtime.db() as db, db.begin():
+            return await repo.first_delivery(
+                db, platform=PLATFORM, event_id=f"{conversation_id}|{activity.id}"[:255]
+            )
+
+    async def on_conversation_update(self, context: TurnContext, _state: TurnState) -> None:
+        activity = context.activity
+        bot_id = activity.recipient.id if activity.recipient else None
+        added = activity.members_added or []
+        if activity.conversation and activity.conversation.conversation_type in (None, "personal"):
+            if any(member.id == bot_id for member in added):
+                await self._send_now(context, cards.card([cards.block(text.WELCOME)]))
+
+    async def on_message(self, context: TurnContext, _state: TurnState) -> None:
+        activity = context.activity
+        if not await self._first_delivery(activity):
+            return
+        actor = actor_of(activity)
+        data = _data(activity.value)
+        typed_text = activity.text or ""
+        if data and not typed_text.strip():
+            if data.get("fp") == "text":  # Retry of a message we failed to take in
+                typed_text = str(data.get("text") or "")
+            else:
+                command = decode(data, actor)
+                if command is not None:
+                    self.spawn(context, command, escalation=self._escalation_of(command))
+                return
+        await self._on_text(context, actor, typed_text)
+
+    async def _on_text(self, context: TurnContext, actor: Actor, raw: str) -> None:
+        activity = context.activity
+        message = strip_mentions(raw)
+        typed = parse_typed(message)
+        if typed is not None and typed.word == "help":
+            await self._send_now(context, cards.help_card())
+            return
+        if typed is not None and typed.word == "list":
+            views = await self.runtime.handler.list_sessions(actor=actor)
+            await self._send_now(context, cards.session_list(views))
+            return
+        current = await self._current(activity, actor)
+        if typed is not None:
+            if current is None:
+                await self._send_now(context, cards.card([cards.block(text.NO_SESSION_HERE)]))
+                return
+            command = typed_command(typed, actor=actor, session_id=current.session_id)
+            escalation = None
+            if typed.word == "escalate":
+                escalation = await self._escalation_from_text(context, typed.rest)
+            if command is not None:
+                self.spawn(context, command, escalation=escalation, fresh_header=typed.word == "status")
+            return
+        if not message.strip():
+            return
+        in_channel_thread = ";messageid=" in (activity.conversation.id if activity.conversation else "")
+        if current is not None and (current.status not in CLOSED or in_channel_thread):
+            self.spawn(context, UserMessage(actor=actor, session_id=current.session_id, text=raw.strip()))
+            return
+        thread = thread_of(activity)
+        if not in_channel_thread:
+            # A chat holds one session after another: each is bound under the message that started it.
+            thread = type(thread)(thread.platform, thread.workspace_id, thread.channel_id, activity.id or "")
+        self.spawn(context, StartSession(actor=actor, text=raw.strip(), thread=thread))
+
+    async def _current(self, activity: Activity, actor: Actor) -> SessionView | None:
+        """The session this conversation (or channel thread) is on, if any."""
+        thread = thread_of(activity)
+        async with self.runtime.db() as db:
+            binding = await repo.latest_binding(
+                db, platform=PLATFORM, workspace_id=thread.workspace_id, channel_id=thread.channel_id
+            )
+        if binding is None:
+            return None
+        try:
+            return await self.runtime.handler.view(actor=actor, session_id=binding.session_id)  # type: ignore[no-any-return]
+        except FlowPilotError:
+            return None
+
+    async def _escalation_from_text(self, context: TurnContext, rest: str) -> Escalation:
+        mentioned = mentions_of(context.activity)
+        reason = strip_mentions(rest)
+        if not mentioned:
+            return Escalation(reason=reason)
+        person = mentioned[0]
+        reason = reason.removeprefix(person.name).strip()
+        return Escalation(to_id=await self._aad_id(context, person.id), to_name=person.name, reason=reason)
+
+    async def _aad_id(self, context: TurnContext, member_id: str) -> str:
+        """Users are known by their Entra object id, which a mention does not carry: ask Teams."""
+        from microsoft_agents.hosting.core.connector import ConnectorClientBase
+        from microsoft_agents.hosting.core.connector.teams import TeamsConnectorClient
+
+        client = context.services.get(ConnectorClientBase)  # type: ignore[type-abstract]
+        if isinstance(client, TeamsConnectorClient) and context.activity.conversation:
+            try:
+                member = await client.get_conversation_member(context.activity.conversation.id, member_id)
+                return member.aad_object_id or member_id
+            except Exception as err:  # a missing roster entry keeps the Teams id
+                logger.info("could not resolve a mentioned member (%s)", type(err).__name__)
+        return member_id
+
+    @staticmethod
+    def _escalation_of(command: Command) -> Escalation | None:
+        if isinstance(command, Escalate):
+            return Escalation(reason=command.reason)
+        return None
+
+    # ── invokes: the answer is the HTTP response ───────────────────────────────────────────────────
+    @staticmethod
+    async def _invoke_response(context: TurnContext, body: Any, status: int = 200) -> None:
+        await context.send_activity(
+            Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=status, body=body))
+        )
+
+    async def on_task_fetch(self, context: TurnContext, _state: TurnState) -> None:
+        data = _data(_data(context.activity.value).get("data"))
+        actor = actor_of(context.activity)
+        try:
+            session_id = uuid.UUID(str(data.get("sid")))
+            view = await self.runtime.handler.view(actor=actor, session_id=session_id)
+            if data.get("fp") == "edit_draft":
+                async with self.runtime.db() as db:
+                    draft = await repo.latest_draft(db, session_id)
+                kind = str(data.get("kind") or (draft.kind if draft else "resolve"))
+                form = cards.draft_form(
+                    session_id,
+                    kind=kind,
+                    root_cause=draft.root_cause if draft else "",
+                    steps_taken=draft.steps_taken if draft else "",
+                    recommendations=draft.recommendations if draft else "",
+                )
+                body = cards.task("Edit draft", form)
+            else:
+                body = cards.task("Edit triage", cards.triage_form(view))
+        except ValueError:
+            body = cards.task_message(text.NO_SESSION_HERE)
+        except FlowPilotError as err:
+            body = cards.task_message(err.message)
+        await self._invoke_response(context, body)
+
+    async def on_task_submit(self, context: TurnContext, _state: TurnState) -> None:
+        data = _data(_data(context.activity.value).get("data"))
+        actor = actor_of(context.activity)
+        command: Command | None = None
+        try:
+            session_id = uuid.UUID(str(data.get("sid")))
+        except ValueError:
+            await self._invoke_response(context, cards.task_message(text.NO_SESSION_HERE))
+            return
+        common: dict[str, Any] = {"actor": actor, "session_id": session_id}
+        if data.get("fp") == "edit_triage":
+            try:
+                view = await self.runtime.handler.view(actor=actor, session_id=session_id)
+            except FlowPilotError as err:
+                await self._invoke_response(context, cards.task_message(err.message))
+                return
+            # Only what the engineer changed becomes a manual edit; untouched fields stay Claude's.
+            changes = {
+                name: str(data[name])
+                for name in TRIAGE_FIELDS
+                if name in data and str(data[name] or "").strip() != (getattr(view, name) or "")
+            }
+            evidence = str(data.get("add_evidence") or "").strip()
+            command = EditTriage(**common, changes=changes, add_evidence=(evidence,) if evidence else ())
+        elif data.get("fp") == "edit_draft":
+            fields = _fields(data)
+            if data.get("kind") == "escalate":
+                command = Escalate(**common, fields=fields, reason=str(data.get("reason") or ""))
+            else:
+                command = Resolve(**common, fields=fields)
+        if command is not None:
+            self.spawn(context, command, escalation=self._escalation_of(command))
+        await self._invoke_response(context, cards.task_message(text.DIALOG_SAVED))
+
+    async def on_card_action(self, context: TurnContext, _state: TurnState) -> None:
+        action = _data(_data(context.activity.value).get("action"))
+        command = decode(_data(action.get("data")), actor_of(context.activity))
+        if command is not None:
+            self.spawn(context, command)
+        await self._invoke_response(
+            context, {"statusCode": 200, "type": "application/vnd.microsoft.activity.message", "value": "OK"}
+        )
+
+    # ── errors ─────────────────────────────────────────────────────────────────────────────────────
+    async def on_error(self, context: TurnContext, err: Exception) -> None:
+        logger.error("Teams turn failed: %s", type(err).__name__, exc_info=err)
+        activity = context.activity
+        retry: dict[str, Any] | None = None
+        if activity.type == ActivityTypes.message:
+            data = _data(activity.value)
+            if data and not (activity.text or "").strip():
+                retry = data
+            elif activity.text and len(activity.text) <= 4000:
+                retry = {"fp": "text", "text": activity.text}
+        with contextlib.suppress(Exception):
+            await self._send_now(context, cards.failure(retry))
+
+    async def _send_now(self, context: TurnContext, content: dict[str, Any]) -> None:
+        conversation_id = context.activity.conversation.id if context.activity.conversation else ""
+        await self.delivery.call(conversation_id, lambda: context.send_activity(card_activity(content)))
+
+    # ── running commands ───────────────────────────────────────────────────────────────────────────
+    def spawn(
+        self,
+        context: TurnContext,
+        command: Command,
+        *,
+        escalation: Escalation | None = None,
+        fresh_header: bool = False,
+    ) -> None:
+        conversation = Conversation.from_turn_context(context)
+        task = asyncio.create_task(self._run(conversation, command, escalation, fresh_header))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _continue(self, conversation: Conversation, callback: Any) -> None:
+        identity = Conversation.identity_from_claims(conversation.claims)
+        continuation = conversation.conversation_reference.get_continuation_activity()
+        await self.adapter.continue_conversation_with_claims(identity, continuation, callback)
+
+    async def _run(
+        self, conversation: Conversation, command: Command, escalation: Escalation | None, fresh_header: bool
+    ) -> None:
+        async def render_all(context: TurnContext) -> None:
+            outbox = Outbox(context, self.delivery)
+            outbox.reference = conversation.store_item_to_json()
+            renderer = Renderer(
+                self, outbox, actor=command.actor, escalation=escalation, fresh_header=fresh_header
+            )
+            session_id = getattr(command, "session_id", None)
+            failed = False
+            # The core's turn always runs to its end (and persists) even when showing it fails.
+            async for event in self.runtime.handler.handle(command):
+                if isinstance(event, SessionStarted):
+                    session_id = event.session_id
+                if failed:
+                    continue
+                try:
+                    await renderer.render(event)
+                except Exception:
+                    logger.exception("could not show a %s in Teams", type(event).__name__)
+                    failed = True
+            if failed:
+                retry = encode(RetryTurn(actor=command.actor, session_id=session_id)) if session_id else None
+                with contextlib.suppress(Exception):
+                    await outbox.send_card(cards.failure(retry))
+
+        try:
+            await self._continue(conversation, render_all)
+        except Exception:
+            logger.exception("a Teams command failed")
+
+    # ── bindings: where each session's header card lives ───────────────────────────────────────────
+    async def _teams_bindings(self, session_id: uuid.UUID) -> list[Any]:
+        async with self.runtime.db() as db:
+            return [b for b in await repo.bindings_of(db, session_id) if b.platform == PLATFORM]
+
+    async def binding_info(self, session_id: uuid.UUID, conversation_id: str) -> dict[str, Any]:
+        mine = [b for b in await self._teams_bindings(session_id) if b.channel_id == conversation_id]
+        if not mine:
+            return {"bound": False}
+        binding = max(mine, key=lambda b: b.created_at)
+        return {"bound": True, "header_id": binding.header_message_id, **(binding.extra or {})}
+
+    async def remember(
+        self,
+        session_id: uuid.UUID,
+        outbox: Outbox,
+        *,
+        header_id: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        mine = [b for b in await self._teams_bindings(session_id) if b.channel_id == outbox.conversation_id]
+        if not mine:
+            return
+        binding = max(mine, key=lambda b: b.created_at)
+        async with self.runtime.db() as db, db.begin():
+            await repo.merge_binding_extra(
+                db,
+                binding_id=binding.id,
+                extra={"conversation": outbox.reference, **(extra or {})},
+                header_message_id=header_id,
+            )
+
+    async def bind(self, session_id: uuid.UUID, outbox: Outbox) -> None:
+        """Make this conversation show the session too (the engineer who took it over)."""
+        activity = outbox.context.activity
+        async with self.runtime.db() as db, db.begin():
+            await repo.bind_thread(
+                db,
+                platform=PLATFORM,
+                workspace_id=tenant_of(activity),
+                channel_id=outbox.conversation_id,
+                thread_id=f"takeover:{session_id}",
+                session_id=session_id,
+                extra={"conversation": outbox.reference},
+            )
+
+    async def refresh_headers(self, session_id: uuid.UUID, view: SessionView, *, skip: str = "") -> None:
+        for binding in await self._teams_bindings(session_id):
+            stored = (binding.extra or {}).get("conversation")
+            if binding.channel_id == skip or not binding.header_message_id or not stored:
+                continue
+            header_id = binding.header_message_id
+
+            async def update(context: TurnContext, header_id: str = header_id) -> None:
+                await Outbox(context, self.delivery).update_card(header_id, cards.header(view))
+
+            try:
+                await self._continue(Conversation.from_json_to_store_item(stored), update)
+            except Exception:
+                logger.exception("could not update a Teams header of session %s", session_id)
+
+    async def on_change(self, change: SessionChange) -> None:
+        """A change made elsewhere (REST API, Slack, another process): re-render our header cards."""
+        if change.origin == PLATFORM:
+            return
+        bindings = await self._teams_bindings(change.session_id)
+        if not bindings:
+            return
+        async with self.runtime.db() as db:
+            row = await repo.session_row(db, change.session_id)
+            owner = (await repo.users_by_id(db, [row.user_id])).get(row.user_id) if row else None
+        if owner is None:
+            return
+        actor = Actor(PLATFORM, bindings[0].workspace_id, owner.external_id)
+        view = await self.runtime.handler.view(actor=actor, session_id=change.session_id)
+        await self.refresh_headers(change.session_id, view)
+
+    # ── escalation ─────────────────────────────────────────────────────────────────────────────────
+    async def send_escalation(self, outbox: Outbox, to: Actor, event: StatusChanged) -> bool:
+        """Open a personal chat with the receiving engineer and post the package with Take over."""
+        activity = outbox.context.activity
+        bot_id = activity.recipient.id if activity.recipient else ""
+        app_id = self.app_id or (bot_id or "").removeprefix("28:")
+        options = CreateConversationOptions(
+            identity=ClaimsIdentity({"aud": app_id, "appid": app_id}),
+            channel_id="msteams",
+            service_url=activity.service_url or "",
+            parameters=ConversationParameters(
+                is_group=False,
+                bot=ChannelAccount(id=f"28:{app_id}"),
+                members=[ChannelAccount(id=to.user_id)],
+                tenant_id=to.workspace_id,
+                channel_data={"tenant": {"id": to.workspace_id}},
+            ),
+            store_conversation=True,
+        )
+        package = event.outputs.get("markdown") or event.outputs.get("plain") or ""
+        content = cards.escalation_package(event.view, {"text": package}, sender=event.by, reason="")
+        try:
+            chat = await self.delivery.call(
+                to.user_id, lambda: self.agent.proactive.create_conversation(self.adapter, options)
+            )
+            chat_id = chat.conversation_reference.conversation.id
+            await self.delivery.call(
+                chat_id,
+                lambda: self.agent.proactive.send_activity(self.adapter, chat, card_activity(content)),
+            )
+        except Exception:
+            logger.exception("could not send the escalation of session %s", event.session_id)
+            return False
+        return True

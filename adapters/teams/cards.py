@@ -1,0 +1,347 @@
+"""Core events and views → Adaptive Cards; every card is fitted under Teams' payload limit."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from bot.events import AssistantTurn, Notice, Question, SessionView, SuggestedAction
+
+from . import messages as text
+from .commands import button, encode
+
+SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
+# Teams refuses activities over about 28 KB; the card leaves room for the activity around it.
+MAX_CARD_BYTES = 24_000
+EVIDENCE_MARK = {"confirmed": "✅", "ruled_out": "❌", "pending": "⏳"}
+STATUS_LABEL = {
+    "active": "🟢 Active",
+    "paused": "⏸️ Paused",
+    "resolved": "✅ Resolved",
+    "escalated": "⬆️ Escalated",
+    "requesting_escalation": "⬆️ Escalation requested",
+    "abandoned": "⚪ Closed",
+}
+Card = dict[str, Any]
+
+
+def card(body: list[Card], actions: list[Card] | None = None) -> Card:
+    result: Card = {"type": "AdaptiveCard", "$schema": SCHEMA, "version": "1.5", "body": body}
+    if actions:
+        result["actions"] = actions
+    result["msteams"] = {"width": "Full"}
+    return fit(result)
+
+
+def block(value: str, **style: Any) -> Card:
+    return {"type": "TextBlock", "text": value, "wrap": True, **style}
+
+
+def submit(title: str, data: Card, **extra: Any) -> Card:
+    return {"type": "Action.Submit", "title": title[:60], "data": data, **extra}
+
+
+def dialog(title: str, data: Card) -> Card:
+    """A button that opens a dialog (task/fetch) instead of posting a message."""
+    return submit(title, {"msteams": {"type": "task/fetch"}, **data})
+
+
+# ── the header ────────────────────────────────────────────────────────────────────────────────────────
+
+
+def header(view: SessionView) -> Card:
+    def value(name: str, current: str | None) -> str:
+        return (current or "—") + (" ✎" if name in view.manual_fields else "")
+
+    facts = [
+        ("Client", value("client_name", view.client_name)),
+        ("Asset", value("asset_name", view.asset_name)),
+        ("Category", value("issue_category", view.issue_category)),
+        ("Status", STATUS_LABEL.get(view.status, view.status)),
+        ("Confidence", f"{view.confidence_tier} ({round(view.confidence_score * 100)}%)"),
+        ("Owner", view.owner),
+    ]
+    if view.escalated_to:
+        facts.append(("Escalated to", view.escalated_to))
+    body: list[Card] = [
+        block(f"🛠️ {view.title}", size="Large", weight="Bolder"),
+        {"type": "FactSet", "facts": [{"title": t, "value": v} for t, v in facts]},
+        block(f"**Hypothesis:** {value('hypothesis', view.hypothesis)}"),
+    ]
+    if view.evidence:
+        body.append(block("**What we know**", spacing="Medium"))
+        body.extend(
+            block(f"{i}. {EVIDENCE_MARK.get(e.status, '•')} {e.text}", spacing="None")
+            for i, e in enumerate(view.evidence, start=1)
+        )
+    sid = view.session_id
+    actions: list[Card] = []
+    if view.status == "active":
+        actions = [
+            submit("Resolve", button("draft", sid, kind="resolve")),
+            submit("Escalate", button("draft", sid, kind="escalate")),
+            submit("Pause", button("pause", sid)),
+            dialog("Edit triage", button("edit_triage", sid)),
+        ]
+    elif view.status == "paused":
+        actions = [submit("Resume", button("resume", sid)), dialog("Edit triage", button("edit_triage", sid))]
+    body.append(block(f"Session {sid}", size="Small", isSubtle=True, spacing="Medium"))
+    return card(body, actions)
+
+
+# ── a turn ────────────────────────────────────────────────────────────────────────────────────────────
+
+
+def turn(
+    session_id: uuid.UUID, message: str, questions: tuple[Question, ...], actions: tuple[SuggestedAction, ...]
+) -> Card:
+    body: list[Card] = [block(message)]
+    for q in questions:
+        body.append(block(f"**{q.text}**", spacing="Medium"))
+        if q.answer is not None:
+            body.append(
+                block(text.ANSWERED.format(by=q.answered_by or "someone", answer=q.answer), isSubtle=True)
+            )
+            continue
+        buttons = [submit(o, button("answer", session_id, qid=q.id, value=o[:150])) for o in q.options]
+        if buttons:
+            body.append({"type": "ActionSet", "actions": buttons})
+        else:
+            body.append(block(text.ANSWER_BY_TYPING, isSubtle=True, size="Small"))
+    if actions:
+        body.append(block("**Suggested steps**", spacing="Medium"))
+    for a in actions:
+        body.append(block(f"• {a.text}"))
+        if a.outcome is not None:
+            outcome = "done" if a.outcome == "done" else "didn't work"
+            body.append(
+                block(text.MARKED.format(by=a.marked_by or "someone", outcome=outcome), isSubtle=True)
+            )
+            continue
+        body.append(
+            {
+                "type": "ActionSet",
+                "actions": [
+                    submit("Done", button("mark", session_id, aid=a.id, value="done")),
+                    submit("Didn't work", button("mark", session_id, aid=a.id, value="failed")),
+                ],
+            }
+        )
+    return card(body)
+
+
+def assistant_turn(event: AssistantTurn) -> Card:
+    assert event.session_id is not None
+    return turn(event.session_id, event.message, event.questions, event.actions)
+
+
+# ── notices, drafts, closing ──────────────────────────────────────────────────────────────────────────
+
+
+def notice(event: Notice) -> Card:
+    mark = "⚠️ " if event.level == "error" else ""
+    actions = []
+    data = encode(event.retry) if event.retry is not None else None
+    if data is not None:
+        actions.append(submit("Retry", data))
+    return card([block(mark + event.text)], actions)
+
+
+def failure(retry_data: Card | None) -> Card:
+    """Our own failure (not the core's): short, with Retry when the input can be replayed."""
+    return card(
+        [block("⚠️ " + text.SOMETHING_WENT_WRONG)], [submit("Retry", retry_data)] if retry_data else None
+    )
+
+
+def drafting(kind: str, so_far: str) -> Card:
+    title = text.DRAFTING.format(kind=_kind(kind))
+    return card([block(title, weight="Bolder"), block(so_far or "…")])
+
+
+def draft_ready(
+    session_id: uuid.UUID,
+    *,
+    kind: str,
+    root_cause: str,
+    steps_taken: str,
+    recommendations: str,
+    escalate_to: tuple[str, str] | None = None,
+    reason: str = "",
+) -> Card:
+    body: list[Card] = [
+        block(text.DRAFT_READY.format(kind=_kind(kind)), weight="Bolder"),
+        block("**Root cause**", spacing="Medium"),
+        block(root_cause or "—"),
+        block("**Steps taken**", spacing="Medium"),
+        block(steps_taken or "—"),
+        block("**Recommendations**", spacing="Medium"),
+        block(recommendations or "—"),
+    ]
+    if kind == "escalate":
+        to_id, to_name = escalate_to or ("", "")
+        if to_name:
+            body.append(block(text.ESCALATE_TO.format(name=to_name), spacing="Medium"))
+        body.append(
+            {
+                "type": "Input.ChoiceSet",
+                "id": "to_pick",
+                "label": text.PICK_ENGINEER if not to_name else text.PICK_OTHER_ENGINEER,
+                "isMultiSelect": False,
+                "choices": [],
+                "choices.data": {"type": "Data.Query", "dataset": "graph.microsoft.com/users"},
+            }
+        )
+        body.append(
+            {"type": "Input.Text", "id": "reason", "label": "Reason", "value": reason, "isMultiline": True}
+        )
+        confirm = submit("Confirm escalation", button("escalate", session_id, to=to_id, to_name=to_name))
+    else:
+        confirm = submit("Confirm resolution", button("resolve", session_id))
+    actions = [
+        confirm,
+        dialog("Edit draft", button("edit_draft", session_id, kind=kind)),
+        submit("Discard", button("discard", session_id)),
+    ]
+    return card(body, actions)
+
+
+def closed(text_line: str) -> Card:
+    return card([block(text_line)])
+
+
+def rating(session_id: uuid.UUID) -> Card:
+    buttons = [submit("⭐" * n, button("rate", session_id, rating=str(n))) for n in range(1, 6)]
+    return card([block(text.RATE_PROMPT), {"type": "ActionSet", "actions": buttons}])
+
+
+def escalation_package(view: SessionView, package: dict[str, str], *, sender: str, reason: str) -> Card:
+    body: list[Card] = [
+        block(text.ESCALATED_TO_YOU.format(sender=sender, title=view.title), weight="Bolder", size="Medium"),
+        {
+            "type": "FactSet",
+            "facts": [
+                {"title": "Client", "value": view.client_name or "—"},
+                {"title": "Asset", "value": view.asset_name or "—"},
+                {"title": "Category", "value": view.issue_category or "—"},
+                {"title": "Reason", "value": reason or "—"},
+            ],
+        },
+        block(package.get("text", "")),
+        block(f"Session {view.session_id}", size="Small", isSubtle=True),
+    ]
+    return card(body, [submit("Take over", button("takeover", view.session_id))])
+
+
+def help_card() -> Card:
+    return card([block("**FlowPilot**", size="Medium"), block(text.HELP)])
+
+
+def session_list(views: list[SessionView]) -> Card:
+    if not views:
+        return card([block(text.NO_SESSIONS)])
+    body = [block("**Your open sessions**")]
+    body.extend(
+        block(f"• {v.title} — {STATUS_LABEL.get(v.status, v.status)} ({v.session_id})") for v in views
+    )
+    return card(body)
+
+
+# ── dialogs ──────────────────────────────────────────────────────────────────────────────────────────
+
+
+def triage_form(view: SessionView) -> Card:
+    def field(name: str, label: str, current: str | None, multiline: bool = False) -> Card:
+        return {
+            "type": "Input.Text",
+            "id": name,
+            "label": label,
+            "value": current or "",
+            "isMultiline": multiline,
+        }
+
+    body = [
+        field("problem_summary", "Problem", view.problem_summary),
+        field("client_name", "Client", view.client_name),
+        field("asset_name", "Asset", view.asset_name),
+        field("issue_category", "Category", view.issue_category),
+        field("hypothesis", "Hypothesis", view.hypothesis, multiline=True),
+        {"type": "Input.Text", "id": "add_evidence", "label": "Add evidence", "value": ""},
+    ]
+    return card(body, [submit("Save", button("edit_triage", view.session_id))])
+
+
+def draft_form(
+    session_id: uuid.UUID, *, kind: str, root_cause: str, steps_taken: str, recommendations: str
+) -> Card:
+    def field(name: str, label: str, current: str) -> Card:
+        return {"type": "Input.Text", "id": name, "label": label, "value": current, "isMultiline": True}
+
+    body = [
+        field("root_cause", "Root cause", root_cause),
+        field("steps_taken", "Steps taken", steps_taken),
+        field("recommendations", "Recommendations", recommendations),
+    ]
+    if kind == "escalate":
+        body.append({"type": "Input.Text", "id": "reason", "label": "Reason", "value": ""})
+    title = "Confirm resolution" if kind == "resolve" else "Confirm escalation"
+    return card(body, [submit(title, button("edit_draft", session_id, kind=kind))])
+
+
+def task(title: str, content: Card) -> Card:
+    """The body of a task/fetch answer that opens `content` in a dialog."""
+    attachment = {"contentType": "application/vnd.microsoft.card.adaptive", "content": content}
+    return {"task": {"type": "continue", "value": {"title": title, "card": attachment}}}
+
+
+def task_message(message: str) -> Card:
+    return {"task": {"type": "message", "value": message}}
+
+
+def _kind(kind: str) -> str:
+    return "resolution" if kind == "resolve" else "escalation handoff"
+
+
+# ── size ─────────────────────────────────────────────────────────────────────────────────────────────
+
+
+def size(content: Card) -> int:
+    # The SDK sends JSON with \u escapes, so non-ASCII text weighs up to 12 bytes a character.
+    return len(json.dumps(content).encode())
+
+
+def _shrinkable(node: Any, found: list[tuple[Card, str]]) -> None:
+    if isinstance(node, dict):
+        kind = node.get("type")
+        if kind == "TextBlock" and isinstance(node.get("text"), str):
+            found.append((node, "text"))
+        elif kind == "Input.Text" and isinstance(node.get("value"), str):
+            found.append((node, "value"))
+        elif "title" in node and "value" in node and isinstance(node["value"], str) and kind is None:
+            found.append((node, "value"))  # a FactSet fact
+        for key, child in node.items():
+            if key != "data":  # button data must arrive intact
+                _shrinkable(child, found)
+    elif isinstance(node, list):
+        for child in node:
+            _shrinkable(child, found)
+
+
+def fit(content: Card, limit: int = MAX_CARD_BYTES) -> Card:
+    """Shorten the longest texts until the card fits, whatever Claude wrote."""
+    while size(content) > limit:
+        found: list[tuple[Card, str]] = []
+        _shrinkable(content, found)
+        found = [(node, key) for node, key in found if len(node[key]) > 300]
+        if not found:
+            if not content.get("body"):
+                break
+            content["body"] = content["body"][:-1]  # pathological: too many small blocks
+            continue
+        node, key = max(found, key=lambda item: len(item[0][item[1]]))
+        current = node[key]
+        excess = size(content) - limit
+        keep = max(200, min(len(current) * 3 // 4, len(current) - excess))
+        node[key] = current[:keep].rstrip() + text.TRUNCATED
+    return content

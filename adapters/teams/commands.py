@@ -1,0 +1,239 @@
+"""Teams input → core commands: typed words, card submits and dialog submits, with the actor from the activity.
+
+The actor (tenant and user) always comes from the activity Teams delivered, never from card data, so a card
+forwarded to another tenant can only act on that tenant's sessions.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from microsoft_agents.activity import Activity
+
+from bot.commands import (
+    Abandon,
+    Actor,
+    AnswerQuestion,
+    DiscardDraft,
+    DraftHandoff,
+    Escalate,
+    GetStatus,
+    MarkAction,
+    Pause,
+    Rate,
+    Resolve,
+    Resume,
+    RetryTurn,
+    SessionCommand,
+    TakeOver,
+    ThreadRef,
+    UserMessage,
+)
+from bot.schemas import HandoffFields
+
+PLATFORM = "teams"
+# Card data key naming the command; the rest of the data carries its arguments.
+KEY = "fp"
+TYPED = ("resolve", "escalate", "pause", "resume", "status", "list", "help")
+_MENTION = re.compile(r"<at>(.*?)</at>", re.IGNORECASE)
+
+
+def tenant_of(activity: Activity) -> str:
+    conversation = activity.conversation
+    tenant = conversation.tenant_id if conversation else None
+    if not tenant and isinstance(activity.channel_data, dict):
+        tenant = (activity.channel_data.get("tenant") or {}).get("id")
+    return tenant or "local"
+
+
+def actor_of(activity: Activity) -> Actor:
+    """The user who sent the activity, in the tenant Teams delivered it from."""
+    sender = activity.from_property
+    user_id = (sender.aad_object_id or sender.id) if sender else "unknown"
+    return Actor(
+        platform=PLATFORM,
+        workspace_id=tenant_of(activity),
+        user_id=user_id,
+        display_name=(sender.name or "") if sender else "",
+    )
+
+
+def conversation_type(activity: Activity) -> str:
+    conversation = activity.conversation
+    return (conversation.conversation_type if conversation else None) or "personal"
+
+
+def thread_of(activity: Activity) -> ThreadRef:
+    """A personal or group chat is one session; in a channel each thread (root message) is one."""
+    conversation_id = activity.conversation.id if activity.conversation else ""
+    _, _, root = conversation_id.partition(";messageid=")
+    return ThreadRef(
+        platform=PLATFORM,
+        workspace_id=tenant_of(activity),
+        channel_id=conversation_id,
+        thread_id=root or conversation_id,
+    )
+
+
+@dataclass(frozen=True)
+class Typed:
+    """A typed command word and what follows it."""
+
+    word: str
+    rest: str
+
+
+def parse_typed(text: str) -> Typed | None:
+    words = text.strip().split(maxsplit=1)
+    if not words:
+        return None
+    word = words[0].lower().lstrip("/")
+    if word not in TYPED:
+        return None
+    return Typed(word, words[1].strip() if len(words) > 1 else "")
+
+
+@dataclass(frozen=True)
+class Mentioned:
+    id: str
+    name: str
+
+
+def mentions_of(activity: Activity) -> list[Mentioned]:
+    """People @mentioned in the message, the bot itself left out."""
+    bot_id = activity.recipient.id if activity.recipient else None
+    found = []
+    for entity in activity.entities or []:
+        data = entity.model_dump(by_alias=True, exclude_none=True)
+        if data.get("type") != "mention":
+            continue
+        mentioned = data.get("mentioned") or {}
+        if mentioned.get("id") and mentioned["id"] != bot_id:
+            found.append(Mentioned(mentioned["id"], mentioned.get("name") or ""))
+    return found
+
+
+def strip_mentions(text: str) -> str:
+    return " ".join(_MENTION.sub("", text).split())
+
+
+def button(command: str, session_id: uuid.UUID | str, **args: Any) -> dict[str, Any]:
+    """Action.Submit data for a command on a session."""
+    return {KEY: command, "sid": str(session_id), **args}
+
+
+def encode(command: SessionCommand) -> dict[str, Any] | None:
+    """Card data that replays `command` (a Retry button), or None when it cannot travel in a card."""
+    sid = command.session_id
+    if isinstance(command, RetryTurn):
+        return button("retry", sid)
+    if isinstance(command, DraftHandoff):
+        return button("draft", sid, kind=command.kind)
+    if isinstance(command, AnswerQuestion):
+        return button("answer", sid, qid=command.question_id, value=command.answer)
+    if isinstance(command, MarkAction):
+        return button("mark", sid, aid=command.action_id, value=command.outcome)
+    if isinstance(command, UserMessage) and not command.attachments and len(command.text) <= 4000:
+        return button("say", sid, text=command.text)
+    if isinstance(command, Resolve):
+        return button("resolve", sid, **(command.fields.model_dump() if command.fields else {}))
+    if isinstance(command, Escalate):
+        to = command.to
+        return button(
+            "escalate",
+            sid,
+            to=to.user_id if to else "",
+            to_name=to.display_name if to else "",
+            reason=command.reason,
+            **(command.fields.model_dump() if command.fields else {}),
+        )
+    simple = {
+        Pause: "pause",
+        Resume: "resume",
+        TakeOver: "takeover",
+        GetStatus: "status",
+        DiscardDraft: "discard",
+        Abandon: "abandon",
+    }
+    for kind, name in simple.items():
+        if isinstance(command, kind):
+            return button(name, sid)
+    if isinstance(command, Rate):
+        return button("rate", sid, rating=str(command.rating))
+    return None
+
+
+def _fields(data: dict[str, Any]) -> HandoffFields | None:
+    keys = ("root_cause", "steps_taken", "recommendations")
+    if not any(str(data.get(k) or "").strip() for k in keys):
+        return None
+    return HandoffFields(**{k: str(data.get(k) or "") for k in keys})
+
+
+def decode(data: dict[str, Any], actor: Actor) -> SessionCommand | None:
+    """The command a card submit asks for, acted by `actor`; None when the data is not ours."""
+    kind = data.get(KEY)
+    try:
+        sid = uuid.UUID(str(data.get("sid")))
+    except ValueError:
+        return None
+    common: dict[str, Any] = {"actor": actor, "session_id": sid}
+    value = str(data.get("value") or "")
+    match kind:
+        case "retry":
+            return RetryTurn(**common)
+        case "draft" if data.get("kind") in ("resolve", "escalate"):
+            return DraftHandoff(**common, kind=data["kind"])
+        case "answer":
+            return AnswerQuestion(**common, question_id=str(data.get("qid")), answer=value)
+        case "mark" if value in ("done", "failed"):
+            return MarkAction(**common, action_id=str(data.get("aid")), outcome=value)  # type: ignore[arg-type]
+        case "say":
+            return UserMessage(**common, text=str(data.get("text") or ""))
+        case "resolve":
+            return Resolve(**common, fields=_fields(data))
+        case "escalate":
+            picked = str(data.get("to_pick") or "").strip()
+            to_id = picked or str(data.get("to") or "").strip()
+            to = None
+            if to_id:
+                # The receiving engineer is always of the actor's own tenant.
+                name = "" if picked else str(data.get("to_name") or "")
+                to = Actor(PLATFORM, actor.workspace_id, to_id, name)
+            return Escalate(**common, to=to, reason=str(data.get("reason") or ""), fields=_fields(data))
+        case "rate":
+            try:
+                return Rate(**common, rating=int(str(data.get("rating") or value)))
+            except ValueError:
+                return None
+    simple: dict[str, type[SessionCommand]] = {
+        "pause": Pause,
+        "resume": Resume,
+        "takeover": TakeOver,
+        "status": GetStatus,
+        "discard": DiscardDraft,
+        "abandon": Abandon,
+    }
+    if isinstance(kind, str) and kind in simple:
+        return simple[kind](**common)
+    return None
+
+
+def typed_command(typed: Typed, *, actor: Actor, session_id: uuid.UUID) -> SessionCommand | None:
+    """Typed words on a session; list and help need no session and are answered by the adapter."""
+    common: dict[str, Any] = {"actor": actor, "session_id": session_id}
+    match typed.word:
+        case "resolve":
+            return DraftHandoff(**common, kind="resolve")
+        case "escalate":
+            return DraftHandoff(**common, kind="escalate")
+        case "pause":
+            return Pause(**common)
+        case "resume":
+            return Resume(**common)
+        case "status":
+            return GetStatus(**common)
+    return None

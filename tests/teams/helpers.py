@@ -1,0 +1,56 @@
+"""Reading what reached the fake connector: cards, their texts and their buttons."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def card_of(activity: Any) -> dict:
+    return activity.attachments[0]["content"]
+
+
+def texts(content: dict) -> str:
+    found: list[str] = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key in ("text", "value", "title"):
+                if isinstance(node.get(key), str):
+                    found.append(node[key])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(content)
+    return "\n".join(found)
+
+
+def buttons(content: dict) -> list[dict]:
+    found: list[dict] = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("type") == "Action.Submit":
+                found.append(node)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(content)
+    return found
+
+
+def button(content: dict, title: str) -> dict:
+    return next(b for b in buttons(content) if b["title"] == title)
+
+
+def card_with(fake: Any, conversation_id: str, title: str):
+    """The newest card in the conversation with a button titled `title`."""
+    for activity in reversed(fake.activities(conversation_id)):
+        if activity.attachments and any(b["title"] == title for b in buttons(card_of(activity))):
+            return activity
+    return None

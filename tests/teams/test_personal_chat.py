@@ -1,0 +1,105 @@
+"""A personal-chat session from the first message to the rating, through the real /api/messages."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from storage.models import AISession, AISessionStep, SessionHandoff, ThreadBinding
+from tests.fakes.connector import DEFAULT_PERSONAL_CONVERSATION_ID as CHAT
+from tests.fakes.connector import card_submit, invoke, personal_message
+from tests.teams.conftest import Teams, wait_for
+from tests.teams.helpers import button, buttons, card_of, card_with, texts
+
+pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
+
+PROBLEM = "Outlook keeps asking for the password at Contoso on LAPTOP-042"
+
+
+async def session_row(teams: Teams) -> AISession:
+    async with teams.db() as db:
+        return (await db.execute(sa.select(AISession))).scalar_one()
+
+
+async def start_personal(teams: Teams):
+    """Start a session; returns (header activity, first turn activity)."""
+    status, _ = await teams.post(personal_message(PROBLEM, service_url=teams.connector.service_url))
+    assert status == 202
+    sent = await wait_for(
+        lambda: len(teams.connector.activities(CHAT)) >= 2 and teams.connector.activities(CHAT),
+        what="header and first turn",
+    )
+    return sent[0], sent[1]
+
+
+async def test_personal_chat_from_start_to_rating(teams: Teams) -> None:
+    fake = teams.connector
+    url = fake.service_url
+    header, turn = await start_personal(teams)
+    session = await session_row(teams)
+    await wait_for(lambda: header.edited, what="header update")
+    assert "Contoso" in texts(card_of(header))  # the header card shows the triage, updated in place
+    async with teams.db() as db:
+        binding = (await db.execute(sa.select(ThreadBinding))).scalar_one()
+    assert binding.header_message_id == header.id
+    assert binding.extra["conversation"]["conversation_reference"]["conversation"]["id"] == CHAT
+
+    # Answer the first question by button: the turn card is updated to show who answered.
+    first_option = buttons(card_of(turn))[0]
+    await teams.post(card_submit(first_option["data"], service_url=url, reply_to_id=turn.id))
+    await wait_for(lambda: turn.edited, what="turn card updated")
+    assert "Ada Lovelace answered" in texts(card_of(turn))
+
+    # A typed reply goes to Claude as the engineer's message.
+    before = len(fake.activities(CHAT))
+    await teams.post(personal_message("The password prompt appears every 5 minutes", service_url=url))
+    await wait_for(lambda: len(fake.activities(CHAT)) > before, what="reply to the typed message")
+    async with teams.db() as db:
+        steps = (await db.execute(sa.select(AISessionStep.content))).scalars().all()
+    assert any("every 5 minutes" in s for s in steps)
+
+    # Edit triage: task/fetch opens the form, task/submit applies only what changed.
+    status, body = await teams.post(
+        invoke("task/fetch", {"data": button(card_of(header), "Edit triage")["data"]}, service_url=url)
+    )
+    assert status == 200
+    form = body["task"]["value"]["card"]["content"]
+    assert {i["id"] for i in form["body"]} >= {"client_name", "hypothesis"}
+    values = {i["id"]: i.get("value", "") for i in form["body"]}
+    values["client_name"] = "Contoso Ltd (EU)"
+    submit_data = {**button(form, "Save")["data"], **values}
+    status, body = await teams.post(invoke("task/submit", {"data": submit_data}, service_url=url))
+    assert status == 200 and body["task"]["type"] == "message"
+    await wait_for(lambda: "Contoso Ltd (EU)" in texts(card_of(header)), what="header edited in place")
+    session = await session_row(teams)
+    assert session.client_name == "Contoso Ltd (EU)"
+    assert session.manual_fields == ["client_name"]
+
+    # Typed "resolve": the draft streams with Teams streaming, sequence numbers 1, 2, 3, … then final.
+    teams.claude.chunk_delay = 0.03
+    await teams.post(personal_message("resolve", service_url=url))
+    stream = (await wait_for(lambda: [s for s in fake.streams(CHAT) if s.finished], what="finished stream"))[
+        0
+    ]
+    assert fake.stream_errors == []
+    types = stream.stream_types
+    assert types[0] == "informative" and types[-1] == "final" and "streaming" in types
+    sequences = [c["entities"][0].get("streamSequence") for c in stream.chunks[:-1]]
+    assert sequences == list(range(1, len(sequences) + 1))
+    assert all(c["entities"][0].get("streamId") == stream.stream_id for c in stream.chunks[1:])
+    draft_card = await wait_for(lambda: card_with(fake, CHAT, "Confirm resolution"), what="draft card")
+
+    # Confirm: the session is resolved, the header says so, and a 1–5 rating is offered.
+    await teams.post(card_submit(button(card_of(draft_card), "Confirm resolution")["data"], service_url=url))
+    rating = await wait_for(lambda: card_with(fake, CHAT, "⭐⭐⭐⭐⭐"), what="rating card")
+    assert (await session_row(teams)).status == "resolved"
+    assert "Resolved" in texts(card_of(header))
+    await teams.post(card_submit(button(card_of(rating), "⭐⭐⭐⭐")["data"], service_url=url))
+
+    async def rated():
+        return (await session_row(teams)).session_rating == 4
+
+    await wait_for(rated, what="rating stored")
+    async with teams.db() as db:
+        handoff = (await db.execute(sa.select(SessionHandoff))).scalar_one()
+    assert handoff.status == "confirmed" and handoff.root_cause
