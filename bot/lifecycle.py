@@ -65,6 +65,7 @@ class LifecycleMixin(SessionCore):
             if s.status not in ("resolved", "escalated", "requesting_escalation"):
                 raise InvalidTransition(msg.RATING_NOT_YET)
             s.session_rating = command.rating
+            await self._changed(db, s, command.actor, "status")
             if command.feedback:
                 s.session_feedback = redact(command.feedback.strip()).text[:4000]
         yield Notice(command.session_id, msg.RATED.format(rating=command.rating))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -64,6 +65,15 @@ class StepForPrompt:
     questions: Sequence[dict[str, Any]] = ()
     actions: Sequence[dict[str, Any]] = ()
 
+    @functools.cached_property
+    def blocks(self) -> tuple[dict[str, Any], ...]:
+        """The step's content blocks, rendered once (long sessions reuse them every turn)."""
+        return tuple(_blocks(self))
+
+    @functools.cached_property
+    def size(self) -> int:
+        return len(self.content) + sum(len(i.get("data_b64", "")) for i in self.images)
+
 
 def render_assistant_step(step: StepForPrompt) -> str:
     lines = [step.content]
@@ -93,7 +103,7 @@ def _fit_history(steps: Sequence[StepForPrompt], budget: int) -> list[StepForPro
     """Keep the first step (the intake) and as many recent steps as fit; say what was left out."""
     if not steps:
         return []
-    size = [len(s.content) + sum(len(i.get("data_b64", "")) for i in s.images) for s in steps]
+    size = [s.size for s in steps]
     if sum(size) <= budget:
         return list(steps)
     kept_tail: list[StepForPrompt] = []
@@ -121,7 +131,7 @@ def build_messages(
     """
     messages: list[dict[str, Any]] = []
     for step in _fit_history(steps, budget):
-        blocks = _blocks(step)
+        blocks = [dict(b) for b in step.blocks]  # copies: cache_control is set on them below
         if messages and messages[-1]["role"] == step.role:
             messages[-1]["content"].extend(blocks)
         else:

@@ -42,6 +42,7 @@ from .events import (
     SessionView,
 )
 from .outputs import ResolutionOutputGenerator
+from .prompts import StepForPrompt
 from .triage import session_view
 
 logger = logging.getLogger(__name__)
@@ -92,6 +93,8 @@ class SessionCore:
         self._accounts: dict[tuple[str, str], Account] = {}
         self._users: dict[tuple[uuid.UUID, str], User] = {}
         self._users_by_id: dict[uuid.UUID, User] = {}
+        # session id -> (last step order, the steps as prompt input), most recently used last
+        self._histories: dict[uuid.UUID, tuple[int, list[StepForPrompt]]] = {}
 
     # ── the turn lease ─────────────────────────────────────────────────────────────────────────────
     @contextlib.asynccontextmanager
@@ -100,11 +103,14 @@ class SessionCore:
         session_id = command.session_id
         async with self._local.hold(session_id, timeout=self._lease_wait_seconds):
             acquired = await self._acquire(session_id, type(command).__name__)
-            async with self._holding(session_id):
+            # A draft cut short (the reader went away) leaves nothing to retry: it is not an interruption.
+            async with self._holding(session_id, marks_interruption=type(command).__name__ != "DraftHandoff"):
                 yield acquired.interrupted
 
     @contextlib.asynccontextmanager
-    async def _holding(self, session_id: uuid.UUID) -> AsyncIterator[None]:
+    async def _holding(
+        self, session_id: uuid.UUID, *, marks_interruption: bool = True
+    ) -> AsyncIterator[None]:
         """Renew the lease while the turn runs; release it after, marked interrupted if cut short."""
         task = asyncio.current_task()
         if task is not None:
@@ -123,7 +129,12 @@ class SessionCore:
                 self._turns.discard(task)
             # Released even when the turn is cancelled (client gone, shutdown): shield the write.
             await asyncio.shield(
-                leases.release(self._db, session_id=session_id, owner=self.owner, interrupted=not completed)
+                leases.release(
+                    self._db,
+                    session_id=session_id,
+                    owner=self.owner,
+                    interrupted=marks_interruption and not completed,
+                )
             )
 
     async def _acquire(self, session_id: uuid.UUID, turn: str) -> leases.Acquired:

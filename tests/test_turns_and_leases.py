@@ -178,3 +178,21 @@ async def test_shutdown_past_the_grace_period_leaves_the_turn_retryable(db, fake
     assert first(events, AssistantTurn)
     rows = await roles_in_order(db, session_id)
     assert rows[-2].content == "slow" and rows[-1].role == "assistant"
+
+
+async def test_a_draft_abandoned_by_its_reader_is_not_reported_as_interrupted(handler, alice, fake_claude):
+    from bot.commands import DraftHandoff
+    from bot.events import DraftDelta
+
+    session_id, _ = await start(handler, alice)
+    fake_claude.chunk_chars = 8
+    fake_claude.chunk_delay = 0.05
+    draft = handler.handle(DraftHandoff(actor=alice, session_id=session_id, kind="resolve"))
+    async for event in draft:
+        if isinstance(event, DraftDelta):
+            break
+    await draft.aclose()  # the reader went away mid-draft
+    fake_claude.chunk_delay = 0
+    events = await collect(handler.handle(UserMessage(actor=alice, session_id=session_id, text="back")))
+    assert not [e for e in events if isinstance(e, Notice) and e.code == "interrupted"]
+    assert first(events, AssistantTurn)

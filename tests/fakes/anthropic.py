@@ -54,15 +54,17 @@ _DEFAULT_ERROR_TYPES = {
 _CACHE_LOOKBACK_BLOCKS = 20
 
 
-@dataclass(frozen=True)
+@dataclass
 class RecordedRequest:
     """One request as the fake received it; `body` is None when it was not valid JSON."""
 
     path: str
     headers: Mapping[str, str]
     body: Any
-    # time.perf_counter() when the request arrived (the benchmarks measure the app's overhead with it).
+    # time.perf_counter() when the request arrived and when its answer was sent (the benchmarks measure
+    # the app's own overhead with them, leaving out the time the model "thinks").
     received_at: float = 0.0
+    answered_at: float = 0.0
 
     @property
     def api_key(self) -> str | None:
@@ -253,6 +255,7 @@ class FakeAnthropic:
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
         body = self._record(request, raw)
+        recorded = self.requests[-1]
         if self.latency:
             await asyncio.sleep(self.latency)
         if not _api_key(request.headers):
@@ -301,10 +304,14 @@ class FakeAnthropic:
         }
         cut = scripted if isinstance(scripted, _Cut) else None
         if body.get("stream"):
-            return await self._stream(request, message, cut=cut)
+            response = await self._stream(request, message, cut=cut)
+            recorded.answered_at = time.perf_counter()
+            return response
         if cut is not None:
             return await self._send_cut_json(request, message, cut)
-        return web.json_response(message, headers=self._headers())
+        answer = web.json_response(message, headers=self._headers())
+        recorded.answered_at = time.perf_counter()
+        return answer
 
     async def _stream(
         self, request: web.Request, message: dict[str, Any], *, cut: _Cut | None
@@ -719,7 +726,9 @@ def _text_of(content: Any) -> str:
         if not isinstance(block, dict):
             continue
         if block.get("type") == "text":
-            parts.append(block.get("text", ""))
+            # What an app adds as context is not what the engineer said: a model would not quote it back.
+            if not block.get("text", "").startswith("[FlowPilot context"):
+                parts.append(block.get("text", ""))
         elif block.get("type") == "tool_result":
             parts.append(_text_of(block.get("content") or ""))
     return "\n".join(part for part in parts if part)
