@@ -79,7 +79,7 @@ async def drive_turns(
 ) -> tuple[list[float], list[float], list[float], float]:
     """Open `sessions` threads and take `turns` turns in each (the mention is turn 1).
 
-    Returns (ack latencies, event→Claude request, Claude request→Slack post, wall seconds).
+    Returns (ack latencies, event→Claude request, Claude answer→Slack post, wall seconds).
     """
     async with h.http_session() as http:
         driver = h.SlackDriver(http)
@@ -190,7 +190,7 @@ async def overhead_and_throughput(ctx: Context) -> list[Row]:
     return [
         Row("event in → Claude request out", h.summary_ms(fp["to_claude"]), h.summary_ms(base["to_claude"])),
         Row(
-            "Claude answer in → Slack post out", h.summary_ms(fp["to_slack"]), h.summary_ms(base["to_slack"])
+            "Claude answer out → Slack post in", h.summary_ms(fp["to_slack"]), h.summary_ms(base["to_slack"])
         ),
         Row(
             "overhead per turn (sum of both)",
