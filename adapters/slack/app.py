@@ -1,4 +1,4 @@
-"""The Bolt AsyncApp on our aiohttp server: one route, Bolt's own signing checks, and our listeners."""
+"""The Bolt AsyncApp on our aiohttp server: POST /slack/events acks after the signature check; Bolt runs after."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.server import Runtime
@@ -53,6 +55,7 @@ class SlackApp:
         app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else None
         self.socket = SocketMode(self.bolt, app_token=app_token, api_url=self.api_url) if app_token else None
         self.http = bool(signing)
+        self._verifier = SignatureVerifier(signing) if signing else None
         self._runtime = runtime
 
     async def client_for(self, team_id: str) -> AsyncWebClient | None:
@@ -64,7 +67,20 @@ class SlackApp:
         return web_client(self.api_url, bot.bot_token) if bot and bot.bot_token else None
 
     async def events(self, request: web.Request) -> web.Response:
-        return await to_aiohttp_response(await self.bolt.async_dispatch(await to_bolt_request(request)))
+        """Check the signature, ack, and only then let Bolt run (its authorize reads the database and Slack)."""
+        body = await request.text()
+        if self._verifier is None or not self._verifier.is_valid_request(body, request.headers):
+            return web.Response(status=401, text="invalid signature")
+        bolt_request = AsyncBoltRequest(body=body, query=request.query_string, headers=request.headers)  # type: ignore[arg-type]
+        if _answered_inline(bolt_request.body):
+            return await to_aiohttp_response(await self.bolt.async_dispatch(bolt_request))
+        self.service.spawn(self._dispatch(bolt_request), name="dispatch")
+        return web.Response(status=200)
+
+    async def _dispatch(self, bolt_request: AsyncBoltRequest) -> None:
+        response = await self.bolt.async_dispatch(bolt_request)
+        if response.status != 200:
+            logger.warning("Slack request not handled (%s): %s", response.status, response.body[:200])
 
     async def install(self, request: web.Request) -> web.Response:
         assert self.bolt.oauth_flow is not None
@@ -88,3 +104,8 @@ class SlackApp:
         if self.socket is not None:
             await self.socket.stop()
         await self.service.drain(SHUTDOWN_GRACE_SECONDS)
+
+
+def _answered_inline(body: dict[str, object]) -> bool:
+    """Requests whose answer Slack reads from the HTTP response, and which need no authorization."""
+    return body.get("type") == "url_verification" or body.get("ssl_check") == "1"

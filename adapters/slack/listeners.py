@@ -34,7 +34,7 @@ from bot.commands import (
     UserMessage,
 )
 from bot.errors import FlowPilotError
-from bot.events import AssistantTurn
+from bot.events import AssistantTurn, TriageChanged
 from storage import repo
 
 from . import files, modals, render
@@ -66,10 +66,6 @@ def register(app: AsyncApp, service: SlackService) -> None:
 
     @app.command(re.compile(r"^/flowpilot"))
     async def on_command(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
-        sub, _ = parse_slash(str(body.get("text") or ""))
-        if sub == "help":
-            await ack(text=msg.HELP)
-            return
         await ack()
         service.spawn(flows.slash(body, client), name="slash")
 
@@ -134,7 +130,7 @@ class Flows:
         channel, ts = str(event.get("channel")), str(event.get("ts"))
         thread_ts = event.get("thread_ts")
         mention = event.get("type") == "app_mention"
-        direct = str(event.get("channel_type")) == "im" or channel.startswith("D")
+        direct = str(event.get("channel_type")) == "im"
         found = (
             await self.s.place_of_thread(team_id=team, channel=channel, thread_ts=thread_ts)
             if thread_ts
@@ -161,7 +157,7 @@ class Flows:
             return
         await self.start(
             client, actor=actor, channel=channel, thread_ts=str(thread_ts or ts), text=text,
-            attachments=tuple(attachments), top_level=False,
+            attachments=tuple(attachments), top_level=False, assistant=direct,
         )  # fmt: skip
 
     async def start(
@@ -174,20 +170,29 @@ class Flows:
         text: str,
         attachments: tuple[Any, ...] = (),
         top_level: bool,
+        assistant: bool = False,
     ) -> None:
         """Post the header, bind the thread, and let Claude ask its first questions."""
-        posted = await retrying(
-            lambda: client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=msg.STARTING)
-        )
+        try:
+            posted = await retrying(
+                lambda: client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=msg.STARTING)
+            )
+        except SlackApiError as err:
+            logger.warning("Slack refused a session's header: %s", error_code(err))
+            say = Renderer(client, place=Place(channel, str(thread_ts or "")), actor=actor)
+            await say.ephemeral(msg.START_REFUSED.format(error=error_code(err)))
+            return
         header_ts = str(posted["ts"])
         thread = header_ts if top_level else str(thread_ts)
-        place = Place(channel, thread, header_ts, assistant=channel.startswith("D"))
+        # A DM / assistant-pane thread shows "thinking" as the assistant status, not as a placeholder.
+        place = Place(channel, thread, header_ts, assistant=assistant)
         command = StartSession(
             actor=actor,
             text=text,
             attachments=attachments,
             thread=ThreadRef(PLATFORM, actor.workspace_id, channel, thread),
             header_message_id=header_ts,
+            thread_extra={"assistant": True} if assistant else {},
         )
         renderer = await self.s.run(command, client=client, place=place)
         if renderer.session_id is None:  # refused (empty input, unreadable file): no header left behind
@@ -217,6 +222,9 @@ class Flows:
         channel = str(body.get("channel_id") or "")
         sub, rest = parse_slash(str(body.get("text") or ""))
         say = Renderer(client, place=Place(channel, ""), actor=actor)
+        if sub == "help":
+            await say.ephemeral(msg.HELP)
+            return
         if sub == "start":
             await self.start(client, actor=actor, channel=channel, thread_ts=None, text=rest, top_level=True)
             return
@@ -247,7 +255,10 @@ class Flows:
             return
         sid = binding.session_id
         place = Place(
-            binding.channel_id, binding.thread_id, binding.header_message_id, channel.startswith("D")
+            binding.channel_id,
+            binding.thread_id,
+            binding.header_message_id,
+            bool(binding.extra.get("assistant")),
         )
         if sub == "status":
             try:
@@ -361,7 +372,8 @@ class Flows:
         elif aid == "fp_retry":
             retried = decode_retry(value, actor)
             if retried == RENDER:
-                await self._show_again(actor, sid, place, client)
+                if await self._show_again(actor, sid, place, client):
+                    await say.mark_done(None)
                 return
             if not isinstance(retried, SessionCommand):
                 return
@@ -374,9 +386,7 @@ class Flows:
             await renderer.mark_done(mark_line.strip() or None)
 
     async def _open_handoff(self, click: Click, sid: uuid.UUID, kind: str, client: AsyncWebClient) -> None:
-        await self.s.handler.view(actor=click.actor, session_id=sid)  # the account check
-        async with self.s.runtime.db() as db:
-            draft = await repo.latest_draft(db, sid)
+        draft = await self.s.handler.latest_draft(actor=click.actor, session_id=sid)
         fields = None
         if draft is not None:
             fields = modals.HandoffFields(
@@ -389,7 +399,8 @@ class Flows:
 
     async def _show_again(
         self, actor: Actor, sid: uuid.UUID, place: Place | None, client: AsyncWebClient
-    ) -> None:
+    ) -> bool:
+        """Show the session's open questions and header again; False when Slack refused again."""
         view = await self.s.handler.view(actor=actor, session_id=sid)
         renderer = Renderer(client, place=place, actor=actor)
         await renderer.render(
@@ -397,8 +408,9 @@ class Flows:
                 sid, view.step_count, view.title, view.questions, view.actions, view.confidence_tier
             )
         )
-        await renderer.header(view)
+        await renderer.render(TriageChanged(sid, view))
         await renderer.close()
+        return renderer.failure is None
 
     # ── modals ─────────────────────────────────────────────────────────────────────────────────────
     def _modal(self, body: dict[str, Any]) -> tuple[Actor, dict[str, str], dict[str, str | None]] | None:

@@ -17,7 +17,10 @@ NO_SESSIONS = "You have no open FlowPilot sessions."
 YOUR_SESSIONS = "*Your open sessions*"
 OTHER_ANSWER = "Type your answer as a reply in this thread and I'll take it from there."
 SLACK_FAILED = "Slack refused part of this reply ({error}). Nothing was lost: press Retry to show it again."
-RETRY_TOO_LONG = "Something went wrong with your last message. Please send it again."
+RETRY_TOO_LONG = (
+    "Your message was not taken, and it is too long (or carries files) to keep on a Retry button: "
+    "please send it again in this thread."
+)
 ANSWERED = "*{by}* answered: {answer}"
 MARKED_DONE = "✅ *{by}* marked this step done"
 MARKED_FAILED = "❌ *{by}*: this step didn't work"
@@ -34,7 +37,11 @@ STATUS_LINE = {
 }
 ESCALATION_DM_TEXT = "A FlowPilot session was escalated to you."
 ESCALATION_DM = "*{by}* escalated a session to you: *{title}*"
+ESCALATION_REASON = "*Why:* {reason}"
 TOOK_OVER = "✅ *{by}* took this session over."
 TICKET_NOTE = "*Ticket note* (paste it into the PSA):"
 FILE_SKIPPED = "I couldn't download {name} from Slack, so it was left out."
+START_REFUSED = (
+    "Slack refused to post the session's first message ({error}), so nothing was started. Try again."
+)
 SLACK_REFUSED = "Slack refused that ({error}). Try again in a moment."

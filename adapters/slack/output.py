@@ -85,6 +85,7 @@ class Renderer:
         self.session_id: uuid.UUID | None = getattr(command, "session_id", None)
         self._placeholder: str | None = None
         self._writer: DraftWriter | None = None
+        self._title_set: str | None = None
 
     async def render(self, event: Event) -> None:
         """Render one event; a Slack refusal is remembered (reported once, at the end) and rendering goes on."""
@@ -113,14 +114,14 @@ class Renderer:
     async def _render(self, event: Event) -> None:
         if isinstance(event, SessionStarted):
             await self.header(event.view)
-            if self.place and self.place.assistant:
-                await self._assistant("setTitle", title=render.clip(event.view.title, 255))
+            await self._title(event.view)
         elif isinstance(event, Thinking):
             await self._thinking(event)
         elif isinstance(event, AssistantTurn):
             await self._turn(event)
         elif isinstance(event, TriageChanged):
             await self.header(event.view)
+            await self._title(event.view)
         elif isinstance(event, StatusChanged):
             await self._status(event)
         elif isinstance(event, QuestionAnswered):
@@ -157,6 +158,12 @@ class Renderer:
             )
         )
 
+    async def _title(self, view: SessionView) -> None:
+        """The assistant pane lists threads by title: keep it the session's (Claude names it after turn 1)."""
+        if self.place is not None and self.place.assistant and view.title != self._title_set:
+            self._title_set = view.title
+            await self._assistant("setTitle", title=render.clip(view.title, 255))
+
     async def _thinking(self, event: Thinking) -> None:
         if self.place is None:
             return
@@ -190,7 +197,7 @@ class Renderer:
             body = event.outputs.get("markdown") or event.outputs.get("plain") or ""
             opened = await retrying(lambda: self.client.conversations_open(users=to_actor.user_id))
             dm = opened["channel"]["id"]
-            for blocks in render.escalation_blocks(event.view, by=event.by, body=body):
+            for blocks in render.escalation_blocks(event.view, by=event.by, body=body, reason=event.reason):
                 await retrying(
                     partial(
                         self.client.chat_postMessage, channel=dm, text=msg.ESCALATION_DM_TEXT, blocks=blocks

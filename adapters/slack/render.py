@@ -283,9 +283,13 @@ def text_messages(title: str, body: str) -> list[list[Block]]:
     return pack(groups)
 
 
-def escalation_blocks(view: SessionView, *, by: str, body: str) -> list[list[Block]]:
+def escalation_blocks(
+    view: SessionView, *, by: str, body: str, reason: str | None = None
+) -> list[list[Block]]:
     """The escalation package for the receiving engineer, with a Take over button."""
     groups: list[list[Block]] = [[section(msg.ESCALATION_DM.format(by=escape(by), title=escape(view.title)))]]
+    if reason:
+        groups.append([section(msg.ESCALATION_REASON.format(reason=escape(clip(reason, CHUNK))))])
     groups.extend([section(piece)] for piece in split_text(body))
     takeover = button("Take over", "fp_takeover", str(view.session_id), style="primary")
     groups.append([actions("fp_takeover", [takeover])])

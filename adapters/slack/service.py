@@ -13,8 +13,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.server import Runtime
 from bot.commands import Actor, Command
-from bot.events import SessionView
-from bot.triage import session_view
 from storage import repo
 from storage.notify import SessionChange
 
@@ -106,7 +104,7 @@ class SlackService:
     async def on_change(self, change: SessionChange) -> None:
         if change.origin == PLATFORM:
             return
-        view = await self._view(change.session_id)
+        view = await self.handler.header(change.session_id)
         if view is None or view.platform != PLATFORM:
             return
         place = await self.place_for(change.session_id, view.workspace_id)
@@ -119,17 +117,3 @@ class SlackService:
             await renderer.header(view)
         except SlackApiError as err:
             logger.warning("could not refresh a Slack header: %s", error_code(err))
-
-    async def _view(self, session_id: uuid.UUID) -> SessionView | None:
-        # A read-only view without an actor: the core's view() needs one and would create a user row.
-        async with self.runtime.db() as db:
-            s = await repo.session_row(db, session_id)
-            if s is None:
-                return None
-            account = await db.get(repo.Account, s.account_id)
-            users = await repo.users_by_id(db, [u for u in (s.user_id, s.escalated_to_id) if u])
-            if account is None:
-                return None
-            return session_view(
-                s, account_platform=account.platform, account_external_id=account.external_id, users=users
-            )

@@ -10,6 +10,8 @@ It is a real aiohttp server on 127.0.0.1 (as Bolt's ``tests/mock_web_api_server`
 * ``GET /socket``: Socket Mode. ``apps.connections.open`` hands out its URL; the test pushes envelopes with
   :meth:`FakeSlack.socket_send` and gets the app's ack back.
 * ``POST /response/<id>``: a response_url (see :meth:`FakeSlack.response_url`).
+* ``oauth.v2.access``: exchanges a code from :meth:`FakeSlack.oauth_code` for a new bot token (client
+  credentials as HTTP Basic auth or form fields; see :meth:`FakeSlack.add_oauth_app`).
 
 Block Kit payloads are checked against Slack's documented limits, and violations answer the way Slack does
 (``invalid_blocks`` with ``errors`` for messages, ``invalid_arguments`` with ``response_metadata.messages``
@@ -700,6 +702,8 @@ class FakeSlack:
         self._tickets: set[str] = set()
         self._sockets: list[web.WebSocketResponse] = []
         self._pending_acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._oauth_apps: dict[str, str] = {}
+        self._oauth_codes: dict[str, str] = {}
 
         self._handlers: dict[str, Handler] = {
             "auth.test": self._auth_test,
@@ -724,6 +728,7 @@ class FakeSlack:
             "reactions.add": self._reactions_add,
             "files.info": self._files_info,
             "apps.connections.open": self._apps_connections_open,
+            "oauth.v2.access": self._oauth_v2_access,
         }
         self.add_channel(self.general, "general")
         self.add_user(bot_user_id, "flowpilot", "FlowPilot", team_id, is_bot=True)
@@ -961,6 +966,21 @@ class FakeSlack:
             channel_type = "group" if info["is_private"] else "channel"
         return {**copy.deepcopy(data), "channel": info["id"], "event_ts": ts, "channel_type": channel_type}
 
+    def add_oauth_app(self, client_id: str, client_secret: str) -> None:
+        """Let oauth.v2.access accept these client credentials."""
+        with self._lock:
+            self._oauth_apps[client_id] = client_secret
+
+    def oauth_code(self, bot_token: str) -> str:
+        """A one-time code, as Slack appends to the redirect URL once someone approved the install.
+
+        oauth.v2.access exchanges it for ``bot_token``, which from then on is a valid bot token here.
+        """
+        code = f"{self.team_id}.{uuid.uuid4().hex}"
+        with self._lock:
+            self._oauth_codes[code] = bot_token
+        return code
+
     def response_url(self) -> str:
         """A fresh response_url served here; what the app POSTs to it lands in :meth:`responses`."""
         return f"{self.base_url}/response/{uuid.uuid4().hex}"
@@ -1163,6 +1183,8 @@ class FakeSlack:
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         payload, token = await _read_request(request)
+        if method == "oauth.v2.access":  # authenticated by the app's client credentials instead
+            payload = {**_basic_auth(request), **payload}
         with self._lock:
             self._calls[method].append(payload)
             self._call_times[method].append(time.perf_counter())
@@ -1175,7 +1197,8 @@ class FakeSlack:
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method", "req_method": method})
         try:
-            self._authorize(method, token)
+            if method != "oauth.v2.access":
+                self._authorize(method, token)
             with self._lock:
                 body = handler(payload)
             status = 200
@@ -1670,6 +1693,40 @@ class FakeSlack:
         self._tickets.add(ticket)
         url = f"ws://127.0.0.1:{self.port}/socket?ticket={ticket}&app_id={self.app_id}"
         return {"ok": True, "url": url}
+
+    def _oauth_v2_access(self, payload: dict[str, Any]) -> dict[str, Any]:
+        client_id = str(payload.get("client_id") or "")
+        if not client_id or self._oauth_apps.get(client_id) != payload.get("client_secret"):
+            raise SlackError(
+                "invalid_client_id" if client_id not in self._oauth_apps else "bad_client_secret"
+            )
+        bot_token = self._oauth_codes.pop(str(payload.get("code") or ""), None)
+        if bot_token is None:
+            raise SlackError("invalid_code")
+        self.tokens.add(bot_token)
+        return {
+            "ok": True,
+            "app_id": self.app_id,
+            "authed_user": {"id": next(iter(u for u in self._users if u != self.bot_user_id), "")},
+            "scope": "app_mentions:read,chat:write,commands",
+            "token_type": "bot",
+            "access_token": bot_token,
+            "bot_user_id": self.bot_user_id,
+            "team": {"id": self.team_id, "name": self.team_name},
+            "enterprise": None,
+            "is_enterprise_install": False,
+        }
+
+
+def _basic_auth(request: web.Request) -> dict[str, str]:
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Basic "):
+        return {}
+    try:
+        client_id, _, secret = base64.b64decode(header[len("Basic ") :]).decode().partition(":")
+    except ValueError:
+        return {}
+    return {"client_id": client_id, "client_secret": secret}
 
 
 def _bearer(request: web.Request) -> str | None:

@@ -232,6 +232,7 @@ async def test_escalation_dms_the_engineer_with_take_over(slack: SlackHarness) -
     session = await slack.session()
     assert session is not None and session.status == "escalated"
     message = slack.with_action("fp_takeover", dm_channel)[0]
+    assert "*Why:* Needs Exchange admin rights" in shown_text(message)
     await slack.click(message, "fp_takeover", user=BOB, channel=dm_channel)
     await wait_for(lambda: _status(slack, "active"), what="the take-over")
     await wait_for(
