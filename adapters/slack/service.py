@@ -13,6 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.server import Runtime
 from bot.commands import Actor, Command
+from bot.events import Event
 from storage import repo
 from storage.notify import SessionChange
 
@@ -93,10 +94,21 @@ class SlackService:
         clicked: Clicked | None = None,
     ) -> Renderer:
         renderer = Renderer(client, place=place, actor=command.actor, command=command, clicked=clicked)
+        # Slack calls run beside the turn, in order, so posting the header or the "thinking" line never
+        # delays the Claude request (render() keeps Slack's refusals to itself and reports them at the end).
+        events: asyncio.Queue[Event | None] = asyncio.Queue()
+
+        async def draw() -> None:
+            while (event := await events.get()) is not None:
+                await renderer.render(event)
+
+        drawing = asyncio.create_task(draw())
         try:
             async for event in self.handler.handle(command):
-                await renderer.render(event)
+                events.put_nowait(event)
         finally:
+            events.put_nowait(None)
+            await drawing
             await renderer.close()
         return renderer
 
