@@ -1,4 +1,4 @@
-"""The `flowpilot` command: serve, shell, migrate."""
+"""The `flowpilot` command: serve, shell, migrate, teams-package."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from bot.settings import Settings
 logger = logging.getLogger("flowpilot")
 
 QUIET_LOGGERS = (
+    "alembic",
     "slack_bolt",
     "slack_sdk",
     "httpx",
@@ -49,6 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     shell = sub.add_parser("shell", help="troubleshoot in this terminal")
     shell.add_argument("--session", help="pick up an existing session by id")
     sub.add_parser("migrate", help="apply pending database migrations and exit")
+    package = sub.add_parser("teams-package", help="build the Teams app zip to sideload or upload")
+    package.add_argument("--app-id", help="the bot's Microsoft app id (default: the configured client id)")
+    package.add_argument(
+        "--output", default="flowpilot-teams.zip", help="zip to write (default: %(default)s)"
+    )
     return parser
 
 
@@ -90,8 +96,30 @@ def main(argv: list[str] | None = None) -> int:
         from .shell.repl import run_shell
 
         return asyncio.run(run_shell(settings, session_id=session_id))
+    if args.command == "teams-package":
+        return _teams_package(args.app_id or settings.teams_client_id, args.output)
     parser.print_help()
     return 2
+
+
+def _teams_package(app_id: str | None, output: str) -> int:
+    from pathlib import Path
+
+    from .teams.package import build
+
+    if not app_id:
+        print(
+            "flowpilot: give --app-id or set CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        path = build(app_id, Path(output))
+    except ValueError as err:
+        print(f"flowpilot: {err}", file=sys.stderr)
+        return 2
+    print(f"Wrote {path}: upload it in Teams (Apps › Manage your apps › Upload an app).")
+    return 0
 
 
 async def _migrate(settings: Settings) -> int:

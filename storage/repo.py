@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .models import Account, AISession, AISessionStep, ProcessedEvent, SessionHandoff, ThreadBinding, User
+from .models import Account, AISession, AISessionStep, ProcessedEvent, ThreadBinding, User
 
 
 async def account_for(db: AsyncSession, *, platform: str, external_id: str) -> Account:
@@ -52,6 +52,24 @@ async def user_for(db: AsyncSession, *, account: Account, external_id: str, disp
             sa.select(User).where(User.account_id == account.id, User.external_id == external_id)
         )
     ).scalar_one()
+
+
+async def prompt_steps(db: AsyncSession, session_id: uuid.UUID, *, after: int = 0) -> Sequence[sa.Row[Any]]:
+    """What Claude needs of each step after `after`, as light rows (no ORM objects: long sessions)."""
+    return (
+        await db.execute(
+            sa.select(
+                AISessionStep.step_order,
+                AISessionStep.role,
+                AISessionStep.content,
+                AISessionStep.images,
+                AISessionStep.questions,
+                AISessionStep.actions,
+            )
+            .where(AISessionStep.session_id == session_id, AISessionStep.step_order > after)
+            .order_by(AISessionStep.step_order)
+        )
+    ).all()
 
 
 async def steps_of(db: AsyncSession, session_id: uuid.UUID) -> Sequence[AISessionStep]:
@@ -181,17 +199,6 @@ async def merge_binding_extra(
     binding.extra = {**(binding.extra or {}), **extra}
     if header_message_id is not None:
         binding.header_message_id = header_message_id
-
-
-async def latest_draft(db: AsyncSession, session_id: uuid.UUID) -> SessionHandoff | None:
-    return (
-        await db.execute(
-            sa.select(SessionHandoff)
-            .where(SessionHandoff.session_id == session_id, SessionHandoff.status == "draft")
-            .order_by(SessionHandoff.created_at.desc())
-            .limit(1)
-        )
-    ).scalar_one_or_none()
 
 
 # ── Slack ──

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import uuid
 import warnings
@@ -54,6 +55,7 @@ from bot.commands import (
 )
 from bot.errors import FlowPilotError
 from bot.events import SessionStarted, SessionView, StatusChanged
+from bot.intake import Attachment
 from bot.settings import Settings
 from storage import repo
 from storage.notify import SessionChange
@@ -74,6 +76,7 @@ from .commands import (
     typed_command,
 )
 from .delivery import Delivery, Limits
+from .files import fetch, incoming_files
 from .outbox import Outbox, card_activity
 from .render import Escalation, Renderer
 from .streaming import Pace
@@ -218,6 +221,8 @@ class TeamsBot:
                 typed_text = str(data.get("text") or "")
             else:
                 command = decode(data, actor)
+                if isinstance(command, Escalate):
+                    command = await self._named(context, command)
                 if command is not None:
                     self.spawn(context, command, escalation=self._escalation_of(command))
                 return
@@ -246,17 +251,49 @@ class TeamsBot:
             if command is not None:
                 self.spawn(context, command, escalation=escalation, fresh_header=typed.word == "status")
             return
-        if not message.strip():
+        files = await self._files(context)
+        if not message.strip() and not files:
             return
         in_channel_thread = ";messageid=" in (activity.conversation.id if activity.conversation else "")
         if current is not None and (current.status not in CLOSED or in_channel_thread):
-            self.spawn(context, UserMessage(actor=actor, session_id=current.session_id, text=raw.strip()))
+            command = UserMessage(
+                actor=actor, session_id=current.session_id, text=raw.strip(), attachments=files
+            )
+            self.spawn(context, command)
             return
         thread = thread_of(activity)
         if not in_channel_thread:
             # A chat holds one session after another: each is bound under the message that started it.
             thread = type(thread)(thread.platform, thread.workspace_id, thread.channel_id, activity.id or "")
-        self.spawn(context, StartSession(actor=actor, text=raw.strip(), thread=thread))
+        # The conversation reference rides on the binding, so header cards can be updated from anywhere.
+        reference = {"conversation": Conversation.from_turn_context(context).store_item_to_json()}
+        self.spawn(
+            context,
+            StartSession(
+                actor=actor, text=raw.strip(), attachments=files, thread=thread, thread_extra=reference
+            ),
+        )
+
+    async def _files(self, context: TurnContext) -> tuple[Attachment, ...]:
+        """The message's files and pictures; the engineer is told which could not be fetched."""
+        wanted, refused = incoming_files(context.activity)
+        if not wanted and not refused:
+            return ()
+        fetched = await fetch(wanted, token=self._token(context))
+        missing = refused + fetched.failed
+        if missing:
+            line = text.FILES_NOT_FETCHED.format(names=", ".join(missing))
+            await self._send_now(context, cards.card([cards.block("⚠️ " + line)]))
+        return tuple(fetched.attachments)
+
+    @staticmethod
+    def _token(context: TurnContext) -> str:
+        """The Authorization header the SDK's connector client uses for this activity's service host."""
+        from microsoft_agents.hosting.core.connector import ConnectorClientBase
+
+        client = context.services.get(ConnectorClientBase)  # type: ignore[type-abstract]
+        session = getattr(client, "client", None)
+        return str(session.headers.get("Authorization", "")) if session is not None else ""
 
     async def _current(self, activity: Activity, actor: Actor) -> SessionView | None:
         """The session this conversation (or channel thread) is on, if any."""
@@ -279,10 +316,11 @@ class TeamsBot:
             return Escalation(reason=reason)
         person = mentioned[0]
         reason = reason.removeprefix(person.name).strip()
-        return Escalation(to_id=await self._aad_id(context, person.id), to_name=person.name, reason=reason)
+        aad_id, name = await self._member(context, person.id)
+        return Escalation(to_id=aad_id, to_name=person.name or name, reason=reason)
 
-    async def _aad_id(self, context: TurnContext, member_id: str) -> str:
-        """Users are known by their Entra object id, which a mention does not carry: ask Teams."""
+    async def _member(self, context: TurnContext, member_id: str) -> tuple[str, str]:
+        """A member's Entra object id and name (a mention or a people picker carries only one id): ask Teams."""
         from microsoft_agents.hosting.core.connector import ConnectorClientBase
         from microsoft_agents.hosting.core.connector.teams import TeamsConnectorClient
 
@@ -290,10 +328,18 @@ class TeamsBot:
         if isinstance(client, TeamsConnectorClient) and context.activity.conversation:
             try:
                 member = await client.get_conversation_member(context.activity.conversation.id, member_id)
-                return member.aad_object_id or member_id
-            except Exception as err:  # a missing roster entry keeps the Teams id
-                logger.info("could not resolve a mentioned member (%s)", type(err).__name__)
-        return member_id
+                return member.aad_object_id or member_id, member.name or ""
+            except Exception as err:  # someone outside this conversation keeps the id they came with
+                logger.info("could not look a member up (%s)", type(err).__name__)
+        return member_id, ""
+
+    async def _named(self, context: TurnContext, command: Escalate) -> Escalate:
+        """The receiving engineer with a display name, so the header and the DM can say who it is."""
+        to = command.to
+        if to is None or to.display_name:
+            return command
+        aad_id, name = await self._member(context, to.user_id)
+        return dataclasses.replace(command, to=dataclasses.replace(to, user_id=aad_id, display_name=name))
 
     @staticmethod
     def _escalation_of(command: Command) -> Escalation | None:
@@ -315,8 +361,7 @@ class TeamsBot:
             session_id = uuid.UUID(str(data.get("sid")))
             view = await self.runtime.handler.view(actor=actor, session_id=session_id)
             if data.get("fp") == "edit_draft":
-                async with self.runtime.db() as db:
-                    draft = await repo.latest_draft(db, session_id)
+                draft = await self.runtime.handler.latest_draft(actor=actor, session_id=session_id)
                 kind = str(data.get("kind") or (draft.kind if draft else "resolve"))
                 form = cards.draft_form(
                     session_id,
@@ -472,10 +517,7 @@ class TeamsBot:
         binding = max(mine, key=lambda b: b.created_at)
         async with self.runtime.db() as db, db.begin():
             await repo.merge_binding_extra(
-                db,
-                binding_id=binding.id,
-                extra={"conversation": outbox.reference, **(extra or {})},
-                header_message_id=header_id,
+                db, binding_id=binding.id, extra=extra or {}, header_message_id=header_id
             )
 
     async def bind(self, session_id: uuid.UUID, outbox: Outbox) -> None:
@@ -511,17 +553,11 @@ class TeamsBot:
         """A change made elsewhere (REST API, Slack, another process): re-render our header cards."""
         if change.origin == PLATFORM:
             return
-        bindings = await self._teams_bindings(change.session_id)
-        if not bindings:
+        if not await self._teams_bindings(change.session_id):
             return
-        async with self.runtime.db() as db:
-            row = await repo.session_row(db, change.session_id)
-            owner = (await repo.users_by_id(db, [row.user_id])).get(row.user_id) if row else None
-        if owner is None:
-            return
-        actor = Actor(PLATFORM, bindings[0].workspace_id, owner.external_id)
-        view = await self.runtime.handler.view(actor=actor, session_id=change.session_id)
-        await self.refresh_headers(change.session_id, view)
+        view = await self.runtime.handler.header(change.session_id)
+        if view is not None:
+            await self.refresh_headers(change.session_id, view)
 
     # ── escalation ─────────────────────────────────────────────────────────────────────────────────
     async def send_escalation(self, outbox: Outbox, to: Actor, event: StatusChanged) -> bool:
@@ -543,7 +579,9 @@ class TeamsBot:
             store_conversation=True,
         )
         package = event.outputs.get("markdown") or event.outputs.get("plain") or ""
-        content = cards.escalation_package(event.view, {"text": package}, sender=event.by, reason="")
+        content = cards.escalation_package(
+            event.view, {"text": package}, sender=event.by, reason=event.reason or ""
+        )
         try:
             chat = await self.delivery.call(
                 to.user_id, lambda: self.agent.proactive.create_conversation(self.adapter, options)

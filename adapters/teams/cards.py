@@ -328,20 +328,35 @@ def _shrinkable(node: Any, found: list[tuple[Card, str]]) -> None:
             _shrinkable(child, found)
 
 
-def fit(content: Card, limit: int = MAX_CARD_BYTES) -> Card:
-    """Shorten the longest texts until the card fits, whatever Claude wrote."""
+def _shorten(content: Card, limit: int, *, floor: int) -> None:
+    """Cut the longest texts (never below `floor` characters) until the card fits or none is left."""
     while size(content) > limit:
         found: list[tuple[Card, str]] = []
         _shrinkable(content, found)
-        found = [(node, key) for node, key in found if len(node[key]) > 300]
+        found = [(node, key) for node, key in found if len(node[key]) > floor + len(text.TRUNCATED)]
         if not found:
-            if not content.get("body"):
-                break
-            content["body"] = content["body"][:-1]  # pathological: too many small blocks
-            continue
+            return
         node, key = max(found, key=lambda item: len(item[0][item[1]]))
         current = node[key]
         excess = size(content) - limit
-        keep = max(200, min(len(current) * 3 // 4, len(current) - excess))
+        keep = max(floor, min(len(current) * 3 // 4, len(current) - excess))
         node[key] = current[:keep].rstrip() + text.TRUNCATED
+
+
+def fit(content: Card, limit: int = MAX_CARD_BYTES) -> Card:
+    """Make the card fit whatever Claude wrote: shorten texts first, drop whole items only as a last resort."""
+    for floor in (200, 40):
+        _shorten(content, limit, floor=floor)
+    body = content.get("body") or []
+    dropped = 0
+    while size(content) > limit and len(body) > 1:
+        # Pathological: too many items even with short texts. Drop from the end, and say so.
+        body[:] = [b for b in body if not b.get("fp_dropped")]
+        excess = size(content) - limit + 400  # room for the notice
+        while excess > 0 and len(body) > 1:
+            excess -= size(body.pop()) + 2
+            dropped += 1
+        body.append(block("⚠️ " + text.LEFT_OUT.format(count=dropped), fp_dropped=True))
+    for item in body:
+        item.pop("fp_dropped", None)
     return content

@@ -196,12 +196,13 @@ def decode(data: dict[str, Any], actor: Actor) -> SessionCommand | None:
         case "resolve":
             return Resolve(**common, fields=_fields(data))
         case "escalate":
-            picked = str(data.get("to_pick") or "").strip()
-            to_id = picked or str(data.get("to") or "").strip()
+            named = str(data.get("to") or "").strip()
+            to_id = str(data.get("to_pick") or "").strip() or named
             to = None
             if to_id:
-                # The receiving engineer is always of the actor's own tenant.
-                name = "" if picked else str(data.get("to_name") or "")
+                # The receiving engineer is always of the actor's own tenant. A person picked in the card
+                # arrives as a bare id; the adapter looks the name up before the command runs.
+                name = str(data.get("to_name") or "") if to_id == named else ""
                 to = Actor(PLATFORM, actor.workspace_id, to_id, name)
             return Escalate(**common, to=to, reason=str(data.get("reason") or ""), fields=_fields(data))
         case "rate":

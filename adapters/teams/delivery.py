@@ -1,4 +1,4 @@
-"""Sending to Teams politely: about 7 operations a second per conversation, and retries that honour Retry-After.
+"""Sending to Teams politely: under 7 operations a second per conversation, and retries that honour Retry-After.
 
 The Agents SDK never retries: a 429 surfaces as aiohttp.ClientResponseError with the Retry-After header.
 """
@@ -22,7 +22,8 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Limits:
-    ops_per_second: float = 7.0
+    # Teams allows about 7 a second per conversation; one less leaves room for network jitter.
+    ops_per_second: float = 6.0
     attempts: int = 5
     base_delay: float = 0.5
     max_delay: float = 30.0

@@ -16,6 +16,8 @@ ESCALATION_SENT = "The escalation package was sent to {name} in a personal chat.
 ESCALATION_NOT_SENT = (
     "I could not reach {name} in Teams; they can still take it over from the session's thread."
 )
+FILES_NOT_FETCHED = "I couldn't open {names}. Attach it again, or paste the lines that matter."
+LEFT_OUT = "{count} more item(s) left out to fit Teams' size limit: type status or ask me to repeat them."
 TRUNCATED = " … (shortened for Teams)"
 NO_SESSIONS = "You have no open sessions."
 NO_SESSION_HERE = "There is no FlowPilot session in this conversation yet. Describe the problem to start one."

@@ -195,6 +195,7 @@ class FakeConnector:
             self._teams: dict[str, dict[str, Any]] = {}
             self._faults: list[_Fault] = []
             self._ops: dict[str, deque[float]] = defaultdict(deque)
+            self._files: dict[str, tuple[bytes, str]] = {}
             self._ids = itertools.count(_FIRST_ACTIVITY_ID)
 
     # ---- lifecycle -------------------------------------------------------------------------------
@@ -297,6 +298,16 @@ class FakeConnector:
                 ],
             }
 
+    def add_file(self, name: str, data: bytes, *, content_type: str = "application/octet-stream") -> str:
+        """Serve ``data`` as an uploaded file; returns its ``downloadUrl``.
+
+        ``{service_url}v3/attachments/{name}/views/original`` serves it too, as a pasted picture's
+        ``contentUrl``. Downloads are recorded in ``requests`` like every other call.
+        """
+        with self._lock:
+            self._files[name] = (data, content_type)
+        return f"{self.service_url}files/{name}"
+
     def cancel_streams(self, conversation_id: str) -> None:
         """Act as if the user pressed Stop: the next chunk of every open stream gets 403."""
         with self._lock:
@@ -339,6 +350,8 @@ class FakeConnector:
         # The SDK's base client says "pagedmembers", its Teams client "pagedMembers".
         app.router.add_get(f"{conversation}/pagedmembers", self._get_paged_members)
         app.router.add_get(f"{conversation}/pagedMembers", self._get_paged_members)
+        app.router.add_get(f"{self._base_path}files/{{name}}", self._get_file)
+        app.router.add_get(f"{self._base_path}v3/attachments/{{name}}/views/{{view}}", self._get_file)
         app.router.add_get(f"{self._base_path}v3/teams/{{tid}}", self._get_team)
         app.router.add_get(f"{self._base_path}v3/teams/{{tid}}/conversations", self._get_channels)
         app.router.add_route("*", "/{tail:.*}", self._unknown_route)
@@ -490,6 +503,13 @@ class FakeConnector:
 
     async def _get_channels(self, request: web.Request) -> web.Response:
         return web.json_response({"conversations": self._team(request.match_info["tid"])["channels"]})
+
+    async def _get_file(self, request: web.Request) -> web.Response:
+        with self._lock:
+            found = self._files.get(request.match_info["name"])
+        if found is None:
+            raise _Rejected(404, "NotFound", "File not found")
+        return web.Response(body=found[0], content_type=found[1])
 
     async def _unknown_route(self, request: web.Request) -> web.Response:
         raise _Rejected(404, "NotFound", f"The fake connector does not serve {request.method} {request.path}")

@@ -50,13 +50,17 @@ async def test_personal_chat_from_start_to_rating(teams: Teams) -> None:
     await wait_for(lambda: turn.edited, what="turn card updated")
     assert "Ada Lovelace answered" in texts(card_of(turn))
 
-    # A typed reply goes to Claude as the engineer's message.
-    before = len(fake.activities(CHAT))
+    # A typed reply goes to Claude as the engineer's message, and Claude answers it.
     await teams.post(personal_message("The password prompt appears every 5 minutes", service_url=url))
-    await wait_for(lambda: len(fake.activities(CHAT)) > before, what="reply to the typed message")
-    async with teams.db() as db:
-        steps = (await db.execute(sa.select(AISessionStep.content))).scalars().all()
-    assert any("every 5 minutes" in s for s in steps)
+
+    async def answered_after_typed() -> bool:
+        async with teams.db() as db:
+            steps = (await db.execute(sa.select(AISessionStep).order_by(AISessionStep.step_order))).scalars()
+            roles = [(s.role, "every 5 minutes" in s.content) for s in steps]
+        typed = next((i for i, (_, mine) in enumerate(roles) if mine), None)
+        return typed is not None and any(role == "assistant" for role, _ in roles[typed + 1 :])
+
+    await wait_for(answered_after_typed, what="Claude's answer to the typed message")
 
     # Edit triage: task/fetch opens the form, task/submit applies only what changed.
     status, body = await teams.post(
