@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 
-from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.anthropic import FakeAnthropic, RecordedRequest
 from tests.fakes.slack import FakeSlack
 
 from . import harness as h
@@ -26,12 +27,49 @@ class Row:
     ok: bool | None = None
 
 
+TOKEN = re.compile(r"zz[a-z0-9]+zz")
+
+
+class Tracker:
+    """Indexes, as they arrive, the Claude requests and Slack writes that carry a turn's token.
+
+    Scanning every recorded call on each poll is quadratic and would make the bench process itself the
+    bottleneck with hundreds of sessions.
+    """
+
+    def __init__(self, anthropic: FakeAnthropic, slack: FakeSlack) -> None:
+        self.posts: dict[str, float] = {}
+        self.requests: dict[str, RecordedRequest] = {}
+        anthropic.observers.append(self._on_request)
+        slack.observers.append(self._on_call)
+
+    def _on_request(self, request: RecordedRequest) -> None:
+        messages = (request.body or {}).get("messages") or []
+        if messages:
+            for token in TOKEN.findall(json.dumps(messages[-1])):
+                self.requests.setdefault(token, request)
+
+    def _on_call(self, method: str, payload: dict[str, Any], at: float) -> None:
+        if method in ("chat.postMessage", "chat.update", "chat.startStream", "chat.appendStream"):
+            for token in TOKEN.findall(bot_text(payload)):
+                self.posts.setdefault(token, at)
+
+
+def mark(*parts: object) -> str:
+    """A marker the fakes can find in what the app sends: lowercase letters and digits between zz…zz."""
+    return "zz" + "".join(str(p) for p in parts).lower() + "zz"
+
+
 @dataclass
 class Context:
     anthropic: FakeAnthropic
     slack: FakeSlack
     admin_url: str
     quick: bool
+    tracker: Tracker = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tracker = Tracker(self.anthropic, self.slack)
 
     def env(self) -> dict[str, str]:
         return h.common_env(slack_api_url=self.slack.api_url, anthropic_url=self.anthropic.base_url)
@@ -64,14 +102,15 @@ def first_post_with(slack: FakeSlack, token: str, after: float = 0.0) -> float |
     return best
 
 
-def claude_request_with(anthropic: FakeAnthropic, token: str) -> tuple[float, float] | None:
+def claude_request_with(ctx: Context, token: str) -> tuple[float, float] | None:
     """(received, answered) times of the Claude request whose newest message carries `token`."""
-    for request in list(anthropic.requests):
-        body = request.body or {}
-        messages = body.get("messages") or []
-        if messages and token in json.dumps(messages[-1]):
-            return request.received_at, request.answered_at
-    return None
+    request = ctx.tracker.requests.get(token)
+    return (request.received_at, request.answered_at) if request else None
+
+
+def reply_with(ctx: Context, token: str) -> float | None:
+    """When the app first wrote something to Slack carrying `token` (Claude's reply quotes it)."""
+    return ctx.tracker.posts.get(token)
 
 
 async def drive_turns(
@@ -89,11 +128,11 @@ async def drive_turns(
         async def one_turn(send, token: str) -> None:  # type: ignore[no-untyped-def]
             t0 = time.perf_counter()
             await send()
-            ok = await h.wait_until(lambda: first_post_with(ctx.slack, token, t0) is not None, timeout=120)
+            ok = await h.wait_until(lambda: reply_with(ctx, token) is not None, timeout=120)
             if not ok:
                 raise RuntimeError(f"no reply for {token}")
-            claude = claude_request_with(ctx.anthropic, token)
-            t3 = first_post_with(ctx.slack, token, t0)
+            claude = claude_request_with(ctx, token)
+            t3 = reply_with(ctx, token)
             assert t3 is not None
             if claude is not None:
                 t1, t2 = claude
@@ -102,7 +141,7 @@ async def drive_turns(
 
         async def session(i: int) -> None:
             user = f"U{i % 50:09d}"
-            token = f"{prefix}s{i}t0"
+            token = mark(prefix, "s", i, "t0")
             holder: dict[str, str] = {}
 
             async def start() -> None:
@@ -112,7 +151,7 @@ async def drive_turns(
 
             await one_turn(start, token)
             for t in range(1, turns):
-                token = f"{prefix}s{i}t{t}"
+                token = mark(prefix, "s", i, "t", t)
                 await one_turn(
                     lambda token=token: driver.reply(  # type: ignore[misc]
                         url,
@@ -223,7 +262,7 @@ async def session_length(ctx: Context) -> list[Row]:
             usage_at: dict[int, dict[str, int]] = {}
             thread_ts = ""
             for t in range(turns):
-                token = f"len{t}x"
+                token = mark("len", t)
                 before_wal = await h.wal_bytes(db)
                 before_usage = dict(ctx.anthropic.total_usage)
                 t0 = time.perf_counter()
@@ -239,12 +278,10 @@ async def session_length(ctx: Context) -> list[Row]:
                         server.url, channel=ctx.slack.general, user="ULONG", thread_ts=thread_ts,
                         text=f"{token} checked item {t}: " + "detail " * 20,
                     )  # fmt: skip
-                if not await h.wait_until(
-                    lambda token=token, t0=t0: first_post_with(ctx.slack, token, t0) is not None, 60
-                ):
+                if not await h.wait_until(lambda token=token, t0=t0: reply_with(ctx, token) is not None, 60):
                     raise RuntimeError(f"turn {t} got no reply")
-                t3 = first_post_with(ctx.slack, token, t0) or t0
-                claude = claude_request_with(ctx.anthropic, token)
+                t3 = reply_with(ctx, token) or t0
+                claude = claude_request_with(ctx, token)
                 # FlowPilot's own time: the turn minus the time the model took to answer.
                 times.append((t3 - t0) - ((claude[1] - claude[0]) if claude else 0.0))
                 await asyncio.sleep(0.05)  # let the turn's last writes land before reading the WAL position
@@ -320,22 +357,20 @@ async def scale_out(ctx: Context, single_tps: float | None = None) -> list[Row]:
             urls = [one.url, two.url]
 
             async def session(i: int) -> None:
-                token = f"so{i}t0"
+                token = mark("so", i, "t0")
                 t0 = time.perf_counter()
                 ts, _ = await driver.mention(
                     urls[i % 2], channel=ctx.slack.general, user="USO", text=f"{token} DNS"
                 )
-                await h.wait_until(lambda: first_post_with(ctx.slack, token, t0) is not None, 120)
+                await h.wait_until(lambda: reply_with(ctx, token) is not None, 120)
                 for t in range(1, turns):
-                    token = f"so{i}t{t}"
+                    token = mark("so", i, "t", t)
                     t0 = time.perf_counter()
                     # Alternate processes within one session, as a load balancer would.
                     await driver.reply(
                         urls[(i + t) % 2], channel=ctx.slack.general, user="USO", thread_ts=ts, text=token
                     )
-                    await h.wait_until(
-                        lambda token=token, t0=t0: first_post_with(ctx.slack, token, t0) is not None, 120
-                    )
+                    await h.wait_until(lambda token=token, t0=t0: reply_with(ctx, token) is not None, 120)
 
             started = time.perf_counter()
             await asyncio.gather(*(session(i) for i in range(sessions)))
@@ -404,14 +439,12 @@ async def streaming(ctx: Context) -> list[Row]:
             driver = h.SlackDriver(http)
             for i in range(drafts):
                 user = f"UDRAFT{i:04d}"
-                token = f"draft{i}open"
+                token = mark("draft", i)
                 t0 = time.perf_counter()
                 ts, _ = await driver.mention(
                     server.url, channel=ctx.slack.general, user=user, text=f"{token} printer jam"
                 )
-                await h.wait_until(
-                    lambda token=token, t0=t0: first_post_with(ctx.slack, token, t0) is not None, 60
-                )
+                await h.wait_until(lambda token=token, t0=t0: reply_with(ctx, token) is not None, 60)
                 threads.append((user, ts))
             ctx.anthropic.chunk_chars = 16
             ctx.anthropic.chunk_delay = 0.01

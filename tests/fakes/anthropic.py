@@ -20,7 +20,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,6 +107,8 @@ class FakeAnthropic:
     """An aiohttp server on 127.0.0.1 (random free port) answering `POST /v1/messages`."""
 
     def __init__(self, *, min_cache_tokens: int = 1024) -> None:
+        # Called with each RecordedRequest as it arrives (the benchmarks index requests with it).
+        self.observers: list[Callable[[RecordedRequest], None]] = []
         self.latency: float = 0.0
         self.chunk_chars: int = 16
         self.chunk_delay: float = 0.0
@@ -424,6 +426,8 @@ class FakeAnthropic:
                     path=request.path, headers=headers, body=body, received_at=time.perf_counter()
                 )
             )
+            for observe in self.observers:
+                observe(self.requests[-1])
         return body
 
     # -- usage and prompt caching --

@@ -687,6 +687,9 @@ class FakeSlack:
         self._clock = 1_700_000_000_000_000  # microseconds; ts strings are derived from it
         self._calls: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._call_times: dict[str, list[float]] = defaultdict(list)
+        # Called (in the fake's thread) with (method, payload, perf_counter time) for every Web API call:
+        # the benchmarks index replies with it instead of scanning every call.
+        self.observers: list[Callable[[str, dict[str, Any], float], None]] = []
         self._faults: dict[str, deque[_Fault]] = defaultdict(deque)
         self._streaming_error: str | None = None
         self._channels: dict[str, dict[str, Any]] = {}
@@ -1188,6 +1191,8 @@ class FakeSlack:
         with self._lock:
             self._calls[method].append(payload)
             self._call_times[method].append(time.perf_counter())
+            for observe in self.observers:
+                observe(method, payload, self._call_times[method][-1])
             fault = self._faults[method].popleft() if self._faults.get(method) else None
         if self.latency:
             await asyncio.sleep(self.latency)
