@@ -48,6 +48,16 @@ def table(rows: list[sc.Row]) -> str:
     return "\n".join(lines)
 
 
+SCENARIO_RUNNERS = {
+    "ack": lambda ctx, _: sc.ack_latency(ctx),
+    "overhead": lambda ctx, _: sc.overhead_and_throughput(ctx),
+    "length": lambda ctx, _: sc.session_length(ctx),
+    "streaming": lambda ctx, _: sc.streaming(ctx),
+    "memory": lambda ctx, _: sc.memory(ctx),
+    "scaleout": lambda ctx, tps: sc.scale_out(ctx, tps),
+}
+
+
 async def run(only: tuple[str, ...], quick: bool) -> list[sc.Row]:
     rows: list[sc.Row] = []
     with h.database_server() as admin, FakeAnthropic.in_thread() as anthropic, FakeSlack.in_thread() as slack:
@@ -60,20 +70,13 @@ async def run(only: tuple[str, ...], quick: bool) -> list[sc.Row]:
         single_tps: float | None = None
         for name in only:
             print(f"… {name}", file=sys.stderr, flush=True)
-            if name == "ack":
-                rows += await sc.ack_latency(ctx)
-            elif name == "overhead":
-                got = await sc.overhead_and_throughput(ctx)
+            try:
+                got = await SCENARIO_RUNNERS[name](ctx, single_tps)
+            except Exception as err:  # one scenario failing must not lose the others' numbers
+                got = [sc.Row(f"{name}: did not complete", f"{type(err).__name__}: {err}", ok=False)]
+            if name == "overhead" and got and got[-1].flowpilot.replace(".", "", 1).isdigit():
                 single_tps = float(got[-1].flowpilot)
-                rows += got
-            elif name == "length":
-                rows += await sc.session_length(ctx)
-            elif name == "streaming":
-                rows += await sc.streaming(ctx)
-            elif name == "memory":
-                rows += await sc.memory(ctx)
-            elif name == "scaleout":
-                rows += await sc.scale_out(ctx, single_tps)
+            rows += got
     return rows
 
 
