@@ -11,9 +11,9 @@ import uuid
 from collections.abc import AsyncIterator
 
 import sqlalchemy as sa
-from sqlalchemy.exc import InterfaceError, OperationalError
 
 from storage import repo
+from storage.engine import is_outage
 from storage.models import (
     Account,
     AISession,
@@ -91,22 +91,20 @@ class SessionHandler(ConversationMixin, TriageMixin, HandoffMixin, LifecycleMixi
             else:
                 assert isinstance(command, SessionCommand)
                 async with self._turn(command) as interrupted:
-                    if interrupted and not isinstance(command, RetryTurn):
-                        yield Notice(
-                            command.session_id,
-                            msg.INTERRUPTED,
-                            level="error",
-                            code="interrupted",
-                            retry=RetryTurn(actor=command.actor, session_id=command.session_id),
-                        )
+                    notice = self._interrupted_notice(command, interrupted) if interrupted else None
+                    if notice is not None:
+                        yield notice
                     async for event in self._dispatch(command):
                         yield event
         except FlowPilotError as err:
             yield _failure_notice(command, err, session_id)
-        except (OperationalError, InterfaceError, OSError) as err:
-            logger.warning("database unavailable during %s: %s", type(command).__name__, type(err).__name__)
-            yield _failure_notice(command, DatabaseUnavailable(msg.DATABASE_DOWN), session_id)
-        except Exception:
+        except Exception as err:
+            if is_outage(err):
+                logger.warning(
+                    "database unavailable during %s: %s", type(command).__name__, type(err).__name__
+                )
+                yield _failure_notice(command, DatabaseUnavailable(msg.DATABASE_DOWN), session_id)
+                return
             ref = uuid.uuid4().hex[:8]
             logger.exception("unexpected error %s while handling %s", ref, type(command).__name__)
             yield _failure_notice(command, InternalError(msg.INTERNAL_ERROR.format(ref=ref)), session_id)
@@ -169,6 +167,35 @@ class SessionHandler(ConversationMixin, TriageMixin, HandoffMixin, LifecycleMixi
             return await repo.binding_for(
                 db, platform=platform, workspace_id=workspace_id, channel_id=channel_id, thread_id=thread_id
             )
+
+    async def latest_open_thread(
+        self, *, actor: Actor, platform: str, channel_id: str
+    ) -> ThreadBinding | None:
+        """The thread of the actor's most recently active open (active or paused) session in one channel."""
+        async with self._db() as db:
+            account = await self._account(db, actor)
+            if account is None:
+                return None
+            return await repo.latest_open_binding(
+                db,
+                account_id=account.id,
+                platform=platform,
+                workspace_id=actor.workspace_id,
+                channel_id=channel_id,
+                user_external_id=actor.user_id,
+            )
+
+    async def threads_of(
+        self, session_id: uuid.UUID, *, platform: str, workspace_id: str
+    ) -> list[ThreadBinding]:
+        """Where a session is shown in one workspace of a platform, oldest first (a system read, like `header`).
+
+        Adapters must pass the workspace they are answering in, so a thread is never shown to a stranger.
+        """
+        async with self._db() as db:
+            bindings = await repo.bindings_of(db, session_id)
+        mine = [b for b in bindings if b.platform == platform and b.workspace_id == workspace_id]
+        return sorted(mine, key=lambda b: (b.created_at, b.id))
 
     async def list_sessions(
         self,

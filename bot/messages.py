@@ -26,6 +26,12 @@ CLAUDE_BAD_OUTPUT = (
 )
 CLAUDE_NOT_CONFIGURED = "Claude is not configured: set ANTHROPIC_API_KEY and restart FlowPilot."
 INTERRUPTED = "The previous turn was interrupted (FlowPilot restarted). Press Retry to get Claude's answer."
+DRAFT_INTERRUPTED = (
+    "The handoff draft was cut off when FlowPilot restarted and was not saved. Press Retry to write it again."
+)
+DRAFT_INTERRUPTED_AGAIN = (
+    "The earlier handoff draft was cut off when FlowPilot restarted; writing it again now."
+)
 NOTHING_TO_RETRY = "There is nothing to retry: Claude has answered everything so far."
 SHUTTING_DOWN = "FlowPilot is restarting. Your session is safe; try again in a moment."
 PAUSED = "Session paused. Resume it when you are back."

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -30,6 +30,8 @@ from . import messages as msg
 from .claude import ClaudeClient
 from .commands import (
     Actor,
+    DraftHandoff,
+    RetryTurn,
     SessionCommand,
 )
 from .errors import (
@@ -39,6 +41,7 @@ from .errors import (
     SessionBusy,
 )
 from .events import (
+    Notice,
     SessionView,
 )
 from .outputs import ResolutionOutputGenerator
@@ -102,7 +105,9 @@ class SessionCore:
         """Wait for and take the session's lease; yields the turn a previous holder left unfinished."""
         session_id = command.session_id
         async with self._local.hold(session_id, timeout=self._lease_wait_seconds):
-            acquired = await self._acquire(session_id, type(command).__name__)
+            acquired = await self._acquire(
+                session_id, type(command).__name__, kind=getattr(command, "kind", None)
+            )
             # A draft cut short (the reader went away) leaves nothing to retry: it is not an interruption.
             async with self._holding(session_id, marks_interruption=type(command).__name__ != "DraftHandoff"):
                 yield acquired.interrupted
@@ -137,14 +142,19 @@ class SessionCore:
                 )
             )
 
-    async def _acquire(self, session_id: uuid.UUID, turn: str) -> leases.Acquired:
+    async def _acquire(self, session_id: uuid.UUID, turn: str, *, kind: str | None = None) -> leases.Acquired:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._lease_wait_seconds
         delay = 0.02
         while True:
             try:
                 acquired = await leases.try_acquire(
-                    self._db, session_id=session_id, owner=self.owner, ttl=self._lease_seconds, turn=turn
+                    self._db,
+                    session_id=session_id,
+                    owner=self.owner,
+                    ttl=self._lease_seconds,
+                    turn=turn,
+                    kind=kind if isinstance(kind, str) else None,
                 )
             except leases.NoSuchSession:
                 raise NotFound(msg.SESSION_NOT_FOUND) from None
@@ -154,6 +164,33 @@ class SessionCore:
                 raise SessionBusy(msg.BUSY)
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, 0.5)
+
+    @staticmethod
+    def _interrupted_notice(command: SessionCommand, interrupted: dict[str, Any]) -> Notice | None:
+        """What to tell the engineer about a turn a dead or stopped process left unfinished."""
+        actor, session_id = command.actor, command.session_id
+        if interrupted.get("command") == "DraftHandoff":
+            # Drafts are saved only when finished: the text shown so far was lost, writing it again is the fix.
+            kind: Literal["resolve", "escalate"] = (
+                "escalate" if interrupted.get("kind") == "escalate" else "resolve"
+            )
+            again = isinstance(command, DraftHandoff)
+            return Notice(
+                session_id,
+                msg.DRAFT_INTERRUPTED_AGAIN if again else msg.DRAFT_INTERRUPTED,
+                level="error",
+                code="interrupted",
+                retry=None if again else DraftHandoff(actor=actor, session_id=session_id, kind=kind),
+            )
+        if isinstance(command, RetryTurn):
+            return None
+        return Notice(
+            session_id,
+            msg.INTERRUPTED,
+            level="error",
+            code="interrupted",
+            retry=RetryTurn(actor=actor, session_id=session_id),
+        )
 
     async def _heartbeat(self, session_id: uuid.UUID) -> None:
         while True:

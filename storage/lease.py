@@ -60,15 +60,21 @@ async def try_acquire(
     owner: uuid.UUID,
     ttl: float,
     turn: str,
+    kind: str | None = None,
 ) -> Acquired | None:
-    """Take the lease if it is free or expired; None if another live turn holds it."""
+    """Take the lease if it is free or expired; None if another live turn holds it.
+
+    `turn` (the command's name) and `kind` (a draft's resolve/escalate) are what the next holder is told
+    when this turn never finishes.
+    """
     import json
 
+    record = {"command": turn} if kind is None else {"command": turn, "kind": kind}
     async with factory() as db, db.begin():
         row = (
             await db.execute(
                 _ACQUIRE,
-                {"id": session_id, "owner": owner, "ttl": ttl, "turn": json.dumps({"command": turn})},
+                {"id": session_id, "owner": owner, "ttl": ttl, "turn": json.dumps(record)},
             )
         ).first()
         if row is None:

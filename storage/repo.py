@@ -203,7 +203,13 @@ async def merge_binding_extra(
 
 # ── Slack ──
 async def latest_open_binding(
-    db: AsyncSession, *, platform: str, workspace_id: str, channel_id: str, user_external_id: str
+    db: AsyncSession,
+    *,
+    account_id: uuid.UUID,
+    platform: str,
+    workspace_id: str,
+    channel_id: str,
+    user_external_id: str,
 ) -> ThreadBinding | None:
     """The thread of the user's most recently active open (active or paused) session in one channel."""
     return (
@@ -215,6 +221,8 @@ async def latest_open_binding(
                 ThreadBinding.platform == platform,
                 ThreadBinding.workspace_id == workspace_id,
                 ThreadBinding.channel_id == channel_id,
+                AISession.account_id == account_id,
+                User.account_id == account_id,
                 User.external_id == user_external_id,
                 AISession.status.in_(("active", "paused")),
             )

@@ -71,8 +71,14 @@ class SlackApp:
         body = await request.text()
         if self._verifier is None or not self._verifier.is_valid_request(body, request.headers):
             return web.Response(status=401, text="invalid signature")
-        bolt_request = AsyncBoltRequest(body=body, query=request.query_string, headers=request.headers)  # type: ignore[arg-type]
-        if _answered_inline(bolt_request.body):
+        try:
+            bolt_request = AsyncBoltRequest(body=body, query=request.query_string, headers=request.headers)  # type: ignore[arg-type]
+            inline = _answered_inline(bolt_request.body)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            # Signed but not shaped like anything Slack sends: Bolt's parser chokes on it.
+            logger.warning("ignored a signed Slack request that could not be parsed")
+            return web.Response(status=400, text="unreadable request")
+        if inline:
             return await to_aiohttp_response(await self.bolt.async_dispatch(bolt_request))
         self.service.spawn(self._dispatch(bolt_request), name="dispatch")
         return web.Response(status=200)

@@ -6,6 +6,7 @@ import json
 import logging
 import re
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -35,15 +36,14 @@ from bot.commands import (
 )
 from bot.errors import FlowPilotError
 from bot.events import AssistantTurn, TriageChanged
-from storage import repo
 
 from . import files, modals, render
 from . import messages as msg
 from .commands import PLATFORM, Click, actor_of, click_of, parse_slash, slash_actor, strip_mentions
 from .ids import RENDER, decode_retry, parts
 from .output import Clicked, Place, Renderer
-from .service import SlackService
-from .streaming import error_code, retrying
+from .service import SlackService, place_of
+from .streaming import UNREACHABLE, error_code, retrying
 
 logger = logging.getLogger(__name__)
 
@@ -67,17 +67,21 @@ def register(app: AsyncApp, service: SlackService) -> None:
     @app.command(re.compile(r"^/flowpilot"))
     async def on_command(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        service.spawn(flows.slash(body, client), name="slash")
+        service.spawn(flows.slash(body, client), name="slash", reply_to=(client, body))
 
     @app.event("app_mention")
     async def on_mention(ack: Any, body: dict[str, Any], client: AsyncWebClient, context: Any) -> None:
         await ack()
-        service.spawn(flows.message(body, client, context.get("bot_user_id")), name="mention")
+        service.spawn(
+            flows.message(body, client, context.get("bot_user_id")), name="mention", reply_to=(client, body)
+        )
 
     @app.event("message")
     async def on_message(ack: Any, body: dict[str, Any], client: AsyncWebClient, context: Any) -> None:
         await ack()
-        service.spawn(flows.message(body, client, context.get("bot_user_id")), name="message")
+        service.spawn(
+            flows.message(body, client, context.get("bot_user_id")), name="message", reply_to=(client, body)
+        )
 
     @app.event("assistant_thread_started")
     async def on_assistant(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
@@ -91,7 +95,7 @@ def register(app: AsyncApp, service: SlackService) -> None:
     @app.action(re.compile(r"^fp_"))
     async def on_action(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        service.spawn(flows.click(body, client), name="click")
+        service.spawn(flows.click(body, client), name="click", reply_to=(client, body))
 
     @app.view(modals.TRIAGE_CALLBACK)
     async def on_triage(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
@@ -157,7 +161,7 @@ class Flows:
             return
         await self.start(
             client, actor=actor, channel=channel, thread_ts=str(thread_ts or ts), text=text,
-            attachments=tuple(attachments), top_level=False, assistant=direct,
+            attachments=tuple(attachments), skipped=skipped, top_level=False, assistant=direct,
         )  # fmt: skip
 
     async def start(
@@ -169,10 +173,14 @@ class Flows:
         thread_ts: str | None,
         text: str,
         attachments: tuple[Any, ...] = (),
+        skipped: Sequence[str] = (),
         top_level: bool,
         assistant: bool = False,
     ) -> None:
-        """Post the header, bind the thread, and let Claude ask its first questions."""
+        """Post the header, bind the thread, and let Claude ask its first questions.
+
+        `skipped` names the files that could not be downloaded; the engineer is told once the thread exists.
+        """
         try:
             posted = await retrying(
                 lambda: client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=msg.STARTING)
@@ -200,6 +208,10 @@ class Flows:
                 await client.chat_delete(channel=channel, ts=header_ts)
             except SlackApiError as err:
                 logger.info("could not remove an unused header: %s", error_code(err))
+            # A missing file may be why it was refused: say so where the refusal was shown.
+            place = Place(channel, str(thread_ts or ""))
+        for name in skipped:
+            await Renderer(client, place=place, actor=actor).ephemeral(msg.FILE_SKIPPED.format(name=name))
 
     async def assistant_started(self, body: dict[str, Any], client: AsyncWebClient) -> None:
         thread = (body.get("event") or {}).get("assistant_thread") or {}
@@ -242,24 +254,11 @@ class Flows:
                 )
             )
             return
-        async with self.s.runtime.db() as db:
-            binding = await repo.latest_open_binding(
-                db,
-                platform=PLATFORM,
-                workspace_id=actor.workspace_id,
-                channel_id=channel,
-                user_external_id=actor.user_id,
-            )
+        binding = await self.s.handler.latest_open_thread(actor=actor, platform=PLATFORM, channel_id=channel)
         if binding is None:
             await say.ephemeral(msg.NO_SESSION_HERE)
             return
-        sid = binding.session_id
-        place = Place(
-            binding.channel_id,
-            binding.thread_id,
-            binding.header_message_id,
-            bool(binding.extra.get("assistant")),
-        )
+        sid, place = binding.session_id, place_of(binding)
         if sub == "status":
             try:
                 view = await self.s.handler.view(actor=actor, session_id=sid)
@@ -506,6 +505,6 @@ class Flows:
                 self._names[key] = (
                     profile.get("display_name") or info.get("real_name") or info.get("name") or user
                 )
-            except SlackApiError:
+            except (SlackApiError, *UNREACHABLE):  # a name is a nicety: the message must still be handled
                 return user
         return self._names[key]

@@ -44,4 +44,7 @@ FILE_SKIPPED = "I couldn't download {name} from Slack, so it was left out."
 START_REFUSED = (
     "Slack refused to post the session's first message ({error}), so nothing was started. Try again."
 )
+DATABASE_DOWN = (
+    "FlowPilot can't reach its database right now, so that wasn't handled. Send it again in a moment."
+)
 SLACK_REFUSED = "Slack refused that ({error}). Try again in a moment."

@@ -35,7 +35,7 @@ from . import messages as msg
 from . import render
 from .ids import RENDER, encode_retry
 from .render import Block
-from .streaming import DraftWriter, error_code, retrying
+from .streaming import UNREACHABLE, DraftWriter, error_code, retrying
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +97,11 @@ class Renderer:
             code = error_code(err)
             logger.warning("Slack refused to show a %s: %s", type(event).__name__, code)
             self.failure = self.failure or code
+        except UNREACHABLE as err:
+            logger.warning(
+                "Slack did not answer while showing a %s: %s", type(event).__name__, type(err).__name__
+            )
+            self.failure = self.failure or "timeout"
 
     async def close(self) -> None:
         """Report a Slack failure in the thread, with a Retry that shows the session again."""
@@ -109,6 +114,8 @@ class Renderer:
             )
         except SlackApiError as err:
             logger.error("could not report a Slack failure in the thread: %s", error_code(err))
+        except UNREACHABLE as err:
+            logger.error("could not report a Slack failure in the thread: %s", type(err).__name__)
 
     # ── dispatch ───────────────────────────────────────────────────────────────────────────────────
     async def _render(self, event: Event) -> None:

@@ -15,10 +15,13 @@ from adapters.server import Runtime
 from bot.commands import Actor, Command
 from bot.events import Event
 from storage import repo
+from storage.engine import is_outage
+from storage.models import ThreadBinding
 from storage.notify import SessionChange
 
+from . import messages as msg
 from .output import Clicked, Place, Renderer
-from .streaming import error_code
+from .streaming import UNREACHABLE, error_code
 
 logger = logging.getLogger(__name__)
 
@@ -35,18 +38,35 @@ class SlackService:
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # ── background work ────────────────────────────────────────────────────────────────────────────
-    def spawn(self, work: Coroutine[Any, Any, None], *, name: str) -> None:
-        """Run after the ack; tracked so shutdown can wait for it."""
-        task = asyncio.create_task(self._guarded(work, name), name=f"slack:{name}")
+    def spawn(
+        self,
+        work: Coroutine[Any, Any, None],
+        *,
+        name: str,
+        reply_to: tuple[AsyncWebClient, dict[str, Any]] | None = None,
+    ) -> None:
+        """Run after the ack; tracked so shutdown can wait for it.
+
+        `reply_to` (the client and the request body) is who is told privately when the database is down
+        before the core could take the request (deduplication and thread look-ups need PostgreSQL too).
+        """
+        task = asyncio.create_task(self._guarded(work, name, reply_to), name=f"slack:{name}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     @staticmethod
-    async def _guarded(work: Coroutine[Any, Any, None], name: str) -> None:
+    async def _guarded(
+        work: Coroutine[Any, Any, None], name: str, reply_to: tuple[AsyncWebClient, dict[str, Any]] | None
+    ) -> None:
         try:
             await work
-        except Exception:
-            logger.exception("Slack background work failed: %s", name)
+        except Exception as err:
+            if not is_outage(err):
+                logger.exception("Slack background work failed: %s", name)
+                return
+            logger.warning("database unavailable for Slack %s: %s", name, type(err).__name__)
+            if reply_to is not None:
+                await _tell_database_down(*reply_to)
 
     async def drain(self, timeout: float) -> None:
         """Let background work finish (shutdown), then cancel what is left."""
@@ -65,12 +85,8 @@ class SlackService:
     # ── places ─────────────────────────────────────────────────────────────────────────────────────
     async def place_for(self, session_id: uuid.UUID, team_id: str) -> Place | None:
         """The session's Slack thread, only when it belongs to `team_id` (never show a thread to a stranger)."""
-        async with self.runtime.db() as db:
-            bindings = await repo.bindings_of(db, session_id)
-        for b in bindings:
-            if b.platform == PLATFORM and b.workspace_id == team_id:
-                return Place(b.channel_id, b.thread_id, b.header_message_id, bool(b.extra.get("assistant")))
-        return None
+        threads = await self.handler.threads_of(session_id, platform=PLATFORM, workspace_id=team_id)
+        return place_of(threads[0]) if threads else None
 
     async def place_of_thread(
         self, *, team_id: str, channel: str, thread_ts: str
@@ -78,11 +94,7 @@ class SlackService:
         b = await self.handler.session_for_thread(
             platform=PLATFORM, workspace_id=team_id, channel_id=channel, thread_id=thread_ts
         )
-        if b is None:
-            return None
-        return b.session_id, Place(
-            b.channel_id, b.thread_id, b.header_message_id, bool(b.extra.get("assistant"))
-        )
+        return None if b is None else (b.session_id, place_of(b))
 
     # ── running a command ──────────────────────────────────────────────────────────────────────────
     async def run(
@@ -129,3 +141,26 @@ class SlackService:
             await renderer.header(view)
         except SlackApiError as err:
             logger.warning("could not refresh a Slack header: %s", error_code(err))
+
+
+def place_of(b: ThreadBinding) -> Place:
+    """Where a bound thread is, for rendering into it."""
+    return Place(b.channel_id, b.thread_id, b.header_message_id, bool(b.extra.get("assistant")))
+
+
+async def _tell_database_down(client: AsyncWebClient, body: dict[str, Any]) -> None:
+    """Tell the engineer privately that their message or click was not handled and should be sent again."""
+    event = body.get("event") or {}
+    channel = body.get("channel")
+    channel_id = event.get("channel") or body.get("channel_id") or (channel or {}).get("id")
+    user = body.get("user")
+    user_id = event.get("user") or body.get("user_id") or (user or {}).get("id")
+    if not channel_id or not user_id:
+        return
+    thread_ts = event.get("thread_ts") or ((body.get("message") or {}).get("thread_ts"))
+    try:
+        await client.chat_postEphemeral(
+            channel=str(channel_id), user=str(user_id), text=msg.DATABASE_DOWN, thread_ts=thread_ts
+        )
+    except (SlackApiError, *UNREACHABLE) as err:
+        logger.warning("could not tell the engineer the database is down: %s", type(err).__name__)

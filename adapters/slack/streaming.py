@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, TypeVar
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -37,6 +38,10 @@ async def retrying(call: Callable[[], Awaitable[T]]) -> T:
             logger.info("Slack rate limit; retrying in %.0fs", delay)
             await asyncio.sleep(delay)
     raise AssertionError("unreachable")
+
+
+# What the Web API client raises when Slack does not answer at all (timeout, connection refused or cut).
+UNREACHABLE = (aiohttp.ClientError, TimeoutError)
 
 
 def error_code(err: SlackApiError) -> str:

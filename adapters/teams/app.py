@@ -42,9 +42,11 @@ from microsoft_agents.hosting.core import (
 from microsoft_agents.hosting.core.app import CreateConversationOptions, ProactiveOptions, RouteRank
 from microsoft_agents.hosting.core.app.proactive import Conversation
 
+from bot import messages as core_msg
 from bot.commands import (
     TRIAGE_FIELDS,
     Actor,
+    AnswerQuestion,
     Command,
     EditTriage,
     Escalate,
@@ -53,8 +55,8 @@ from bot.commands import (
     StartSession,
     UserMessage,
 )
-from bot.errors import FlowPilotError
-from bot.events import SessionStarted, SessionView, StatusChanged
+from bot.errors import FlowPilotError, InvalidTransition
+from bot.events import Notice, SessionStarted, SessionView, StatusChanged
 from bot.intake import Attachment
 from bot.settings import Settings
 from storage import repo
@@ -63,12 +65,14 @@ from storage.notify import SessionChange
 from . import cards
 from . import messages as text
 from .commands import (
+    KEY,
     PLATFORM,
     _fields,
     actor_of,
     decode,
     encode,
     mentions_of,
+    option_of,
     parse_typed,
     strip_mentions,
     tenant_of,
@@ -220,9 +224,7 @@ class TeamsBot:
             if data.get("fp") == "text":  # Retry of a message we failed to take in
                 typed_text = str(data.get("text") or "")
             else:
-                command = decode(data, actor)
-                if isinstance(command, Escalate):
-                    command = await self._named(context, command)
+                command = await self._command_of(context, data, actor)
                 if command is not None:
                     self.spawn(context, command, escalation=self._escalation_of(command))
                 return
@@ -341,6 +343,36 @@ class TeamsBot:
         aad_id, name = await self._member(context, to.user_id)
         return dataclasses.replace(command, to=dataclasses.replace(to, user_id=aad_id, display_name=name))
 
+    async def _command_of(self, context: TurnContext, data: dict[str, Any], actor: Actor) -> Command | None:
+        """The command a card submit asks for, completed with what its data leaves out."""
+        command = decode(data, actor)
+        if isinstance(command, Escalate):
+            return await self._named(context, command)
+        option = option_of(data)
+        if isinstance(command, AnswerQuestion) and option is not None:
+            return await self._chosen(context, command, option)
+        return command
+
+    async def _chosen(
+        self, context: TurnContext, command: AnswerQuestion, option: int
+    ) -> AnswerQuestion | None:
+        """The option an answer button stands for, from the session's open question (cards carry its index)."""
+        try:
+            view = await self.runtime.handler.view(actor=command.actor, session_id=command.session_id)
+            question = next((q for q in view.questions if q.id == command.question_id), None)
+            if question is None or not 0 <= option < len(question.options):
+                raise InvalidTransition(core_msg.QUESTION_CLOSED)
+        except FlowPilotError as err:
+            notice = Notice(command.session_id, err.message, level="error", code=err.code)
+            await self._send_now(context, cards.notice(notice))
+            return None
+        return dataclasses.replace(command, answer=question.options[option])
+
+    async def _escalate(self, context: TurnContext, data: dict[str, Any], actor: Actor) -> Escalate | None:
+        """The escalation a card's data describes, the engineer named (one picked in the card wins)."""
+        command = decode({**data, KEY: "escalate"}, actor)
+        return await self._named(context, command) if isinstance(command, Escalate) else None
+
     @staticmethod
     def _escalation_of(command: Command) -> Escalation | None:
         if isinstance(command, Escalate):
@@ -363,12 +395,16 @@ class TeamsBot:
             if data.get("fp") == "edit_draft":
                 draft = await self.runtime.handler.latest_draft(actor=actor, session_id=session_id)
                 kind = str(data.get("kind") or (draft.kind if draft else "resolve"))
+                escalation = await self._escalate(context, data, actor) if kind == "escalate" else None
+                to = escalation.to if escalation else None
                 form = cards.draft_form(
                     session_id,
                     kind=kind,
                     root_cause=draft.root_cause if draft else "",
                     steps_taken=draft.steps_taken if draft else "",
                     recommendations=draft.recommendations if draft else "",
+                    escalate_to=(to.user_id, to.display_name) if to else None,
+                    reason=str(data.get("reason") or ""),
                 )
                 body = cards.task("Edit draft", form)
             else:
@@ -404,18 +440,18 @@ class TeamsBot:
             evidence = str(data.get("add_evidence") or "").strip()
             command = EditTriage(**common, changes=changes, add_evidence=(evidence,) if evidence else ())
         elif data.get("fp") == "edit_draft":
-            fields = _fields(data)
             if data.get("kind") == "escalate":
-                command = Escalate(**common, fields=fields, reason=str(data.get("reason") or ""))
+                # The dialog's data names the engineer exactly as the Confirm escalation button does.
+                command = await self._escalate(context, data, actor)
             else:
-                command = Resolve(**common, fields=fields)
+                command = Resolve(**common, fields=_fields(data))
         if command is not None:
             self.spawn(context, command, escalation=self._escalation_of(command))
         await self._invoke_response(context, cards.task_message(text.DIALOG_SAVED))
 
     async def on_card_action(self, context: TurnContext, _state: TurnState) -> None:
         action = _data(_data(context.activity.value).get("action"))
-        command = decode(_data(action.get("data")), actor_of(context.activity))
+        command = await self._command_of(context, _data(action.get("data")), actor_of(context.activity))
         if command is not None:
             self.spawn(context, command)
         await self._invoke_response(

@@ -104,7 +104,10 @@ def turn(
                 block(text.ANSWERED.format(by=q.answered_by or "someone", answer=q.answer), isSubtle=True)
             )
             continue
-        buttons = [submit(o, button("answer", session_id, qid=q.id, value=o[:150])) for o in q.options]
+        # The option's index, not its text: button data is never shortened, and options can be long.
+        buttons = [
+            submit(o, button("answer", session_id, qid=q.id, option=i)) for i, o in enumerate(q.options)
+        ]
         if buttons:
             body.append({"type": "ActionSet", "actions": buttons})
         else:
@@ -197,13 +200,12 @@ def draft_ready(
             {"type": "Input.Text", "id": "reason", "label": "Reason", "value": reason, "isMultiline": True}
         )
         confirm = submit("Confirm escalation", button("escalate", session_id, to=to_id, to_name=to_name))
+        # The dialog's submit must name the same engineer, or the escalation would go to nobody.
+        edit = button("edit_draft", session_id, kind=kind, to=to_id, to_name=to_name)
     else:
         confirm = submit("Confirm resolution", button("resolve", session_id))
-    actions = [
-        confirm,
-        dialog("Edit draft", button("edit_draft", session_id, kind=kind)),
-        submit("Discard", button("discard", session_id)),
-    ]
+        edit = button("edit_draft", session_id, kind=kind)
+    actions = [confirm, dialog("Edit draft", edit), submit("Discard", button("discard", session_id))]
     return card(body, actions)
 
 
@@ -273,7 +275,14 @@ def triage_form(view: SessionView) -> Card:
 
 
 def draft_form(
-    session_id: uuid.UUID, *, kind: str, root_cause: str, steps_taken: str, recommendations: str
+    session_id: uuid.UUID,
+    *,
+    kind: str,
+    root_cause: str,
+    steps_taken: str,
+    recommendations: str,
+    escalate_to: tuple[str, str] | None = None,
+    reason: str = "",
 ) -> Card:
     def field(name: str, label: str, current: str) -> Card:
         return {"type": "Input.Text", "id": name, "label": label, "value": current, "isMultiline": True}
@@ -283,10 +292,15 @@ def draft_form(
         field("steps_taken", "Steps taken", steps_taken),
         field("recommendations", "Recommendations", recommendations),
     ]
+    data = button("edit_draft", session_id, kind=kind)
     if kind == "escalate":
-        body.append({"type": "Input.Text", "id": "reason", "label": "Reason", "value": ""})
+        to_id, to_name = escalate_to or ("", "")
+        if to_name:
+            body.insert(0, block(text.ESCALATE_TO.format(name=to_name)))
+        body.append({"type": "Input.Text", "id": "reason", "label": "Reason", "value": reason})
+        data.update(to=to_id, to_name=to_name)
     title = "Confirm resolution" if kind == "resolve" else "Confirm escalation"
-    return card(body, [submit(title, button("edit_draft", session_id, kind=kind))])
+    return card(body, [submit(title, data)])
 
 
 def task(title: str, content: Card) -> Card:

@@ -173,6 +173,17 @@ def _fields(data: dict[str, Any]) -> HandoffFields | None:
     return HandoffFields(**{k: str(data.get(k) or "") for k in keys})
 
 
+def option_of(data: dict[str, Any]) -> int | None:
+    """The index of the option an answer button stands for; None for an answer given as text (Retry)."""
+    option = data.get("option")
+    if data.get(KEY) != "answer" or option is None:
+        return None
+    try:
+        return int(str(option))
+    except ValueError:
+        return -1
+
+
 def decode(data: dict[str, Any], actor: Actor) -> SessionCommand | None:
     """The command a card submit asks for, acted by `actor`; None when the data is not ours."""
     kind = data.get(KEY)

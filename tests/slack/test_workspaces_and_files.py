@@ -202,6 +202,29 @@ async def test_attached_log_and_screenshot_reach_claude_and_foreign_files_are_no
     assert skipped[0]["user"] == ALICE and "notes.txt" in skipped[0]["text"]
 
 
+async def test_a_file_lost_from_the_message_that_starts_a_session_is_reported_in_its_thread(
+    slack: SlackHarness,
+) -> None:
+    fake = slack.fake
+    stored = fake.add_file("vpn.log", b"10:00 IKE rekey failed\n", "text/plain", user=ALICE)
+    # Deleted in Slack before we fetched it: the download answers 404.
+    gone = {
+        **stored,
+        "url_private": stored["url_private"].replace(stored["id"], "F0DELETED1"),
+        "url_private_download": stored["url_private_download"].replace(stored["id"], "F0DELETED1"),
+    }
+    event = fake.post_user_message(
+        fake.general, "<@U0FAKEBOT1> The VPN drops every hour", user=ALICE, files=[gone]
+    )
+    event["type"] = "app_mention"
+    await slack.event(event)
+    reply = (await wait_for(lambda: slack.with_action("fp_answer_1_0"), what="the first reply"))[0]
+    told = await wait_for(lambda: fake.ephemerals(fake.general), what="the skipped-file notice")
+    assert [(t["user"], t.get("thread_ts")) for t in told] == [(ALICE, reply["thread_ts"])]
+    assert "vpn.log" in told[0]["text"]
+    assert [d["file"] for d in fake.calls("files-pri")] == ["F0DELETED1"]  # it was tried, once
+
+
 async def test_a_screenshot_that_is_not_an_image_gets_the_cores_error_in_the_thread(
     slack: SlackHarness,
 ) -> None:

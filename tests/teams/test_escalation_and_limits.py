@@ -18,6 +18,7 @@ from tests.fakes.connector import (
     DEFAULT_TENANT_ID,
     DEFAULT_USER_AAD_ID,
     card_submit,
+    invoke,
     new_activity_id,
     personal_message,
     teams_member,
@@ -100,6 +101,40 @@ async def test_escalation_reaches_the_engineer_in_a_personal_chat_and_take_over_
     bob_header = await wait_for(lambda: card_with(fake, bob_chat, "Resolve"), what="Bob's header")
     assert PROBLEM[:20] in texts(card_of(bob_header))
     await wait_for(lambda: "Active" in texts(card_of(header)), what="Ada's header updated")
+
+
+async def test_an_escalation_edited_in_the_dialog_still_goes_to_the_named_engineer(teams: Teams) -> None:
+    fake = teams.connector
+    url = fake.service_url
+    header, _ = await start(teams)
+    fake.add_member(CHAT, BOB)
+    mention = f"<at>{BOB['name']}</at>"
+    typed = personal_message(f"escalate {mention} needs vendor access", service_url=url)
+    typed["entities"].insert(
+        0, {"type": "mention", "text": mention, "mentioned": {"id": BOB["id"], "name": BOB["name"]}}
+    )
+    await teams.post(typed)
+    draft = await wait_for(lambda: card_with(fake, CHAT, "Confirm escalation"), what="escalation draft")
+
+    # Edit draft opens the dialog; its Confirm escalation sends the edited sections.
+    edit = button(card_of(draft), "Edit draft")["data"]
+    status, body = await teams.post(invoke("task/fetch", {"data": edit}, service_url=url))
+    assert status == 200
+    form = body["task"]["value"]["card"]["content"]
+    assert "Escalating to **Bob Builder**" in texts(form)
+    values = {i["id"]: i.get("value", "") for i in form["body"] if "id" in i}
+    values["recommendations"] = "Open FW-01's management port for the vendor."
+    values["reason"] = "vendor access"
+    submit_data = {**button(form, "Confirm escalation")["data"], **values}
+    status, body = await teams.post(invoke("task/submit", {"data": submit_data}, service_url=url))
+    assert status == 200 and body["task"]["type"] == "message"
+
+    [created] = await wait_for(lambda: fake.created_conversations, what="a chat opened with Bob")
+    assert created["request"]["members"] == [{"id": BOB["aadObjectId"]}]
+    package = await wait_for(lambda: card_with(fake, created["response"]["id"], "Take over"), what="package")
+    assert "Open FW-01's management port for the vendor." in texts(card_of(package))
+    assert (await session_row(teams)).status == "escalated"
+    await wait_for(lambda: "Bob Builder" in texts(card_of(header)), what="header names Bob")
 
 
 async def test_a_redelivered_activity_is_processed_once(teams: Teams) -> None:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
+import sqlalchemy as sa
 from microsoft_agents.activity import Activity
 
 from adapters.teams import cards
 from adapters.teams import messages as text
 from adapters.teams.files import incoming_files
 from bot.events import Question, SuggestedAction
+from storage.models import AISession
 from tests.fakes.connector import DEFAULT_PERSONAL_CONVERSATION_ID as CHAT
-from tests.fakes.connector import FakeConnector, personal_message
+from tests.fakes.connector import FakeConnector, card_submit, personal_message
 from tests.teams.conftest import Teams, wait_for
 from tests.teams.helpers import buttons, card_of, texts
 
@@ -117,3 +119,37 @@ def test_when_something_must_be_dropped_the_card_says_so() -> None:
     assert cards.size(content) <= cards.MAX_CARD_BYTES
     assert content["body"][-1]["text"].startswith("⚠️")
     assert "left out" in content["body"][-1]["text"]
+
+
+async def test_long_non_ascii_options_all_get_buttons_and_a_click_stores_the_whole_option(
+    teams: Teams,
+) -> None:
+    fake = teams.connector
+    # Whole option texts in button data would weigh about 1 KB a button here, over Teams' limit in all.
+    options = [f"{n}) " + "Перезапустить службу IKE на FW-01 и проверить туннель. " * 5 for n in range(8)]
+    teams.claude.queue_turn(
+        {
+            "message": "Let's narrow it down.",
+            "questions": [{"id": f"q{i}", "text": f"Question {i}?", "options": options} for i in range(3)],
+            "problem_summary": "VPN drops",
+            "confidence": 0.5,
+        }
+    )
+    await teams.post(personal_message("VPN drops every hour", service_url=fake.service_url))
+    sent = await wait_for(lambda: len(fake.activities(CHAT)) >= 2 and fake.activities(CHAT), what="turn")
+    turn = card_of(sent[1])
+    answers = [b for b in buttons(turn) if b["data"].get("fp") == "answer"]
+    assert len(answers) == 24 and "left out" not in texts(turn)
+    assert all(len(json.dumps(b["data"]).encode()) < 120 for b in answers)
+
+    last = answers[-1]
+    qid = last["data"]["qid"]
+    assert qid.endswith("q2")
+    await teams.post(card_submit(last["data"], service_url=fake.service_url, reply_to_id=sent[1].id))
+
+    async def stored() -> str | None:
+        async with teams.db() as db:
+            lane = (await db.execute(sa.select(AISession.pending_task_lane))).scalar_one() or {}
+        return next((q.get("answer") for q in lane.get("questions", []) if q["id"] == qid), None)
+
+    assert await wait_for(stored, what="the answer stored") == options[7].strip()[:200]

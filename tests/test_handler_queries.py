@@ -1,0 +1,81 @@
+"""The handler's read-only queries adapters use to find a session's threads, through PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+
+from bot.commands import Abandon, Actor, Pause, StartSession, ThreadRef
+from bot.events import Notice, SessionStarted
+from storage import repo
+from tests.conftest import collect
+
+CHANNEL = "C-SUPPORT"
+
+
+async def start(handler, actor, *, thread: str, channel: str = CHANNEL, text: str = "VPN drops every hour"):
+    ref = ThreadRef(actor.platform, actor.workspace_id, channel, thread)
+    events = await collect(handler.handle(StartSession(actor=actor, text=text, thread=ref)))
+    assert not [e for e in events if isinstance(e, Notice) and e.level == "error"]
+    return next(e for e in events if isinstance(e, SessionStarted)).session_id
+
+
+async def run(handler, command) -> None:
+    events = await collect(handler.handle(command))
+    assert not [e for e in events if isinstance(e, Notice) and e.level == "error"], events
+
+
+async def latest(handler, actor, channel: str = CHANNEL):
+    binding = await handler.latest_open_thread(actor=actor, platform="slack", channel_id=channel)
+    return binding.thread_id if binding else None
+
+
+async def test_latest_open_thread_is_the_actors_most_recently_active_open_session(handler, alice, bob):
+    assert await latest(handler, alice) is None
+    first = await start(handler, alice, thread="1.0001")
+    await start(handler, alice, thread="1.0002")
+    assert await latest(handler, alice) == "1.0002"
+
+    await run(handler, Pause(actor=alice, session_id=first))  # paused still counts, and it is newer now
+    assert await latest(handler, alice) == "1.0001"
+    await run(handler, Abandon(actor=alice, session_id=first))  # closed sessions do not
+    assert await latest(handler, alice) == "1.0002"
+
+    assert await latest(handler, alice, channel="C-OTHER") is None
+    assert await latest(handler, bob) is None  # Alice's sessions are not Bob's
+    await start(handler, bob, thread="1.0003")
+    assert await latest(handler, bob) == "1.0003"
+    assert await latest(handler, alice) == "1.0002"
+
+
+async def test_latest_open_thread_is_checked_against_the_actors_account(handler, alice, mallory):
+    await start(handler, alice, thread="1.0001")
+    # The same workspace and user ids under another platform are another account.
+    twin = Actor(platform="teams", workspace_id=alice.workspace_id, user_id=alice.user_id)
+    await start(handler, twin, thread="elsewhere", channel="19:teams-chat")
+    assert await latest(handler, twin) is None
+    assert await latest(handler, mallory) is None
+    assert await latest(handler, alice) == "1.0001"
+
+
+async def test_threads_of_lists_a_sessions_threads_in_one_workspace_oldest_first(handler, alice, db):
+    sid = await start(handler, alice, thread="1.0001")
+    async with db() as session, session.begin():
+        for workspace, channel, thread in [
+            (alice.workspace_id, "D-ALICE", "2.0001"),  # shown again in a DM
+            ("T-EVIL", CHANNEL, "3.0001"),  # a binding under another workspace is never listed
+        ]:
+            await repo.bind_thread(
+                session,
+                platform="slack",
+                workspace_id=workspace,
+                channel_id=channel,
+                thread_id=thread,
+                session_id=sid,
+                extra={},
+            )
+
+    threads = await handler.threads_of(sid, platform="slack", workspace_id=alice.workspace_id)
+    assert [(t.channel_id, t.thread_id) for t in threads] == [(CHANNEL, "1.0001"), ("D-ALICE", "2.0001")]
+    assert all(t.session_id == sid for t in threads)
+    assert await handler.threads_of(sid, platform="teams", workspace_id=alice.workspace_id) == []
+    assert await handler.threads_of(uuid.uuid4(), platform="slack", workspace_id=alice.workspace_id) == []
