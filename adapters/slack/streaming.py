@@ -1,7 +1,8 @@
 """The handoff draft as it is written: Slack's chat streaming where accepted, else one message edited.
 
-Deltas are coalesced (at most one Slack call per `interval`), and text counts as shown only once Slack
-accepted it, so a 429, an expired stream or a refused stream never loses any of it.
+The first delta is shown at once; after that the message gets at most one Slack call per `interval`,
+carrying everything written since the previous call (the stop carries the rest). Text counts as shown only
+once Slack accepted it, so a 429, an expired stream or a refused stream never loses any of it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from functools import partial
 from typing import Any, TypeVar
 
 import aiohttp
@@ -94,7 +94,6 @@ class DraftWriter:
         await self._flush(final=True)
 
     async def _flush(self, *, final: bool) -> None:
-        self._last = self._clock()
         if self._streaming:
             try:
                 await self._stream(final=final)
@@ -107,28 +106,51 @@ class DraftWriter:
                 self._streaming = False
         await self._update(final=final)
 
+    async def _call(self, call: Callable[[], Awaitable[T]], *, paced: bool = True) -> T:
+        """One Slack call; `paced` calls edit an existing message, so they wait out `interval` first."""
+        wait = self._last + self._interval - self._clock()
+        if paced and wait > 0:
+            await asyncio.sleep(wait)
+        try:
+            return await retrying(call)
+        finally:
+            # Counted from when the call (and its 429 retries) ended, so a delayed call is not followed
+            # by another one straight away.
+            self._last = self._clock()
+
     async def _stream(self, *, final: bool) -> None:
-        while self._shown < len(self._text):
+        # When finishing, the stop carries the last piece; only what does not fit goes out before it.
+        while len(self._text) - self._shown > (STREAM_PIECE if final and self._ts else 0):
             piece = self._text[self._shown : self._shown + STREAM_PIECE]
-            await retrying(partial(self._send_piece, piece))
+            await self._send_piece(piece)
             self._shown += len(piece)
         if final:
             if self._ts is None:  # nothing was ever written: a plain message says so
                 self._streaming = False
                 await self._update(final=True)
                 return
-            ts = self._ts
-            await retrying(lambda: self._client.chat_stopStream(channel=self._channel, ts=ts))
+            ts, rest = self._ts, self._text[self._shown :]
+            chunks: Any = [{"type": "markdown_text", "text": rest}] if rest else None
+            await self._call(
+                lambda: self._client.chat_stopStream(channel=self._channel, ts=ts, chunks=chunks)
+            )
+            self._shown = len(self._text)
 
     async def _send_piece(self, piece: str) -> None:
         chunks: Any = [{"type": "markdown_text", "text": piece}]
         if self._ts is None:
-            response = await self._client.chat_startStream(
-                channel=self._channel, thread_ts=self._thread_ts, chunks=chunks, **self._recipient
+            response = await self._call(
+                lambda: self._client.chat_startStream(
+                    channel=self._channel, thread_ts=self._thread_ts, chunks=chunks, **self._recipient
+                ),
+                paced=False,
             )
             self._ts = str(response["ts"])
         else:
-            await self._client.chat_appendStream(channel=self._channel, ts=self._ts, chunks=chunks)
+            ts = self._ts
+            await self._call(
+                lambda: self._client.chat_appendStream(channel=self._channel, ts=ts, chunks=chunks)
+            )
 
     async def _update(self, *, final: bool) -> None:
         while len(self._text) - self._base > MESSAGE_TEXT:
@@ -144,12 +166,13 @@ class DraftWriter:
 
     async def _show(self, text: str) -> None:
         if self._ts is None:
-            response = await retrying(
+            response = await self._call(
                 lambda: self._client.chat_postMessage(
                     channel=self._channel, thread_ts=self._thread_ts, text=text
-                )
+                ),
+                paced=False,
             )
             self._ts = str(response["ts"])
         else:
             ts = self._ts
-            await retrying(lambda: self._client.chat_update(channel=self._channel, ts=ts, text=text))
+            await self._call(lambda: self._client.chat_update(channel=self._channel, ts=ts, text=text))

@@ -1,0 +1,78 @@
+"""The handoff draft shows its first words at once, then at most one edit per second per message."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.streaming import DraftWriter
+from tests.fakes.slack import FakeSlack
+
+from .conftest import ALICE, SlackHarness, started, wait_for
+
+EDITS = ("chat.appendStream", "chat.update")
+
+
+def _most_edits_in_one_second(fake: FakeSlack, since: float) -> int:
+    """The most appendStream/update calls any one message got within a 1-second window."""
+    by_message: dict[str, list[float]] = {}
+    for method in EDITS:
+        for at, payload in fake.timed_calls(method):
+            if at >= since:
+                by_message.setdefault(str(payload.get("ts")), []).append(at)
+    worst = 0
+    for times in by_message.values():
+        times.sort()
+        first = 0
+        for i, at in enumerate(times):
+            while at - times[first] >= 1.0:
+                first += 1
+            worst = max(worst, i - first + 1)
+    return worst
+
+
+def _draft() -> str:
+    steps = "\n".join(
+        f"{n}. Checked item {n}: the result is noted and nothing unusual was found." for n in range(30)
+    )
+    return f"## Root cause\nA corrupt spool job blocked the queue.\n\n## Steps taken\n{steps}\n\n## End of draft\n"
+
+
+async def test_draft_shows_first_words_at_once_then_one_edit_per_second(slack: SlackHarness) -> None:
+    header, _ = await started(slack)
+    fake, text = slack.fake, _draft()
+    slack.claude.chunk_chars = 16
+    slack.claude.chunk_delay = 0.02  # about 3 s of streaming
+    slack.claude.queue_text(text)
+    since = time.perf_counter()
+    await slack.click(fake.message(fake.general, header["ts"]) or {}, "fp_resolve")
+    await wait_for(lambda: slack.with_action("fp_confirm"), timeout=30, what="draft controls")
+
+    started_at, start = fake.timed_calls("chat.startStream")[-1]
+    stopped_at, stop = fake.timed_calls("chat.stopStream")[-1]
+    assert "Root cause" in "".join(c.get("text", "") for c in start["chunks"])
+    assert stopped_at - started_at > 2.0  # the first words were visible long before the draft was done
+    appends = [at for at, call in fake.timed_calls("chat.appendStream") if at >= since]
+    assert len(appends) >= 2  # and it grew in between
+    assert _most_edits_in_one_second(fake, since) == 1
+    assert (fake.message(fake.general, stop["ts"]) or {})["text"] == text
+
+
+async def test_edit_cadence_holds_under_429s(fake_slack: FakeSlack) -> None:
+    client = AsyncWebClient(token="xoxb-test", base_url=fake_slack.api_url)
+    fake_slack.rate_limit("chat.appendStream", times=2, retry_after=1)
+    question = fake_slack.post_user_message(fake_slack.general, "help", user=ALICE)
+    writer = DraftWriter(
+        client, channel=fake_slack.general, thread_ts=question["ts"], recipient_user_id=ALICE,
+        recipient_team_id=fake_slack.team_id,
+    )  # fmt: skip
+    since = time.perf_counter()
+    text = "".join(f"Part {i} of the draft. " for i in range(150))
+    for i in range(0, len(text), 20):
+        await writer.add(text[i : i + 20])
+        await asyncio.sleep(0.02)
+    await writer.finish()
+    assert _most_edits_in_one_second(fake_slack, since) == 1
+    assert (fake_slack.message(fake_slack.general, writer.ts or "") or {})["text"] == text
