@@ -41,6 +41,7 @@ from microsoft_agents.hosting.core import (
 )
 from microsoft_agents.hosting.core.app import CreateConversationOptions, ProactiveOptions, RouteRank
 from microsoft_agents.hosting.core.app.proactive import Conversation
+from pydantic import ValidationError
 
 from bot import messages as core_msg
 from bot.commands import (
@@ -129,8 +130,8 @@ def connections_for(settings: Settings) -> tuple[Connections, AgentAuthConfigura
     return msal, msal.get_default_connection_configuration(), False
 
 
-def _is_loopback(service_url: str | None) -> bool:
-    return (urlparse(service_url or "").hostname or "") in LOOPBACK
+def _is_loopback(service_url: object) -> bool:
+    return isinstance(service_url, str) and (urlparse(service_url).hostname or "") in LOOPBACK
 
 
 def _data(value: Any) -> dict[str, Any]:
@@ -170,13 +171,20 @@ class TeamsBot:
             )
 
     async def messages(self, request: web.Request) -> web.StreamResponse:
-        if self.anonymous:
-            try:
-                body = await request.json()
-            except ValueError:
-                return web.json_response({"error": "invalid JSON"}, status=400)
-            if not _is_loopback(_data(body).get("serviceUrl")):
-                return web.json_response({"error": text.ANONYMOUS_REFUSED}, status=403)
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.json_response({"error": "invalid JSON"}, status=400)
+        if self.anonymous and not _is_loopback(_data(body).get("serviceUrl")):
+            return web.json_response({"error": text.ANONYMOUS_REFUSED}, status=403)
+        # The SDK fails with a 500 on an activity it cannot read or that lacks what its turn state needs.
+        try:
+            activity = Activity.model_validate(body)
+        except ValidationError:
+            activity = None
+        sender = activity.from_property if activity else None
+        if not (activity and activity.type and activity.channel_id and sender and sender.id):
+            return web.json_response({"error": "not a Bot Framework activity"}, status=400)
         response = await start_agent_process(request, self.agent, self.adapter)
         return response or web.Response(status=202)
 
