@@ -125,7 +125,7 @@ def _teams_package(app_id: str | None, output: str) -> int:
 async def _migrate(settings: Settings) -> int:
     from storage.migrate import upgrade_to_head
 
-    from .server import database_url
+    from .runtime import database_url
 
     url = await asyncio.to_thread(database_url, settings)
     await upgrade_to_head(url)

@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import repo
 from storage.models import (
     AISession,
     ThreadBinding,
@@ -47,14 +46,11 @@ from .events import (
     TriageChanged,
 )
 from .intake import PreparedInput, prepare_input
-from .prompts import SYSTEM_PROMPT, StepForPrompt, build_messages, triage_context
+from .prompts import SYSTEM_PROMPT, build_messages, triage_context
 from .redaction import redact
 from .schemas import ClaudeTurn, confidence_tier
 from .session_core import SessionCore, _Loaded, _now
 from .triage import apply_update, header_dict, lane_actions, lane_questions
-
-# How many sessions' prompt histories one process keeps (the most recently used ones).
-HISTORY_CACHE_SESSIONS = 256
 
 
 @dataclass(frozen=True)
@@ -268,29 +264,6 @@ class ConversationMixin(SessionCore):
         context = triage_context(header_dict(s), s.manual_fields or [])
         history = await self._history(db, s.id)
         return _TurnInput(build_messages(history, context=context), await self._view_of(db, loaded))
-
-    async def _history(self, db: AsyncSession, session_id: uuid.UUID) -> list[StepForPrompt]:
-        """The session's steps for the prompt: steps are append-only, so only new ones are read."""
-        known = self._histories.pop(session_id, None)
-        since, steps = known if known else (0, [])
-        rows = await repo.prompt_steps(db, session_id, after=since)
-        if rows and rows[0].step_order != since + 1:  # a gap: read it all again
-            since, steps = 0, []
-            rows = await repo.prompt_steps(db, session_id)
-        steps = steps + [
-            StepForPrompt(
-                role=r.role,
-                content=r.content,
-                images=r.images or (),
-                questions=r.questions or (),
-                actions=r.actions or (),
-            )
-            for r in rows
-        ]
-        self._histories[session_id] = (rows[-1].step_order if rows else since, steps)
-        while len(self._histories) > HISTORY_CACHE_SESSIONS:
-            self._histories.pop(next(iter(self._histories)))
-        return steps
 
     async def _claude_turn(
         self, session_id: uuid.UUID, actor: Actor, prefetched: _TurnInput | None = None

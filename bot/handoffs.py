@@ -59,19 +59,9 @@ class HandoffMixin(SessionCore):
             loaded = await self._load(db, command.actor, command.session_id, lock=False)
             s = loaded.session
             self._require_active(s)
-            steps = await repo.steps_of(db, s.id)
+            history = await self._history(db, s.id)
             request = draft_request(command.kind, header_dict(s))
-        prompt_steps = [
-            StepForPrompt(
-                role=st.role,
-                content=st.content,
-                images=st.images or (),
-                questions=st.questions or (),
-                actions=st.actions or (),
-            )
-            for st in steps
-        ]
-        messages = build_messages([*prompt_steps, StepForPrompt(role="user", content=request)])
+        messages = build_messages([*history, StepForPrompt(role="user", content=request)])
         yield DraftStarted(command.session_id, command.kind)
         yield Thinking(command.session_id, "draft")
         parts: list[str] = []

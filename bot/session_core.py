@@ -56,6 +56,9 @@ OPEN = ("active",)
 CLOSED = ("resolved", "escalated", "abandoned", "requesting_escalation")
 
 
+# How many sessions' prompt histories one process keeps (the most recently used ones).
+HISTORY_CACHE_SESSIONS = 256
+
 _T = TypeVar("_T")
 
 
@@ -109,7 +112,7 @@ class SessionCore:
                 session_id, type(command).__name__, kind=getattr(command, "kind", None)
             )
             # A draft cut short (the reader went away) leaves nothing to retry: it is not an interruption.
-            async with self._holding(session_id, marks_interruption=type(command).__name__ != "DraftHandoff"):
+            async with self._holding(session_id, marks_interruption=not isinstance(command, DraftHandoff)):
                 yield acquired.interrupted
 
     @contextlib.asynccontextmanager
@@ -330,6 +333,29 @@ class SessionCore:
         if s.lease_owner != self.owner:
             # Our lease expired and another process took the session over: its turn wins, ours is dropped.
             raise SessionBusy(msg.BUSY)
+
+    async def _history(self, db: AsyncSession, session_id: uuid.UUID) -> list[StepForPrompt]:
+        """The session's steps for the prompt: steps are append-only, so only new ones are read."""
+        known = self._histories.pop(session_id, None)
+        since, steps = known if known else (0, [])
+        rows = await repo.prompt_steps(db, session_id, after=since)
+        if rows and rows[0].step_order != since + 1:  # a gap: read it all again
+            since, steps = 0, []
+            rows = await repo.prompt_steps(db, session_id)
+        steps = steps + [
+            StepForPrompt(
+                role=r.role,
+                content=r.content,
+                images=r.images or (),
+                questions=r.questions or (),
+                actions=r.actions or (),
+            )
+            for r in rows
+        ]
+        self._histories[session_id] = (rows[-1].step_order if rows else since, steps)
+        while len(self._histories) > HISTORY_CACHE_SESSIONS:
+            self._histories.pop(next(iter(self._histories)))
+        return steps
 
 
 class _KeyedLocks:

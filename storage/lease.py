@@ -7,6 +7,7 @@ command takes the session over and learns which turn was interrupted (`turn_in_f
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -67,8 +68,6 @@ async def try_acquire(
     `turn` (the command's name) and `kind` (a draft's resolve/escalate) are what the next holder is told
     when this turn never finishes.
     """
-    import json
-
     record = {"command": turn} if kind is None else {"command": turn, "kind": kind}
     async with factory() as db, db.begin():
         row = (

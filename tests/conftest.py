@@ -18,7 +18,8 @@ from aiohttp import web
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from adapters.server import Runtime, build_app, open_runtime
+from adapters.runtime import Runtime, open_runtime
+from adapters.server import build_app
 from bot.claude import AnthropicClaude
 from bot.commands import Actor
 from bot.handler import SessionHandler

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from adapters.server import Runtime
+from adapters.runtime import Runtime
 
 from . import routes, sse
 from .auth import TokenBook

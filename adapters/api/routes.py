@@ -15,7 +15,7 @@ from functools import wraps
 from aiohttp import web
 from pydantic import ValidationError
 
-from adapters.server import Runtime
+from adapters.runtime import Runtime
 from bot import queries
 from bot.commands import (
     Actor,

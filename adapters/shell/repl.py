@@ -372,7 +372,7 @@ async def run_shell(
     stdin: TextIO | None = None,
     stdout: TextIO | None = None,
 ) -> int:
-    from adapters.server import open_runtime
+    from adapters.runtime import open_runtime
 
     out = stdout or sys.stdout
     if not settings.claude_configured:

@@ -6,7 +6,7 @@ import logging
 
 from aiohttp import web
 
-from adapters.server import Runtime
+from adapters.runtime import Runtime
 
 from .app import SlackApp
 from .oauth import INSTALL_PATH, REDIRECT_PATH

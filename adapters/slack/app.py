@@ -13,7 +13,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.server import Runtime
+from adapters.runtime import Runtime
 
 from . import files, listeners
 from .oauth import oauth_settings

@@ -11,7 +11,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.server import Runtime
+from adapters.runtime import Runtime
 from bot.commands import Actor, Command
 from bot.events import Event
 from storage import repo

@@ -9,7 +9,7 @@ from aiohttp import web
 from . import app as _app
 
 if TYPE_CHECKING:
-    from adapters.server import Runtime
+    from adapters.runtime import Runtime
 
 
 def mount(app: web.Application, runtime: Runtime) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from adapters.server import Runtime
+from adapters.runtime import Runtime
 from tests.conftest import app_settings, running_app
 from tests.fakes.anthropic import FakeAnthropic
 

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 import sqlalchemy as sa
 
-from adapters.server import Runtime
+from adapters.runtime import Runtime
 from storage.models import AISession
 from tests.conftest import app_settings, running_app
 from tests.fakes.anthropic import FakeAnthropic

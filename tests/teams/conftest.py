@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import adapters.teams.app as teams_app
-from adapters.server import Runtime
+from adapters.runtime import Runtime
 from adapters.teams.delivery import Limits
 from adapters.teams.streaming import Pace
 from tests.conftest import app_settings, running_app

@@ -1,0 +1,82 @@
+"""What a running FlowPilot shares: settings, database, the session handler, change notifications.
+
+Adapters receive a Runtime; only the composition root (server.py, cli.py) builds one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.claude import AnthropicClaude
+from bot.handler import SessionHandler
+from bot.settings import Settings
+from storage.embedded import start_embedded
+from storage.engine import create_engine, safe_url, session_factory
+from storage.migrate import upgrade_to_head
+from storage.notify import ChangeListener
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """Everything a running FlowPilot shares: settings, database, the session handler."""
+
+    settings: Settings
+    db_url: str
+    engine: AsyncEngine
+    db: async_sessionmaker[AsyncSession]
+    handler: SessionHandler
+    # Session changes from every process (LISTEN/NOTIFY): chat adapters re-render headers from it.
+    changes: ChangeListener
+
+
+def database_url(settings: Settings) -> str:
+    """DATABASE_URL, or the embedded PostgreSQL under FLOWPILOT_DATA_DIR when it is unset."""
+    if settings.database_url:
+        return settings.database_url
+    return start_embedded(settings.data_dir)
+
+
+@asynccontextmanager
+async def open_runtime(
+    settings: Settings, *, migrate: bool = True, listen: bool = True
+) -> AsyncIterator[Runtime]:
+    url = await asyncio.to_thread(database_url, settings)
+    logger.info("database: %s", safe_url(url))
+    if migrate:
+        await upgrade_to_head(url)
+    engine = create_engine(url)
+    claude = None
+    if settings.claude_configured:
+        assert settings.anthropic_api_key is not None
+        claude = AnthropicClaude(
+            api_key=settings.anthropic_api_key.get_secret_value(),
+            base_url=settings.anthropic_base_url,
+            model=settings.model,
+            timeout=settings.claude_timeout,
+            max_retries=settings.claude_max_retries,
+        )
+    else:
+        logger.warning("Claude is off: set ANTHROPIC_API_KEY to let FlowPilot answer")
+    db = session_factory(engine)
+    handler = SessionHandler(
+        db=db,
+        claude=claude,
+        lease_seconds=settings.lease_seconds,
+        lease_wait_seconds=settings.lease_wait_seconds,
+    )
+    changes = ChangeListener(url)
+    if listen:
+        await changes.start()
+    try:
+        yield Runtime(settings=settings, db_url=url, engine=engine, db=db, handler=handler, changes=changes)
+    finally:
+        await changes.stop()
+        await engine.dispose()
