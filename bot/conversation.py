@@ -68,8 +68,16 @@ class ConversationMixin(SessionCore):
 
     async def _start(self, command: StartSession) -> AsyncIterator[Event]:
         prepared = self._prepare(command.text, command.attachments)
-        actor = command.actor
         session_id = uuid.uuid4()
+        # The process's lock for the new session is taken before the session exists, like every turn's.
+        async with self._local.hold(session_id, timeout=self._lease_wait_seconds):
+            async for event in self._start_locked(command, prepared, session_id):
+                yield event
+
+    async def _start_locked(
+        self, command: StartSession, prepared: PreparedInput, session_id: uuid.UUID
+    ) -> AsyncIterator[Event]:
+        actor = command.actor
         try:
             async with self._db() as db, db.begin():
                 account = await self._account(db, actor, create=True)

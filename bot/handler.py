@@ -54,11 +54,13 @@ from .errors import (
     ShuttingDown,
 )
 from .events import (
+    AssistantTurn,
     DraftView,
     Event,
     Notice,
     SessionStarted,
     SessionView,
+    Thinking,
     TriageChanged,
 )
 from .handoffs import HandoffMixin
@@ -76,6 +78,9 @@ class SessionHandler(ConversationMixin, TriageMixin, HandoffMixin, LifecycleMixi
     async def handle(self, command: Command) -> AsyncIterator[Event]:
         """Apply one command; yields events in the order the user should see them."""
         session_id = getattr(command, "session_id", None)
+        # Between Thinking("turn") and AssistantTurn the engineer's input is saved and waiting for Claude's
+        # answer: a failure there is retried with RetryTurn, never by sending the input a second time.
+        input_saved = False
         try:
             if self._closing:
                 raise ShuttingDown(msg.SHUTTING_DOWN)
@@ -83,6 +88,7 @@ class SessionHandler(ConversationMixin, TriageMixin, HandoffMixin, LifecycleMixi
                 async for event in self._start(command):
                     if isinstance(event, SessionStarted):
                         session_id = event.session_id
+                    input_saved = _input_saved(event, input_saved)
                     yield event
             elif isinstance(command, GetStatus):
                 yield TriageChanged(
@@ -95,19 +101,24 @@ class SessionHandler(ConversationMixin, TriageMixin, HandoffMixin, LifecycleMixi
                     if notice is not None:
                         yield notice
                     async for event in self._dispatch(command):
+                        input_saved = _input_saved(event, input_saved)
                         yield event
         except FlowPilotError as err:
-            yield _failure_notice(command, err, session_id)
+            yield _failure_notice(command, err, session_id, input_saved)
         except Exception as err:
             if is_outage(err):
                 logger.warning(
                     "database unavailable during %s: %s", type(command).__name__, type(err).__name__
                 )
-                yield _failure_notice(command, DatabaseUnavailable(msg.DATABASE_DOWN), session_id)
+                yield _failure_notice(
+                    command, DatabaseUnavailable(msg.DATABASE_DOWN), session_id, input_saved
+                )
                 return
             ref = uuid.uuid4().hex[:8]
             logger.exception("unexpected error %s while handling %s", ref, type(command).__name__)
-            yield _failure_notice(command, InternalError(msg.INTERNAL_ERROR.format(ref=ref)), session_id)
+            yield _failure_notice(
+                command, InternalError(msg.INTERNAL_ERROR.format(ref=ref)), session_id, input_saved
+            )
 
     async def _dispatch(self, command: SessionCommand) -> AsyncIterator[Event]:
         handlers = {
@@ -229,16 +240,33 @@ class SessionHandler(ConversationMixin, TriageMixin, HandoffMixin, LifecycleMixi
             ]
 
 
-def _failure_notice(command: Command, err: FlowPilotError, session_id: uuid.UUID | None) -> Notice:
-    return Notice(
-        session_id, err.message, level="error", code=err.code, retry=_retry_for(command, err, session_id)
-    )
+def _input_saved(event: Event, saved: bool) -> bool:
+    if isinstance(event, Thinking) and event.purpose == "turn":
+        return True
+    if isinstance(event, AssistantTurn):
+        return False
+    return saved
 
 
-def _retry_for(command: Command, err: FlowPilotError, session_id: uuid.UUID | None) -> SessionCommand | None:
-    """The command a Retry button should send, or None when retrying cannot help."""
+def _failure_notice(
+    command: Command, err: FlowPilotError, session_id: uuid.UUID | None, input_saved: bool = False
+) -> Notice:
+    retry = _retry_for(command, err, session_id, input_saved)
+    return Notice(session_id, err.message, level="error", code=err.code, retry=retry)
+
+
+def _retry_for(
+    command: Command, err: FlowPilotError, session_id: uuid.UUID | None, input_saved: bool = False
+) -> SessionCommand | None:
+    """The command a Retry button should send, or None when retrying cannot help.
+
+    Once the engineer's input is saved (the turn is waiting for Claude's answer), Retry asks for that answer
+    again: resending the original message or click would record it twice or be refused as already answered.
+    """
     if not err.retryable or session_id is None:
         return None
+    if input_saved:
+        return RetryTurn(actor=command.actor, session_id=session_id)
     if isinstance(err, ClaudeUnavailable | ClaudeBadOutput):
         if isinstance(command, DraftHandoff):
             return command

@@ -25,7 +25,7 @@ _ACQUIRE = sa.text(
            lease_expires_at = now() + make_interval(secs => :ttl),
            turn_in_flight = CAST(:turn AS jsonb)
       FROM prev
-     WHERE s.id = prev.id AND (s.lease_owner IS NULL OR s.lease_expires_at < now())
+     WHERE s.id = prev.id AND (s.lease_owner IS NULL OR s.lease_owner = :owner OR s.lease_expires_at < now())
     RETURNING prev.lease_owner AS prev_owner, prev.turn_in_flight AS prev_turn
     """
 )
@@ -63,7 +63,10 @@ async def try_acquire(
     turn: str,
     kind: str | None = None,
 ) -> Acquired | None:
-    """Take the lease if it is free or expired; None if another live turn holds it.
+    """Take the lease if it is free, expired or already ours; None if another live turn holds it.
+
+    "Already ours" is a lease this process failed to release (the database went away as the turn ended):
+    callers hold the process's own lock for the session, so no turn of ours can still be using it.
 
     `turn` (the command's name) and `kind` (a draft's resolve/escalate) are what the next holder is told
     when this turn never finishes.

@@ -183,6 +183,46 @@ async def test_the_database_going_away_mid_session_is_a_notice_and_retry_continu
     assert sum(r.kind == "answer" for r in await steps(db, session.id)) == 1, "the answer was recorded once"
 
 
+async def test_the_database_going_away_while_claude_thinks_keeps_the_reply_and_retry_answers_it_once(
+    slack: SlackHarness,
+) -> None:
+    """The reply is saved, then PostgreSQL goes away before Claude's answer can be: Retry asks Claude again
+    for that reply (it is not sent twice), and does not wait for the turn's lease to expire."""
+    header, turn = await started(slack)
+    db = slack.runtime.db
+    async with db() as s:
+        name = await s.scalar(sa.text("SELECT current_database()"))
+    admin = await _admin_connection(db)
+    slack.claude.latency = 1.0
+    calls = slack.claude_calls()
+    await reply(slack, header, "The VPN drops every 30 minutes exactly")
+    await wait_for(lambda: slack.claude_calls() > calls, what="Claude asked about the saved reply")
+    await admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+    await admin(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+        name,
+    )
+    try:
+        notice = (await wait_for(lambda: after(slack, "fp_retry", turn["ts"]), what="a Retry notice"))[0]
+        assert "can't reach its database" in shown_text(notice) and notice["thread_ts"] == header["ts"]
+    finally:
+        await admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    slack.claude.latency = 0
+    await slack.click(notice, "fp_retry")
+    answered = await wait_for(
+        lambda: after(slack, "fp_answer_1_0", notice["ts"]), what="the answer", timeout=8
+    )
+    assert answered[0]["thread_ts"] == header["ts"]
+    assert not after(slack, "fp_retry", notice["ts"]), "no busy or interrupted notice on the Retry"
+    session = await session_row(db)
+    assert session.status == "active" and not session.awaiting_reply and session.lease_owner is None
+    rows = await steps(db, session.id)
+    assert [r.content for r in rows].count("The VPN drops every 30 minutes exactly") == 1, (
+        "the reply is kept once"
+    )
+    assert [r.role for r in rows][-2:] == ["user", "assistant"]
+
+
 async def _admin_connection(db: Any) -> Any:
     """Run statements on the `postgres` database of the test server (not the one being cut off)."""
     import asyncpg
