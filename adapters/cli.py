@@ -7,9 +7,11 @@ import asyncio
 import logging
 import sys
 import uuid
+from collections.abc import Iterable
 
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
+from bot.redaction import LogMask
 from bot.settings import Settings
 
 logger = logging.getLogger("flowpilot")
@@ -29,12 +31,39 @@ QUIET_LOGGERS = (
 )
 
 
-def configure_logging(level: str, *, stream: object = None) -> None:
+def credentials(settings: Settings) -> list[str]:
+    """Every configured credential's value, each API token alone too, and the database password."""
+    values: list[str] = []
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            raw = value.get_secret_value()
+            values.append(raw)
+            # FLOWPILOT_API_TOKENS: token@platform:workspace, …
+            values.extend(item.strip().rpartition("@")[0] for item in raw.split(","))
+    if settings.database_url:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            password = make_url(settings.database_url).password
+        except ArgumentError:
+            password = None
+        if password:
+            values.append(str(password))
+    return [v for v in values if v]
+
+
+def configure_logging(level: str, *, stream: object = None, secrets: Iterable[str] = ()) -> None:
+    """Log lines to stderr; no credential reaches them (see LogMask), whichever library logs what."""
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=stream or sys.stderr,  # type: ignore[arg-type]
     )
+    mask = LogMask(secrets)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(mask)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
 
@@ -75,17 +104,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         if args.port:
             settings.port = args.port
-        configure_logging(settings.log_level)
+        configure_logging(settings.log_level, secrets=credentials(settings))
         from .server import serve
 
         asyncio.run(serve(settings))
         return 0
     if args.command == "migrate":
-        configure_logging(settings.log_level)
+        configure_logging(settings.log_level, secrets=credentials(settings))
         return asyncio.run(_migrate(settings))
     if args.command == "shell":
         # The terminal is the conversation: only warnings go to stderr, and into a log file otherwise.
-        configure_logging("WARNING")
+        configure_logging("WARNING", secrets=credentials(settings))
         session_id = None
         if args.session:
             try:

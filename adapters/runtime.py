@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.claude import AnthropicClaude
+from bot.events import Notice
 from bot.handler import SessionHandler
 from bot.settings import Settings
 from storage.embedded import start_embedded
@@ -35,6 +36,35 @@ class Runtime:
     handler: SessionHandler
     # Session changes from every process (LISTEN/NOTIFY): chat adapters re-render headers from it.
     changes: ChangeListener
+    # Chat adapters that tell an engineer about a turn a dead or stopped process left unfinished.
+    recovered: list[Callable[[Notice], Awaitable[None]]] = field(default_factory=list)
+
+    @property
+    def recovery_interval(self) -> float:
+        """How often unfinished turns are looked for: a dead process's lease expires after lease_seconds."""
+        return min(max(self.settings.lease_seconds / 2, 0.5), 30.0)
+
+    async def recover(self) -> int:
+        """Take over unfinished turns once and hand each notice to the adapters; returns how many."""
+        notices = await self.handler.recover_unfinished()
+        for notice in notices:
+            for tell in self.recovered:
+                try:
+                    await tell(notice)
+                except Exception:
+                    logger.exception(
+                        "could not tell about the interrupted turn of session %s", notice.session_id
+                    )
+        return len(notices)
+
+    async def recover_forever(self) -> None:
+        """The recovery sweep: after a crash or a restart no session stays stuck half-way, unannounced."""
+        while True:
+            try:
+                await self.recover()
+            except Exception as err:
+                logger.warning("recovery sweep failed (%s); trying again later", type(err).__name__)
+            await asyncio.sleep(self.recovery_interval)
 
 
 def database_url(settings: Settings) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import signal
@@ -21,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 
 RUNTIME = web.AppKey("runtime", Runtime)
+RECOVERY = web.AppKey("recovery", asyncio.Task)
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,21 @@ def build_app(runtime: Runtime) -> web.Application:
             logger.info("%s adapter not installed in this build", spec.name)
             continue
         module.mount(app, runtime)
+    # After the adapters' own startup hooks, so they have subscribed before the first sweep.
+    app.on_startup.append(_start_recovery)
+    app.on_cleanup.append(_stop_recovery)
     return app
+
+
+async def _start_recovery(app: web.Application) -> None:
+    app[RECOVERY] = asyncio.create_task(app[RUNTIME].recover_forever(), name="recovery-sweep")
+
+
+async def _stop_recovery(app: web.Application) -> None:
+    task = app[RECOVERY]
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def serve(settings: Settings) -> None:

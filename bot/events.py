@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -161,3 +162,6 @@ class Notice(Event):
     level: Literal["info", "error"] = "info"
     code: str = "info"
     retry: SessionCommand | None = None  # the command a Retry button should send
+    # For code "interrupted": the unfinished turn's record, with where each adapter showed a draft that
+    # was streaming when its process died (e.g. {"slack": {"channel": …, "ts": …}}), to mark it cut off.
+    interrupted: Mapping[str, Any] | None = None

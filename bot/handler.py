@@ -97,7 +97,13 @@ class SessionHandler(ConversationMixin, TriageMixin, HandoffMixin, LifecycleMixi
             else:
                 assert isinstance(command, SessionCommand)
                 async with self._turn(command) as interrupted:
-                    notice = self._interrupted_notice(command, interrupted) if interrupted else None
+                    notice = (
+                        self._interrupted_notice(
+                            command.actor, command.session_id, interrupted, command=command
+                        )
+                        if interrupted
+                        else None
+                    )
                     if notice is not None:
                         yield notice
                     async for event in self._dispatch(command):

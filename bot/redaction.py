@@ -16,11 +16,13 @@ Speed matters because engineers paste multi-megabyte logs:
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Redaction", "redact"]
+__all__ = ["LogMask", "Redaction", "redact"]
 
 _MAX_PASSES = 4
 _MARK = "[REDACTED:"
@@ -523,3 +525,41 @@ def redact(text: str) -> Redaction:
         count += found
         kinds |= more
     return Redaction(text=text, count=count, kinds=tuple(sorted(kinds)))
+
+
+class LogMask(logging.Filter):
+    """A handler filter masking secrets in every record it passes: message, exception and stack.
+
+    The configured credentials are masked by value; anything `redact` recognises is masked too, which covers
+    credentials learnt at run time (a workspace's OAuth-installed bot token in a library's DEBUG line or in
+    a SQL parameter). The record is changed in place, so every handler after this one sees it masked.
+    """
+
+    _MIN_SECRET = 8  # shorter values would mask ordinary words
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        unique = {s for s in secrets if len(s) >= self._MIN_SECRET}
+        self._secrets = sorted(unique, key=len, reverse=True)  # a longer secret holding a shorter one first
+
+    def mask(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, "[REDACTED:credential]")
+        return redact(text).text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: logging reports it itself, with nothing of its arguments
+            return True
+        masked = self.mask(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.mask(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.mask(record.stack_info)
+        return True

@@ -111,9 +111,11 @@ class SessionCore:
             acquired = await self._acquire(
                 session_id, type(command).__name__, kind=getattr(command, "kind", None)
             )
+            # Our own leftover (a release that failed while the database was away) was already reported.
+            interrupted = None if acquired.previous_owner == self.owner else acquired.interrupted
             # A draft cut short (the reader went away) leaves nothing to retry: it is not an interruption.
             async with self._holding(session_id, marks_interruption=not isinstance(command, DraftHandoff)):
-                yield acquired.interrupted
+                yield interrupted
 
     @contextlib.asynccontextmanager
     async def _holding(
@@ -169,9 +171,17 @@ class SessionCore:
             delay = min(delay * 1.5, 0.5)
 
     @staticmethod
-    def _interrupted_notice(command: SessionCommand, interrupted: dict[str, Any]) -> Notice | None:
-        """What to tell the engineer about a turn a dead or stopped process left unfinished."""
-        actor, session_id = command.actor, command.session_id
+    def _interrupted_notice(
+        actor: Actor,
+        session_id: uuid.UUID,
+        interrupted: dict[str, Any],
+        *,
+        command: SessionCommand | None = None,
+    ) -> Notice | None:
+        """What to tell the engineer about a turn a dead or stopped process left unfinished.
+
+        `command` is what the engineer sent that found it (None when the recovery sweep found it first).
+        """
         if interrupted.get("command") == "DraftHandoff":
             # Drafts are saved only when finished: the text shown so far was lost, writing it again is the fix.
             kind: Literal["resolve", "escalate"] = (
@@ -184,6 +194,7 @@ class SessionCore:
                 level="error",
                 code="interrupted",
                 retry=None if again else DraftHandoff(actor=actor, session_id=session_id, kind=kind),
+                interrupted=interrupted,
             )
         if isinstance(command, RetryTurn):
             return None
@@ -193,7 +204,56 @@ class SessionCore:
             level="error",
             code="interrupted",
             retry=RetryTurn(actor=actor, session_id=session_id),
+            interrupted=interrupted,
         )
+
+    async def note_draft_message(self, session_id: uuid.UUID, platform: str, where: dict[str, str]) -> None:
+        """Remember where this process shows the draft it is streaming, so that if the process dies, whoever
+        finds the turn unfinished can mark that message as cut off."""
+        await leases.note(self._db, session_id=session_id, owner=self.owner, extra={platform: where})
+
+    async def recover_unfinished(self, *, limit: int = 50) -> list[Notice]:
+        """Take over the turns that processes which died or were stopped left unfinished, and say so.
+
+        Each session's owner gets the notice (with Retry) without having to send anything first; a session
+        another process is recovering, or that an engineer is using right now, is left to them.
+        """
+        notices: list[Notice] = []
+        if self._closing:
+            return notices
+        for session_id in await leases.unfinished(self._db, owner=self.owner, limit=limit):
+            if self._local.busy(session_id):
+                continue
+            async with self._local.hold(session_id, timeout=self._lease_wait_seconds):
+                acquired = await leases.try_acquire(
+                    self._db, session_id=session_id, owner=self.owner, ttl=self._lease_seconds, turn="Recover"
+                )
+                if acquired is None:
+                    continue
+                try:
+                    if not acquired.interrupted:
+                        continue
+                    actor = await self._owner_of(session_id)
+                    notice = self._interrupted_notice(actor, session_id, acquired.interrupted)
+                    if notice is not None:
+                        notices.append(notice)
+                finally:
+                    await leases.release(self._db, session_id=session_id, owner=self.owner)
+        return notices
+
+    async def _owner_of(self, session_id: uuid.UUID) -> Actor:
+        async with self._db() as db:
+            s = await repo.session_row(db, session_id)
+            assert s is not None
+            account = await db.get(Account, s.account_id)
+            owner = await db.get(User, s.user_id)
+            assert account is not None and owner is not None
+            return Actor(
+                platform=account.platform,
+                workspace_id=account.external_id,
+                user_id=owner.external_id,
+                display_name=owner.display_name or "",
+            )
 
     async def _heartbeat(self, session_id: uuid.UUID) -> None:
         while True:
@@ -363,6 +423,10 @@ class _KeyedLocks:
 
     def __init__(self) -> None:
         self._locks: dict[uuid.UUID, tuple[asyncio.Lock, int]] = {}
+
+    def busy(self, key: uuid.UUID) -> bool:
+        """A turn of this process holds or waits for the session."""
+        return key in self._locks
 
     @contextlib.asynccontextmanager
     async def hold(self, key: uuid.UUID, *, timeout: float) -> AsyncIterator[None]:

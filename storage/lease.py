@@ -42,12 +42,25 @@ _RELEASE_INTERRUPTED = sa.text(
     "UPDATE ai_sessions SET lease_owner = NULL, lease_expires_at = NULL WHERE id = :id AND lease_owner = :owner"
 )
 _EXISTS = sa.text("SELECT 1 FROM ai_sessions WHERE id = :id")
+# What a live turn adds to its own record (where a streaming draft is shown), for whoever finds it cut off.
+_NOTE = sa.text(
+    "UPDATE ai_sessions SET turn_in_flight = COALESCE(turn_in_flight, '{}'::jsonb) || CAST(:extra AS jsonb) "
+    "WHERE id = :id AND lease_owner = :owner"
+)
+# Turns a process that died (lease expired) or was stopped (lease released, turn kept) left unfinished.
+_UNFINISHED = sa.text(
+    "SELECT id FROM ai_sessions WHERE turn_in_flight IS NOT NULL "
+    "AND (lease_expires_at IS NULL OR lease_expires_at < now()) AND lease_owner IS DISTINCT FROM :owner "
+    "ORDER BY lease_expires_at NULLS FIRST LIMIT :n"
+)
 
 
 @dataclass(frozen=True)
 class Acquired:
     # The turn left unfinished by a process that died or was stopped mid-turn.
     interrupted: dict[str, Any] | None
+    # Who held the lease before (None when it was free).
+    previous_owner: uuid.UUID | None = None
 
 
 class NoSuchSession(Exception):
@@ -83,7 +96,7 @@ async def try_acquire(
             if (await db.execute(_EXISTS, {"id": session_id})).first() is None:
                 raise NoSuchSession(str(session_id))
             return None
-        return Acquired(interrupted=row.prev_turn)
+        return Acquired(interrupted=row.prev_turn, previous_owner=row.prev_owner)
 
 
 async def renew(
@@ -104,3 +117,27 @@ async def release(
         await db.execute(
             _RELEASE_INTERRUPTED if interrupted else _RELEASE, {"id": session_id, "owner": owner}
         )
+
+
+async def note(
+    factory: async_sessionmaker[AsyncSession],
+    *,
+    session_id: uuid.UUID,
+    owner: uuid.UUID,
+    extra: dict[str, Any],
+) -> None:
+    """Add `extra` to the record of the turn `owner` holds (nothing if it no longer holds the lease)."""
+    async with factory() as db, db.begin():
+        await db.execute(_NOTE, {"id": session_id, "owner": owner, "extra": json.dumps(extra)})
+
+
+async def unfinished(
+    factory: async_sessionmaker[AsyncSession], *, owner: uuid.UUID, limit: int
+) -> list[uuid.UUID]:
+    """Sessions whose turn was left unfinished by another process that died or was stopped, oldest first.
+
+    `owner`'s own leftovers (a release that failed while the database was away) are not interruptions: the
+    engineer was already told, and `owner`'s next turn on the session takes the lease back silently.
+    """
+    async with factory() as db:
+        return list((await db.execute(_UNFINISHED, {"n": limit, "owner": owner})).scalars())

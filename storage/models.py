@@ -89,6 +89,12 @@ class AISession(Base):
         CheckConstraint("match_score IS NULL OR (match_score >= 0 AND match_score <= 1)", name="match_score"),
         Index("ix_ai_sessions_account_status", "account_id", "status"),
         Index("ix_ai_sessions_user_created", "user_id", "created_at"),
+        # Turns left unfinished by a process that died or was stopped: what the recovery sweep looks for.
+        Index(
+            "ix_ai_sessions_turn_in_flight",
+            "lease_expires_at",
+            postgresql_where=sa.text("turn_in_flight IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)

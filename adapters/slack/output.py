@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -39,8 +40,12 @@ from .streaming import UNREACHABLE, DraftWriter, error_code, retrying
 
 logger = logging.getLogger(__name__)
 
+PLATFORM = "slack"
+
 # Refusals meant for the person who clicked, not for the whole thread.
 PERSONAL_ERRORS = ("not_found", "forbidden", "already_answered", "invalid_transition", "bad_input")
+# Remembers where a session's draft is being streamed (session id, {"channel", "ts"}), for crash recovery.
+NoteDraft = Callable[[uuid.UUID, dict[str, str]], Awaitable[None]]
 
 
 @dataclass
@@ -74,8 +79,10 @@ class Renderer:
         actor: Actor,
         command: Any = None,
         clicked: Clicked | None = None,
+        note_draft: NoteDraft | None = None,
     ) -> None:
         self.client = client
+        self.note_draft = note_draft
         self.place = place
         self.actor = actor
         self.command = command
@@ -222,7 +229,37 @@ class Renderer:
             thread_ts=self.place.thread_ts,
             recipient_user_id=self.actor.user_id,
             recipient_team_id=self.actor.workspace_id,
+            on_message=self._draft_message,
         )
+
+    async def _draft_message(self, ts: str) -> None:
+        """Remember where the draft streams, so a process finding it cut off can say so on the message."""
+        if self.note_draft is None or self.session_id is None or self.place is None:
+            return
+        try:
+            await self.note_draft(self.session_id, {"channel": self.place.channel, "ts": ts})
+        except Exception as err:  # the draft goes on; only its crash marker would be missing
+            logger.warning("could not remember where a draft streams: %s", type(err).__name__)
+
+    async def _mark_cut_off(self, where: Any) -> None:
+        """A draft a dead process was streaming: stop its stream with a marker, or replace it by one."""
+        if not isinstance(where, dict) or self.place is None or where.get("channel") != self.place.channel:
+            return
+        channel, ts = self.place.channel, str(where.get("ts") or "")
+        if not ts:
+            return
+        chunks: Any = [{"type": "markdown_text", "text": "\n\n" + msg.DRAFT_CUT_OFF}]
+        try:
+            await retrying(lambda: self.client.chat_stopStream(channel=channel, ts=ts, chunks=chunks))
+            return
+        except SlackApiError as err:  # not streaming any more (expired, or an edited message): edit it
+            logger.info("could not stop a cut-off draft stream (%s); editing it", error_code(err))
+        except UNREACHABLE:
+            return
+        try:
+            await retrying(lambda: self.client.chat_update(channel=channel, ts=ts, text=msg.DRAFT_CUT_OFF))
+        except (SlackApiError, *UNREACHABLE) as err:
+            logger.warning("could not mark a cut-off draft: %s", type(err).__name__)
 
     async def _draft_finished(self, event: DraftFinished) -> None:
         if self._writer is not None:
@@ -233,6 +270,8 @@ class Renderer:
 
     async def _notice(self, event: Notice) -> None:
         self.errored = self.errored or event.level == "error"
+        if event.code == "interrupted" and event.interrupted:
+            await self._mark_cut_off(event.interrupted.get(PLATFORM))
         if self._writer is not None:  # a draft cut short: keep what was written
             try:
                 await self._writer.finish()

@@ -12,8 +12,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.runtime import Runtime
-from bot.commands import Actor, Command
-from bot.events import Event
+from bot.commands import Actor, Command, SessionCommand
+from bot.events import Event, Notice
 from storage import repo
 from storage.engine import is_outage
 from storage.models import ThreadBinding
@@ -105,7 +105,14 @@ class SlackService:
         place: Place | None,
         clicked: Clicked | None = None,
     ) -> Renderer:
-        renderer = Renderer(client, place=place, actor=command.actor, command=command, clicked=clicked)
+        renderer = Renderer(
+            client,
+            place=place,
+            actor=command.actor,
+            command=command,
+            clicked=clicked,
+            note_draft=self._note_draft,
+        )
         # Slack calls run beside the turn, in order, so posting the header or the "thinking" line never
         # delays the Claude request (render() keeps Slack's refusals to itself and reports them at the end).
         events: asyncio.Queue[Event | None] = asyncio.Queue()
@@ -123,6 +130,25 @@ class SlackService:
             await drawing
             await renderer.close()
         return renderer
+
+    async def _note_draft(self, session_id: uuid.UUID, where: dict[str, str]) -> None:
+        await self.handler.note_draft_message(session_id, PLATFORM, where)
+
+    # ── turns a dead or stopped process left unfinished ────────────────────────────────────────────
+    async def on_recovered(self, notice: Notice) -> None:
+        """Say so in the session's thread, with Retry, and mark the draft that was streaming as cut off."""
+        retry = notice.retry
+        actor = retry.actor if isinstance(retry, SessionCommand) else None
+        if actor is None or actor.platform != PLATFORM or notice.session_id is None:
+            return
+        place = await self.place_for(notice.session_id, actor.workspace_id)
+        client = await self.client_for(actor.workspace_id)
+        if place is None or client is None:
+            return
+        renderer = Renderer(client, place=place, actor=actor)
+        await renderer.render(notice)
+        if renderer.failure:
+            logger.warning("could not tell about an interrupted turn in Slack: %s", renderer.failure)
 
     # ── changes made elsewhere (REST API, another process) ─────────────────────────────────────────
     async def on_change(self, change: SessionChange) -> None:

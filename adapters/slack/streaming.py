@@ -63,6 +63,7 @@ class DraftWriter:
         stream: bool = True,
         interval: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        on_message: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self._client = client
         self._channel = channel
@@ -76,6 +77,7 @@ class DraftWriter:
         self._base = 0  # where the current message starts in `_text` (update mode rolls over at 40k)
         self._ts: str | None = None
         self._last = float("-inf")
+        self._on_message = on_message  # told each new message's ts (where the draft is being shown)
 
     @property
     def ts(self) -> str | None:
@@ -145,12 +147,17 @@ class DraftWriter:
                 ),
                 paced=False,
             )
-            self._ts = str(response["ts"])
+            await self._started(str(response["ts"]))
         else:
             ts = self._ts
             await self._call(
                 lambda: self._client.chat_appendStream(channel=self._channel, ts=ts, chunks=chunks)
             )
+
+    async def _started(self, ts: str) -> None:
+        self._ts = ts
+        if self._on_message is not None:
+            await self._on_message(ts)
 
     async def _update(self, *, final: bool) -> None:
         while len(self._text) - self._base > MESSAGE_TEXT:
@@ -172,7 +179,7 @@ class DraftWriter:
                 ),
                 paced=False,
             )
-            self._ts = str(response["ts"])
+            await self._started(str(response["ts"]))
         else:
             ts = self._ts
             await self._call(lambda: self._client.chat_update(channel=self._channel, ts=ts, text=text))

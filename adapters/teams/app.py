@@ -164,6 +164,7 @@ class TeamsBot:
             app["agent_configuration"] = self.auth_configuration
         app.router.add_post("/api/messages", jwt_authorization_decorator(self.messages))
         self.runtime.changes.subscribe(self.on_change)
+        self.runtime.recovered.append(self.on_recovered)
         app.on_shutdown.append(self.shutdown)
         if self.anonymous:
             logger.warning(
@@ -592,6 +593,22 @@ class TeamsBot:
                 await self._continue(Conversation.from_json_to_store_item(stored), update)
             except Exception:
                 logger.exception("could not update a Teams header of session %s", session_id)
+
+    async def on_recovered(self, notice: Notice) -> None:
+        """A turn a dead or stopped process left unfinished: say so, with Retry, where the session is now."""
+        if notice.session_id is None:
+            return
+        bindings = [
+            b for b in await self._teams_bindings(notice.session_id) if (b.extra or {}).get("conversation")
+        ]
+        if not bindings:
+            return
+        latest = max(bindings, key=lambda b: (b.created_at, b.id))
+
+        async def tell(context: TurnContext) -> None:
+            await Outbox(context, self.delivery).send_card(cards.notice(notice))
+
+        await self._continue(Conversation.from_json_to_store_item(latest.extra["conversation"]), tell)
 
     async def on_change(self, change: SessionChange) -> None:
         """A change made elsewhere (REST API, Slack, another process): re-render our header cards."""
