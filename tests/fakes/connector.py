@@ -149,9 +149,14 @@ class _Fault:
     method: str | None
     code: str
     message: str
+    activity_type: str | None = None
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, body: Any = None) -> bool:
         if self.method and self.method != method:
+            return False
+        if self.activity_type is not None and (
+            not isinstance(body, dict) or body.get("type") != self.activity_type
+        ):
             return False
         if self.path_contains.endswith("$"):
             return path.endswith(self.path_contains[:-1])
@@ -255,8 +260,13 @@ class FakeConnector:
         method: str | None = None,
         code: str | None = None,
         message: str | None = None,
+        activity_type: str | None = None,
     ) -> None:
-        """Answer the next ``times`` matching requests with ``status`` (a trailing ``$`` means "path ends with")."""
+        """Answer the next ``times`` matching requests with ``status`` (a trailing ``$`` means "path ends with").
+
+        ``activity_type`` (e.g. "message") limits the fault to requests whose body is an activity of that
+        type, so a typing indicator in between does not use it up.
+        """
         with self._lock:
             self._faults.append(
                 _Fault(
@@ -267,6 +277,7 @@ class FakeConnector:
                     method=method.upper() if method else None,
                     code=code or _STATUS_CODES.get(status, "ServiceError"),
                     message=message or f"Injected failure {status}",
+                    activity_type=activity_type,
                 )
             )
 
@@ -387,7 +398,7 @@ class FakeConnector:
         """Injected faults first, then the optional throttle, then the size limit."""
         with self._lock:
             for fault in self._faults:
-                if fault.matches(request.method, request.path):
+                if fault.matches(request.method, request.path, request.get(_BODY)):
                     fault.remaining -= 1
                     if fault.remaining <= 0:
                         self._faults.remove(fault)
