@@ -550,9 +550,19 @@ class LogMask(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
+            self._mask_record(record)
+        except Exception:  # never let masking break the code that logs, nor let an unmasked line through
+            record.msg, record.args = "(log record withheld: it could not be masked)", None
+            record.exc_info = record.exc_text = record.stack_info = None
+        return True
+
+    def _mask_record(self, record: logging.LogRecord) -> None:
+        try:
             message = record.getMessage()
-        except Exception:  # a malformed record: logging reports it itself, with nothing of its arguments
-            return True
+        except (TypeError, ValueError):
+            # Arguments that do not fit the message: logging's own error report would print them raw.
+            message = f"{record.msg} (log arguments withheld: they do not fit the message)"
+            record.msg, record.args = message, None
         masked = self.mask(message)
         if masked != message:
             record.msg, record.args = masked, None
@@ -562,4 +572,3 @@ class LogMask(logging.Filter):
             record.exc_text = self.mask(record.exc_text)
         if record.stack_info:
             record.stack_info = self.mask(record.stack_info)
-        return True

@@ -41,6 +41,7 @@ from .errors import (
     SessionBusy,
 )
 from .events import (
+    AssistantTurn,
     Notice,
     SessionView,
 )
@@ -353,6 +354,22 @@ class SessionCore:
         """The header of one session, for an actor of its account."""
         async with self._db() as db, db.begin():
             return await self._view_of(db, await self._load(db, actor, session_id, lock=False))
+
+    async def last_turn(
+        self, *, actor: Actor, session_id: uuid.UUID
+    ) -> tuple[AssistantTurn | None, SessionView]:
+        """Claude's latest reply with the questions and steps still open, and the header: what a chat shows
+        again when it failed to show them the first time (nothing is asked of Claude)."""
+        async with self._db() as db, db.begin():
+            loaded = await self._load(db, actor, session_id, lock=False)
+            step = await repo.last_assistant_message(db, session_id)
+            view = await self._view_of(db, loaded)
+        if step is None:
+            return None, view
+        turn = AssistantTurn(
+            session_id, step.step_order, step.content, view.questions, view.actions, view.confidence_tier
+        )
+        return turn, view
 
     @staticmethod
     def _require_active(s: AISession) -> None:

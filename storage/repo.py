@@ -230,3 +230,18 @@ async def latest_open_binding(
             .limit(1)
         )
     ).scalar_one_or_none()
+
+
+async def last_assistant_message(db: AsyncSession, session_id: uuid.UUID) -> AISessionStep | None:
+    """Claude's latest conversational reply in a session (not a handoff draft)."""
+    stmt = (
+        sa.select(AISessionStep)
+        .where(
+            AISessionStep.session_id == session_id,
+            AISessionStep.role == "assistant",
+            AISessionStep.kind == "message",
+        )
+        .order_by(AISessionStep.step_order.desc())
+        .limit(1)
+    )
+    return (await db.execute(stmt)).scalar_one_or_none()

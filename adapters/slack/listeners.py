@@ -35,7 +35,7 @@ from bot.commands import (
     UserMessage,
 )
 from bot.errors import FlowPilotError
-from bot.events import AssistantTurn, TriageChanged
+from bot.events import TriageChanged
 
 from . import files, modals, render
 from . import messages as msg
@@ -399,14 +399,12 @@ class Flows:
     async def _show_again(
         self, actor: Actor, sid: uuid.UUID, place: Place | None, client: AsyncWebClient
     ) -> bool:
-        """Show the session's open questions and header again; False when Slack refused again."""
-        view = await self.s.handler.view(actor=actor, session_id=sid)
+        """Show Claude's latest reply (with what is still open) and the header again; False when Slack
+        refused again. Nothing is asked of Claude: it is shown from what was saved."""
+        turn, view = await self.s.handler.last_turn(actor=actor, session_id=sid)
         renderer = Renderer(client, place=place, actor=actor)
-        await renderer.render(
-            AssistantTurn(
-                sid, view.step_count, view.title, view.questions, view.actions, view.confidence_tier
-            )
-        )
+        if turn is not None:
+            await renderer.render(turn)
         await renderer.render(TriageChanged(sid, view))
         await renderer.close()
         return renderer.failure is None

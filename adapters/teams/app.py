@@ -52,12 +52,12 @@ from bot.commands import (
     EditTriage,
     Escalate,
     Resolve,
-    RetryTurn,
+    SessionCommand,
     StartSession,
     UserMessage,
 )
 from bot.errors import FlowPilotError, InvalidTransition
-from bot.events import Notice, SessionStarted, SessionView, StatusChanged
+from bot.events import Notice, SessionStarted, SessionView, StatusChanged, TriageChanged
 from bot.intake import Attachment
 from bot.settings import Settings
 from storage import repo
@@ -70,6 +70,7 @@ from .commands import (
     PLATFORM,
     _fields,
     actor_of,
+    button,
     decode,
     encode,
     mentions_of,
@@ -232,6 +233,9 @@ class TeamsBot:
         if data and not typed_text.strip():
             if data.get("fp") == "text":  # Retry of a message we failed to take in
                 typed_text = str(data.get("text") or "")
+            elif data.get(KEY) == "show":  # Retry of a reply Teams did not accept
+                self._spawn_show(context, data)
+                return
             else:
                 command = await self._command_of(context, data, actor)
                 if command is not None:
@@ -460,9 +464,13 @@ class TeamsBot:
 
     async def on_card_action(self, context: TurnContext, _state: TurnState) -> None:
         action = _data(_data(context.activity.value).get("action"))
-        command = await self._command_of(context, _data(action.get("data")), actor_of(context.activity))
-        if command is not None:
-            self.spawn(context, command)
+        data = _data(action.get("data"))
+        if data.get(KEY) == "show":
+            self._spawn_show(context, data)
+        else:
+            command = await self._command_of(context, data, actor_of(context.activity))
+            if command is not None:
+                self.spawn(context, command)
         await self._invoke_response(
             context, {"statusCode": 200, "type": "application/vnd.microsoft.activity.message", "value": "OK"}
         )
@@ -499,6 +507,45 @@ class TeamsBot:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _spawn_show(self, context: TurnContext, data: dict[str, Any]) -> None:
+        """Retry after Teams refused part of a reply: show Claude's latest reply and the header again."""
+        try:
+            session_id = uuid.UUID(str(data.get("sid")))
+        except ValueError:
+            return
+        actor = actor_of(context.activity)
+        conversation = Conversation.from_turn_context(context)
+
+        async def show(context: TurnContext) -> None:
+            outbox = Outbox(context, self.delivery)
+            outbox.reference = conversation.store_item_to_json()
+            renderer = Renderer(self, outbox, actor=actor)
+            try:
+                turn, view = await self.runtime.handler.last_turn(actor=actor, session_id=session_id)
+            except FlowPilotError as err:
+                await outbox.send_card(
+                    cards.notice(Notice(session_id, err.message, level="error", code=err.code))
+                )
+                return
+            try:
+                if turn is not None:
+                    await renderer.render(turn)
+                await renderer.render(TriageChanged(session_id, view))
+            except Exception:
+                logger.exception("could not show session %s again in Teams", session_id)
+                with contextlib.suppress(Exception):
+                    await outbox.send_card(cards.failure(button("show", session_id), saved=True))
+
+        async def run() -> None:
+            try:
+                await self._continue(conversation, show)
+            except Exception:
+                logger.exception("showing a Teams session again failed")
+
+        task = asyncio.create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def _continue(self, conversation: Conversation, callback: Any) -> None:
         identity = Conversation.identity_from_claims(conversation.claims)
         continuation = conversation.conversation_reference.get_continuation_activity()
@@ -515,10 +562,13 @@ class TeamsBot:
             )
             session_id = getattr(command, "session_id", None)
             failed = False
+            core_retry: SessionCommand | None = None
             # The core's turn always runs to its end (and persists) even when showing it fails.
             async for event in self.runtime.handler.handle(command):
                 if isinstance(event, SessionStarted):
                     session_id = event.session_id
+                if isinstance(event, Notice) and event.retry is not None:
+                    core_retry = event.retry
                 if failed:
                     continue
                 try:
@@ -526,10 +576,12 @@ class TeamsBot:
                 except Exception:
                     logger.exception("could not show a %s in Teams", type(event).__name__)
                     failed = True
-            if failed:
-                retry = encode(RetryTurn(actor=command.actor, session_id=session_id)) if session_id else None
+            if failed and session_id is not None:
+                # What the core saved is the truth: Retry shows it again, unless the core itself failed
+                # (then Retry is the core's own, which Teams did not manage to show).
+                retry = encode(core_retry) if core_retry is not None else button("show", session_id)
                 with contextlib.suppress(Exception):
-                    await outbox.send_card(cards.failure(retry))
+                    await outbox.send_card(cards.failure(retry, saved=core_retry is None))
 
         try:
             await self._continue(conversation, render_all)

@@ -151,11 +151,11 @@ def notice(event: Notice) -> Card:
     return card([block(mark + event.text)], actions)
 
 
-def failure(retry_data: Card | None) -> Card:
-    """Our own failure (not the core's): short, with Retry when the input can be replayed."""
-    return card(
-        [block("⚠️ " + text.SOMETHING_WENT_WRONG)], [submit("Retry", retry_data)] if retry_data else None
-    )
+def failure(retry_data: Card | None, *, saved: bool = False) -> Card:
+    """Our own failure (not the core's): short, with Retry when the input can be replayed or, when the
+    turn was `saved` and only showing it failed, shown again."""
+    said = text.NOT_SHOWN if saved else text.SOMETHING_WENT_WRONG
+    return card([block("⚠️ " + said)], [submit("Retry", retry_data)] if retry_data else None)
 
 
 def drafting(kind: str, so_far: str) -> Card:
