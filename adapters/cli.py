@@ -22,6 +22,8 @@ QUIET_LOGGERS = (
     "slack_sdk",
     "httpx",
     "httpcore",
+    "httpx2",
+    "httpcore2",
     "anthropic",
     "microsoft_agents",
     "msal",

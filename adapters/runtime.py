@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.claude import AnthropicClaude
+from bot.claude import AnthropicClaude, warm_up
 from bot.events import Notice
 from bot.handler import SessionHandler
 from bot.settings import Settings
@@ -93,6 +93,7 @@ async def open_runtime(
             timeout=settings.claude_timeout,
             max_retries=settings.claude_max_retries,
         )
+        await warm_up(claude)  # the SDK's first-use cost, paid before the first engineer's turn
     else:
         logger.warning("Claude is off: set ANTHROPIC_API_KEY to let FlowPilot answer")
     db = session_factory(engine)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -203,3 +204,57 @@ class AnthropicClaude:
             # A connection dropped mid-stream surfaces as the transport's error, not the SDK's.
             raise ClaudeUnavailable("the answer was cut off") from err
         yield Usage.of(final.usage)
+
+
+# ── warming up ─────────────────────────────────────────────────────────────────────────────────────
+_WARM_USAGE = {"input_tokens": 1, "output_tokens": 1}
+
+
+def _warm_answer(request: httpx2.Request) -> httpx2.Response:
+    """Canned answers, in the API's shapes, for the warm-up's in-memory transport (no network)."""
+    message = {
+        "id": "msg_warm",
+        "type": "message",
+        "role": "assistant",
+        "model": "warm-up",
+        "stop_sequence": None,
+    }
+    if b'"stream":true' not in request.content.replace(b" ", b""):
+        valid = {"message": "ok", "confidence": 0.5}
+        turn = {"type": "tool_use", "id": "toolu_warm", "name": TURN_TOOL_NAME, "input": valid}
+        body = {**message, "content": [turn], "stop_reason": "tool_use", "usage": _WARM_USAGE}
+        return httpx2.Response(200, json=body)
+    events = [
+        ("message_start", {"type": "message_start", "message": {**message, "content": [], "stop_reason": None, "usage": _WARM_USAGE}}),
+        ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "ok"}}),
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": {"output_tokens": 1}}),
+        ("message_stop", {"type": "message_stop"}),
+    ]  # fmt: skip
+    sse = "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events)
+    return httpx2.Response(200, content=sse.encode(), headers={"content-type": "text/event-stream"})
+
+
+async def warm_up(client: AnthropicClaude) -> None:
+    """Run one turn and one streamed draft through the SDK against canned answers in memory.
+
+    The SDK builds its pydantic schemas on first use: 50-200 ms of CPU that would otherwise block the event
+    loop in the middle of the first engineer's turn (and hold up every other request with it).
+    """
+    warm = AnthropicClaude(api_key="warm-up", model=client.model, max_retries=0)
+    warm._client = anthropic.AsyncAnthropic(
+        api_key="warm-up",
+        base_url="http://warm-up.invalid",
+        max_retries=0,
+        http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(_warm_answer)),
+    )
+    messages = [{"role": "user", "content": "warm-up"}]
+    try:
+        await warm.turn(system="warm-up", messages=messages)
+        async for _ in warm.draft(system="warm-up", messages=messages):
+            pass
+    except Exception as err:  # never keep FlowPilot from starting: the first turn just pays the cost
+        logger.info("Claude client warm-up skipped: %s", type(err).__name__)
+    finally:
+        await warm._client.close()

@@ -314,8 +314,11 @@ class ConversationMixin(SessionCore):
                 cache_creation_tokens=result.usage.cache_creation_tokens,
             )
             self._apply_turn(s, turn, step.step_order, result.usage)
-            await self._changed(db, s, actor, "triage")
+            self._release_with(s)
             after = await self._view_of(db, loaded)
+            if _header_changed(before, after):  # other processes and adapters re-render only a changed header
+                await self._changed(db, s, actor, "triage")
+        self._released[session_id] = True
         yield AssistantTurn(
             session_id, step.step_order, turn.message, after.questions, after.actions, after.confidence_tier
         )

@@ -102,6 +102,8 @@ class SessionCore:
         self._users_by_id: dict[uuid.UUID, User] = {}
         # session id -> (last step order, the steps as prompt input), most recently used last
         self._histories: dict[uuid.UUID, tuple[int, list[StepForPrompt]]] = {}
+        # Sessions whose current turn released its lease in its last transaction (see _release_with).
+        self._released: dict[uuid.UUID, bool] = {}
 
     # ── the turn lease ─────────────────────────────────────────────────────────────────────────────
     @contextlib.asynccontextmanager
@@ -138,15 +140,17 @@ class SessionCore:
             heartbeat.cancel()
             if task is not None:
                 self._turns.discard(task)
-            # Released even when the turn is cancelled (client gone, shutdown): shield the write.
-            await asyncio.shield(
-                leases.release(
-                    self._db,
-                    session_id=session_id,
-                    owner=self.owner,
-                    interrupted=marks_interruption and not completed,
+            # A turn that ended by saving Claude's answer let go of the lease in that same transaction.
+            if not self._released.pop(session_id, False):
+                # Released even when the turn is cancelled (client gone, shutdown): shield the write.
+                await asyncio.shield(
+                    leases.release(
+                        self._db,
+                        session_id=session_id,
+                        owner=self.owner,
+                        interrupted=marks_interruption and not completed,
+                    )
                 )
-            )
 
     async def _acquire(self, session_id: uuid.UUID, turn: str, *, kind: str | None = None) -> leases.Acquired:
         loop = asyncio.get_running_loop()
@@ -259,6 +263,8 @@ class SessionCore:
     async def _heartbeat(self, session_id: uuid.UUID) -> None:
         while True:
             await asyncio.sleep(self._lease_seconds / 3)
+            if self._released.get(session_id):
+                return
             try:
                 if not await leases.renew(
                     self._db, session_id=session_id, owner=self.owner, ttl=self._lease_seconds
@@ -391,7 +397,7 @@ class SessionCore:
     @staticmethod
     async def _changed(db: AsyncSession, s: AISession, actor: Actor, kind: str) -> None:
         """Tell other processes (and other adapters) the header changed, when this transaction commits."""
-        await notify.publish(db, notify.SessionChange(s.id, kind, actor.origin))
+        await notify.publish(db, notify.SessionChange(s.id, kind, actor.origin, actor.platform))
 
     async def _add_step(self, db: AsyncSession, s: AISession, **fields: Any) -> AISessionStep:
         s.step_count += 1
@@ -405,6 +411,14 @@ class SessionCore:
             raise InvalidTransition(
                 msg.NOT_ACTIVE.format(status=s.status.replace("_", " "), hint=msg.CLOSED_HINT)
             )
+
+    @staticmethod
+    def _release_with(s: AISession) -> None:
+        """Let go of the lease in the caller's transaction (the turn's last write), not in one more; once it
+        has committed, the caller says so with `_released[s.id] = True`."""
+        s.lease_owner = None
+        s.lease_expires_at = None
+        s.turn_in_flight = None
 
     def _ensure_lease(self, s: AISession) -> None:
         if s.lease_owner != self.owner:

@@ -31,11 +31,19 @@ class SessionChange:
     session_id: uuid.UUID
     kind: str  # triage | status
     origin: str  # the platform the change came from: slack, teams, api, shell
+    platform: str = ""  # the session's own platform (its account's): only that chat adapter shows it
 
 
 async def publish(db: AsyncSession, change: SessionChange) -> None:
     """Queue a notification in `db`'s transaction; PostgreSQL delivers it when that commits."""
-    payload = json.dumps({"session_id": str(change.session_id), "kind": change.kind, "origin": change.origin})
+    payload = json.dumps(
+        {
+            "session_id": str(change.session_id),
+            "kind": change.kind,
+            "origin": change.origin,
+            "platform": change.platform,
+        }
+    )
     await db.execute(
         sa.text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": payload}
     )
@@ -98,7 +106,9 @@ class ChangeListener:
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         try:
             data = json.loads(payload)
-            change = SessionChange(uuid.UUID(data["session_id"]), data["kind"], data["origin"])
+            change = SessionChange(
+                uuid.UUID(data["session_id"]), data["kind"], data["origin"], str(data.get("platform") or "")
+            )
         except (ValueError, KeyError, TypeError):
             logger.warning("ignored a malformed change notification")
             return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
@@ -23,12 +24,22 @@ from .socket_mode import SocketMode
 logger = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE_SECONDS = 10.0
+SLACK_TIMEOUT_SECONDS = 30.0  # one Web API call, as slack_sdk's own default
 
 
-def web_client(api_url: str, token: str | None = None) -> AsyncWebClient:
-    """A Web API client that waits out 429s (Retry-After) before our own retries step in."""
+def web_client(
+    api_url: str, token: str | None = None, *, session: aiohttp.ClientSession | None = None
+) -> AsyncWebClient:
+    """A Web API client that waits out 429s (Retry-After) before our own retries step in.
+
+    With `session`, calls reuse its kept-alive connections: without one, slack_sdk opens (and for a real
+    Slack, TLS-handshakes) a new connection for every call.
+    """
     return AsyncWebClient(
-        token=token, base_url=api_url, retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)]
+        token=token,
+        base_url=api_url,
+        session=session,
+        retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)],
     )
 
 
@@ -41,13 +52,19 @@ class SlackApp:
         token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
         signing = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
         self.oauth: AsyncOAuthSettings | None = None
+        # One pool of kept-alive connections to the Web API for every client (Bolt's per-request ones too).
+        self.http_session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=SLACK_TIMEOUT_SECONDS))
         if settings.slack_client_id and settings.slack_client_secret:
             self.oauth = oauth_settings(settings, runtime.engine)
             self.bolt = AsyncApp(
-                signing_secret=signing, oauth_settings=self.oauth, client=web_client(self.api_url)
+                signing_secret=signing,
+                oauth_settings=self.oauth,
+                client=web_client(self.api_url, session=self.http_session),
             )
         else:
-            self.bolt = AsyncApp(signing_secret=signing, client=web_client(self.api_url, token))
+            self.bolt = AsyncApp(
+                signing_secret=signing, client=web_client(self.api_url, token, session=self.http_session)
+            )
         self.service = SlackService(
             runtime, client_for=self.client_for, file_hosts=files.allowed_hosts(self.api_url)
         )
@@ -64,7 +81,9 @@ class SlackApp:
             return self.bolt.client
         store = self.oauth.installation_store
         bot = await store.async_find_bot(enterprise_id=None, team_id=team_id) if store else None
-        return web_client(self.api_url, bot.bot_token) if bot and bot.bot_token else None
+        if bot is None or not bot.bot_token:
+            return None
+        return web_client(self.api_url, bot.bot_token, session=self.http_session)
 
     async def events(self, request: web.Request) -> web.Response:
         """Check the signature, ack, and only then let Bolt run (its authorize reads the database and Slack)."""
@@ -111,6 +130,7 @@ class SlackApp:
         if self.socket is not None:
             await self.socket.stop()
         await self.service.drain(SHUTDOWN_GRACE_SECONDS)
+        await self.http_session.close()
 
 
 def _answered_inline(body: dict[str, object]) -> bool:

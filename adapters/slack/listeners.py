@@ -128,8 +128,6 @@ class Flows:
             return
         if user == bot_user_id:
             return
-        if not await self.s.first(f"event:{body.get('event_id')}"):
-            return  # a retried delivery
         team = str(body.get("team_id") or event.get("team") or "")
         channel, ts = str(event.get("channel")), str(event.get("ts"))
         thread_ts = event.get("thread_ts")
@@ -142,7 +140,8 @@ class Flows:
         )
         if found is None and not (mention or direct):
             return  # not a session thread, not for us
-        # The same message arrives as app_mention and as message: one turn for it.
+        # One turn per message: a retried delivery, and the same message arriving as app_mention and as
+        # message, carry the same channel and ts.
         if not await self.s.first(f"msg:{team}:{channel}:{ts}"):
             return
         actor = Actor(PLATFORM, team, str(user), await self._name(client, team, str(user)))

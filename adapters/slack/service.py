@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -26,6 +27,7 @@ from .streaming import UNREACHABLE, error_code
 logger = logging.getLogger(__name__)
 
 PLATFORM = "slack"
+THREADS_REMEMBERED = 4096  # recently active threads whose session is known without a database read
 ClientFor = Callable[[str], Awaitable[AsyncWebClient | None]]
 
 
@@ -36,6 +38,7 @@ class SlackService:
         self.client_for = client_for
         self.file_hosts = file_hosts
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._threads: OrderedDict[tuple[str, str, str], tuple[uuid.UUID, Place]] = OrderedDict()
 
     # ── background work ────────────────────────────────────────────────────────────────────────────
     def spawn(
@@ -91,10 +94,23 @@ class SlackService:
     async def place_of_thread(
         self, *, team_id: str, channel: str, thread_ts: str
     ) -> tuple[uuid.UUID, Place] | None:
+        """The session a thread shows. A Slack thread's binding never changes once made, so each process
+        remembers the threads it has seen (a reply then costs no look-up)."""
+        key = (team_id, channel, thread_ts)
+        known = self._threads.get(key)
+        if known is not None:
+            self._threads.move_to_end(key)
+            return known
         b = await self.handler.session_for_thread(
             platform=PLATFORM, workspace_id=team_id, channel_id=channel, thread_id=thread_ts
         )
-        return None if b is None else (b.session_id, place_of(b))
+        if b is None:
+            return None
+        found = (b.session_id, place_of(b))
+        self._threads[key] = found
+        if len(self._threads) > THREADS_REMEMBERED:
+            self._threads.popitem(last=False)
+        return found
 
     # ── running a command ──────────────────────────────────────────────────────────────────────────
     async def run(
@@ -152,7 +168,7 @@ class SlackService:
 
     # ── changes made elsewhere (REST API, another process) ─────────────────────────────────────────
     async def on_change(self, change: SessionChange) -> None:
-        if change.origin == PLATFORM:
+        if change.origin == PLATFORM or change.platform not in ("", PLATFORM):
             return
         view = await self.handler.header(change.session_id)
         if view is None or view.platform != PLATFORM:

@@ -664,7 +664,7 @@ class TeamsBot:
 
     async def on_change(self, change: SessionChange) -> None:
         """A change made elsewhere (REST API, Slack, another process): re-render our header cards."""
-        if change.origin == PLATFORM:
+        if change.origin == PLATFORM or change.platform not in ("", PLATFORM):
             return
         if not await self._teams_bindings(change.session_id):
             return

@@ -38,4 +38,5 @@ async def test_triage_edits_and_resolutions_made_here_reach_another_process(api,
             {"root_cause": "r", "steps_taken": "s", "recommendations": "x"}, expect=200,
         )  # fmt: skip
         status = await next_for("status")
-        assert status == SessionChange(uuid.UUID(sid), "status", "api")
+        # From the API, about a session of the API token's own account (a Slack workspace here).
+        assert status == SessionChange(uuid.UUID(sid), "status", "api", "slack")

@@ -65,6 +65,7 @@ class RecordedRequest:
     # the app's own overhead with them, leaving out the time the model "thinks").
     received_at: float = 0.0
     answered_at: float = 0.0
+    first_text_at: float = 0.0  # a streamed answer: when its first text (or tool input) fragment was sent
 
     @property
     def api_key(self) -> str | None:
@@ -306,7 +307,7 @@ class FakeAnthropic:
         }
         cut = scripted if isinstance(scripted, _Cut) else None
         if body.get("stream"):
-            response = await self._stream(request, message, cut=cut)
+            response = await self._stream(request, message, cut=cut, recorded=recorded)
             recorded.answered_at = time.perf_counter()
             return response
         if cut is not None:
@@ -316,7 +317,12 @@ class FakeAnthropic:
         return answer
 
     async def _stream(
-        self, request: web.Request, message: dict[str, Any], *, cut: _Cut | None
+        self,
+        request: web.Request,
+        message: dict[str, Any],
+        *,
+        cut: _Cut | None,
+        recorded: RecordedRequest | None = None,
     ) -> web.StreamResponse:
         """Send `message` as the real SSE event sequence; with `cut`, drop the connection part way."""
         response = web.StreamResponse(
@@ -355,7 +361,10 @@ class FakeAnthropic:
             await _send(
                 response, "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
             )
-            sent += len(delta.get("text", delta.get("partial_json", "")))
+            fragment = len(delta.get("text", delta.get("partial_json", "")))
+            if fragment and recorded is not None and not recorded.first_text_at:
+                recorded.first_text_at = time.perf_counter()
+            sent += fragment
         if cut is not None:
             return await self._cut(request, response, cut)
         await _send(response, "content_block_stop", {"type": "content_block_stop", "index": 0})

@@ -687,6 +687,8 @@ class FakeSlack:
         self._clock = 1_700_000_000_000_000  # microseconds; ts strings are derived from it
         self._calls: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._call_times: dict[str, list[float]] = defaultdict(list)
+        # Per call, filled in when it is answered: True when Slack accepted it (HTTP 200 and ok).
+        self._call_accepted: dict[str, list[list[bool]]] = defaultdict(list)
         # Called (in the fake's thread) with (method, payload, perf_counter time) for every Web API call:
         # the benchmarks index replies with it instead of scanning every call.
         self.observers: list[Callable[[str, dict[str, Any], float], None]] = []
@@ -990,12 +992,17 @@ class FakeSlack:
 
     # -- inspection -----------------------------------------------------------------------------------
 
-    def timed_calls(self, method: str) -> list[tuple[float, dict[str, Any]]]:
-        """Each call with the time.perf_counter() it arrived at (for the benchmarks)."""
+    def timed_calls(self, method: str, *, accepted: bool = False) -> list[tuple[float, dict[str, Any]]]:
+        """Each call with the time.perf_counter() it arrived at (for the benchmarks); with `accepted`, only
+        the calls Slack accepted (not rate-limited or refused), i.e. what became visible."""
         with self._lock:
-            return list(
-                zip(self._call_times.get(method, []), copy.deepcopy(self._calls.get(method, [])), strict=True)
+            calls = zip(
+                self._call_times.get(method, []),
+                copy.deepcopy(self._calls.get(method, [])),
+                self._call_accepted.get(method, []),
+                strict=True,
             )
+            return [(at, payload) for at, payload, ok in calls if not accepted or ok[0]]
 
     def calls(self, method: str) -> list[dict[str, Any]]:
         """Parsed arguments of every call to ``method`` (``files-pri`` for downloads), oldest first."""
@@ -1191,6 +1198,8 @@ class FakeSlack:
         with self._lock:
             self._calls[method].append(payload)
             self._call_times[method].append(time.perf_counter())
+            outcome = [False]
+            self._call_accepted[method].append(outcome)
             for observe in self.observers:
                 observe(method, payload, self._call_times[method][-1])
             fault = self._faults[method].popleft() if self._faults.get(method) else None
@@ -1209,6 +1218,7 @@ class FakeSlack:
             status = 200
         except SlackError as exc:
             body, status = exc.body, exc.status
+        outcome[0] = status == 200 and bool(isinstance(body, dict) and body.get("ok", True))
         return web.json_response(body, status=status)
 
     def _authorize(self, method: str, token: str | None) -> None:

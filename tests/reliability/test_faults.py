@@ -9,7 +9,6 @@ from typing import Any
 import aiohttp
 import pytest
 import sqlalchemy as sa
-from slack_sdk.web.async_client import AsyncWebClient
 
 import adapters.slack.app as slack_app
 from tests.conftest import running_app
@@ -35,14 +34,7 @@ async def impatient(
     db_url: str, fake_claude: FakeAnthropic, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[SlackHarness]:
     """The Slack app with short Claude and Slack timeouts, so a timeout costs a second, not a minute."""
-
-    def short_timeout_client(api_url: str, token: str | None = None) -> AsyncWebClient:
-        client = original(api_url, token)
-        client.timeout = 1
-        return client
-
-    original = slack_app.web_client
-    monkeypatch.setattr(slack_app, "web_client", short_timeout_client)
+    monkeypatch.setattr(slack_app, "SLACK_TIMEOUT_SECONDS", 1.0)
     settings = slack_settings(db_url, fake_claude, fake_slack, FLOWPILOT_CLAUDE_TIMEOUT=CLAUDE_TIMEOUT)
     async with running_app(settings) as (url, runtime), aiohttp.ClientSession() as http:
         yield SlackHarness(url, runtime, fake_slack, fake_claude, http)
