@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import logging
 import signal
@@ -115,6 +116,10 @@ async def serve(settings: Settings) -> None:
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()
+        # Everything loaded so far (modules, the SDKs' schemas, the app) lives as long as the process: keep
+        # it out of the garbage collector's full passes, which otherwise walk it all and pause the loop.
+        gc.collect()
+        gc.freeze()
         logger.info("FlowPilot listening on http://%s:%d", settings.host, settings.port)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 import uuid
+from asyncio.subprocess import PIPE
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,22 +179,75 @@ def new_ts() -> str:
     return f"{1_800_000_000 + next(_ts)}.{next(_ts) % 1_000_000:06d}"
 
 
-class SlackDriver:
-    """Posts signed Events API requests, as Slack would, and times the acks."""
+class Sender:
+    """bench/sender.py in its own process: sends requests and times their answers away from this busy one."""
 
-    def __init__(self, http: aiohttp.ClientSession) -> None:
+    def __init__(self) -> None:
+        self._proc: asyncio.subprocess.Process | None = None
+        self._waiting: dict[int, asyncio.Future[tuple[int, float]]] = {}
+        self._ids = itertools.count()
+        self._reader: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.sender", cwd=ROOT, stdin=PIPE, stdout=PIPE
+        )
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        while line := await self._proc.stdout.readline():
+            answer = json.loads(line)
+            future = self._waiting.pop(answer["id"], None)
+            if future is not None and not future.done():
+                future.set_result((answer["status"], answer["elapsed"]))
+
+    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, float]:
+        assert self._proc is not None and self._proc.stdin is not None
+        n = next(self._ids)
+        future: asyncio.Future[tuple[int, float]] = asyncio.get_running_loop().create_future()
+        self._waiting[n] = future
+        request = {"id": n, "url": url, "body": body.decode(), "headers": headers}
+        self._proc.stdin.write((json.dumps(request) + "\n").encode())
+        return await future
+
+    async def stop(self) -> None:
+        if self._proc is None:
+            return
+        assert self._proc.stdin is not None
+        self._proc.stdin.close()
+        await self._proc.wait()
+        if self._reader is not None:
+            await self._reader
+
+
+class SlackDriver:
+    """Posts signed Events API requests, as Slack would, and times the acks.
+
+    With a `sender`, requests go out from that separate process, so an ack's time is not stretched by this
+    process being busy (it also runs the fakes); without one they go out from here.
+    """
+
+    def __init__(self, http: aiohttp.ClientSession, sender: Sender | None = None) -> None:
         self.http = http
+        self.sender = sender
         self.acks: list[float] = []
+
+    async def _send(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, float]:
+        if self.sender is not None:
+            return await self.sender.post(url, body, headers)
+        started = time.perf_counter()
+        async with self.http.post(url, data=body, headers=headers) as r:
+            await r.read()
+            return r.status, time.perf_counter() - started
 
     async def post(self, url: str, event: dict) -> float:
         body = json.dumps(event_callback(event, team_id=TEAM, bot_user_id=BOT_USER)).encode()
-        headers = signed_headers(body, secret=SIGNING_SECRET)
-        started = time.perf_counter()
-        async with self.http.post(url + "/slack/events", data=body, headers=headers) as r:
-            await r.read()
-            if r.status != 200:
-                raise RuntimeError(f"{url} answered {r.status}")
-        elapsed = time.perf_counter() - started
+        status, elapsed = await self._send(
+            url + "/slack/events", body, signed_headers(body, secret=SIGNING_SECRET)
+        )
+        if status != 200:
+            raise RuntimeError(f"{url} answered {status}")
         self.acks.append(elapsed)
         return elapsed
 
@@ -209,11 +263,9 @@ class SlackDriver:
     async def slash(self, url: str, *, user: str, channel: str, text: str) -> float:
         """`/flowpilot <text>` typed in a channel."""
         body = slash_command_body("/flowpilot", text, user_id=user, channel_id=channel, team_id=TEAM)
-        headers = signed_headers(body, secret=SIGNING_SECRET)
-        started = time.perf_counter()
-        async with self.http.post(url + "/slack/events", data=body, headers=headers) as r:
-            await r.read()
-        elapsed = time.perf_counter() - started
+        _, elapsed = await self._send(
+            url + "/slack/events", body, signed_headers(body, secret=SIGNING_SECRET)
+        )
         self.acks.append(elapsed)
         return elapsed
 

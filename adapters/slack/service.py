@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import uuid
 from collections import OrderedDict
@@ -14,7 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.runtime import Runtime
 from bot.commands import Actor, Command, SessionCommand
-from bot.events import Event, Notice
+from bot.events import Event, Notice, Thinking
 from storage import repo
 from storage.engine import is_outage
 from storage.models import ThreadBinding
@@ -27,6 +28,9 @@ from .streaming import UNREACHABLE, error_code
 logger = logging.getLogger(__name__)
 
 PLATFORM = "slack"
+# Requests doing their CPU work at once (the others wait, costing nothing); turns waiting for Claude don't count.
+ADMITTED = 8
+ADMISSION_HOLD_SECONDS = 0.25
 THREADS_REMEMBERED = 4096  # recently active threads whose session is known without a database read
 ClientFor = Callable[[str], Awaitable[AsyncWebClient | None]]
 
@@ -38,6 +42,7 @@ class SlackService:
         self.client_for = client_for
         self.file_hosts = file_hosts
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._admission = asyncio.Semaphore(ADMITTED)
         self._threads: OrderedDict[tuple[str, str, str], tuple[uuid.UUID, Place]] = OrderedDict()
 
     # ── background work ────────────────────────────────────────────────────────────────────────────
@@ -57,10 +62,21 @@ class SlackService:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    @staticmethod
     async def _guarded(
-        work: Coroutine[Any, Any, None], name: str, reply_to: tuple[AsyncWebClient, dict[str, Any]] | None
+        self,
+        work: Coroutine[Any, Any, None],
+        name: str,
+        reply_to: tuple[AsyncWebClient, dict[str, Any]] | None,
     ) -> None:
+        # Admission: only so many requests do their CPU work (parsing, database, rendering) at once; the rest
+        # wait their turn here, so the event loop always has room to ack what Slack sends next. A request
+        # gives its place up once it is waiting for Claude (see run) or when it is done.
+        ticket = _Ticket(self._admission)
+        await self._admission.acquire()
+        _TICKET.set(ticket)
+        # Never a long wait for the others: a request waiting on something (a busy session's lease, a slow
+        # Slack call) gives its place up after a moment anyway.
+        expiry = asyncio.get_running_loop().call_later(ADMISSION_HOLD_SECONDS, ticket.release)
         try:
             await work
         except Exception as err:
@@ -70,6 +86,9 @@ class SlackService:
             logger.warning("database unavailable for Slack %s: %s", name, type(err).__name__)
             if reply_to is not None:
                 await _tell_database_down(*reply_to)
+        finally:
+            expiry.cancel()
+            ticket.release()
 
     async def drain(self, timeout: float) -> None:
         """Let background work finish (shutdown), then cancel what is left."""
@@ -138,8 +157,11 @@ class SlackService:
                 await renderer.render(event)
 
         drawing = asyncio.create_task(draw())
+        ticket = _TICKET.get(None)
         try:
             async for event in self.handler.handle(command):
+                if isinstance(event, Thinking) and ticket is not None:
+                    ticket.release()  # waiting for Claude now: let another request in
                 events.put_nowait(event)
         finally:
             events.put_nowait(None)
@@ -183,6 +205,22 @@ class SlackService:
             await renderer.header(view)
         except SlackApiError as err:
             logger.warning("could not refresh a Slack header: %s", error_code(err))
+
+
+class _Ticket:
+    """A place among the requests admitted to work at once; given back exactly once."""
+
+    def __init__(self, admission: asyncio.Semaphore) -> None:
+        self._admission = admission
+        self._held = True
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._admission.release()
+
+
+_TICKET: contextvars.ContextVar[_Ticket] = contextvars.ContextVar("slack_admission_ticket")
 
 
 def place_of(b: ThreadBinding) -> Place:
