@@ -165,7 +165,8 @@ class AISession(Base):
     # The turn lease: one turn at a time per session, across processes.
     lease_owner: Mapped[uuid.UUID | None]
     lease_expires_at: Mapped[datetime | None]
-    turn_in_flight: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # None is SQL NULL (not the JSON value null), so "no turn in flight" is what the recovery sweep skips.
+    turn_in_flight: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
 
     user: Mapped[User] = relationship(foreign_keys=[user_id], lazy="raise")
     account: Mapped[Account] = relationship(lazy="raise")

@@ -48,6 +48,23 @@ async def test_two_messages_racing_on_one_session_are_serialized(handler, alice,
     assert "first: spooler restarted" in second_request and "second: still offline" in second_request
 
 
+async def test_a_finished_turn_leaves_no_turn_in_flight_for_the_recovery_sweep(handler, alice, db):
+    """A turn that ended normally is not an interrupted one: nothing is left for the sweep to announce."""
+    session_id, _ = await start(handler, alice)
+    await collect(handler.handle(UserMessage(actor=alice, session_id=session_id, text="still offline")))
+    async with db() as s:
+        row = (
+            await s.execute(
+                sa.text(
+                    "SELECT lease_owner, turn_in_flight IS NULL AS cleared FROM ai_sessions WHERE id = :id"
+                ),
+                {"id": session_id},
+            )
+        ).one()
+    assert row.lease_owner is None and row.cleared, "SQL NULL, not the JSON value null"
+    assert await handler.recover_unfinished() == []
+
+
 async def test_handlers_in_two_processes_share_the_lease(db, fake_claude, alice):
     # Two handlers with separate owners stand for two `flowpilot serve` processes on one database.
     one = SessionHandler(db=db, claude=make_claude(fake_claude), lease_seconds=30, lease_wait_seconds=10)

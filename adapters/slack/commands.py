@@ -13,17 +13,12 @@ from .output import Clicked
 PLATFORM = "slack"
 MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
 SUBCOMMANDS = ("help", "list", "status", "pause", "resume", "resolve", "escalate")
-# Buttons that mean "this, once": a second click on the same button is a double click, never a new request.
-ONE_SHOT = (
-    "fp_answer_",
-    "fp_done_",
-    "fp_failed_",
-    "fp_confirm",
-    "fp_discard",
-    "fp_rate_",
-    "fp_takeover",
-    "fp_retry",
-)
+# Buttons whose second click is never a new request, however late: Retry replays a command once.
+ONE_SHOT = ("fp_retry",)
+# Two clicks of the same button by the same person closer than this are one double click. Later ones are
+# requests of their own: the core refuses what cannot happen twice ("already answered", "already paused"),
+# and an answer refused while the session was paused can be given again once it is resumed.
+DOUBLE_CLICK_SECONDS = 1.5
 
 
 def actor_of(payload: dict[str, Any]) -> Actor:
@@ -76,13 +71,12 @@ class Click:
     def dedupe_key(self) -> str:
         c = self.clicked
         key = f"click:{self.actor.workspace_id}:{self.actor.user_id}:{c.channel}:{c.ts}:{self.action_id}:{self.value}"
-        if not self.action_id.startswith(ONE_SHOT):
-            # Header buttons may be pressed again later; only a burst counts as a double click.
-            try:
-                key += f":{int(float(self.action_ts)) // 5}"
-            except ValueError:
-                key += f":{self.action_ts}"
         return key[:255]
+
+    @property
+    def double_click_window(self) -> float | None:
+        """How long a second click of this button counts as the same click (None: forever)."""
+        return None if self.action_id.startswith(ONE_SHOT) else DOUBLE_CLICK_SECONDS
 
 
 def click_of(body: dict[str, Any]) -> Click:

@@ -286,8 +286,8 @@ class Flows:
     # ── buttons ────────────────────────────────────────────────────────────────────────────────────
     async def click(self, body: dict[str, Any], client: AsyncWebClient) -> None:
         click = click_of(body)
-        if not await self.s.first(click.dedupe_key):
-            return  # a double click
+        if not await self.s.first(click.dedupe_key, within=click.double_click_window):
+            return  # a double click (or the same payload delivered twice)
         pieces = click.value.split("|")
         try:
             sid = uuid.UUID(pieces[1] if click.action_id == "fp_retry" else pieces[0])

@@ -99,10 +99,11 @@ class SlackService:
             if pending:
                 await asyncio.wait(pending, timeout=5)
 
-    async def first(self, key: str) -> bool:
-        """True the first time `key` is seen, in any process (PostgreSQL)."""
+    async def first(self, key: str, *, within: float | None = None) -> bool:
+        """True the first time `key` is seen, in any process (PostgreSQL); with `within`, also when it was
+        last seen longer ago than that many seconds."""
         async with self.runtime.db() as db, db.begin():
-            return await repo.first_delivery(db, platform=PLATFORM, event_id=key[:255])
+            return await repo.first_delivery(db, platform=PLATFORM, event_id=key[:255], within=within)
 
     # ── places ─────────────────────────────────────────────────────────────────────────────────────
     async def place_for(self, session_id: uuid.UUID, team_id: str) -> Place | None:

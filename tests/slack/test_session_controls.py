@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from typing import Any
 
@@ -9,6 +11,7 @@ import aiohttp
 import sqlalchemy as sa
 
 from adapters.slack import messages as msg
+from adapters.slack.commands import DOUBLE_CLICK_SECONDS
 from bot.commands import Actor, EditTriage
 from storage import lease
 from storage.models import SessionHandoff
@@ -228,3 +231,67 @@ async def test_a_message_too_long_for_a_retry_button_asks_to_send_it_again(
         )
         assert "fp_retry" not in action_ids(notice[0]) and notice[0]["thread_ts"] == header["ts"]
         assert slack.claude_calls() == 1
+
+
+async def _after_double_click_window(since: float) -> None:
+    """Wait until a second press of the same button is a new click, not a double click."""
+    await asyncio.sleep(max(0.0, since + DOUBLE_CLICK_SECONDS + 0.1 - time.monotonic()))
+
+
+async def test_header_buttons_pressed_again_later_work_and_a_double_click_is_one_click(
+    slack: SlackHarness,
+) -> None:
+    header, _ = await started(slack)
+    paused_at = time.monotonic()
+    await slack.click(_header(slack, header["ts"]), "fp_pause")
+    await wait_for(lambda: _status(slack, "paused"), what="paused")
+    await wait_for(lambda: "fp_resume" in action_ids(_header(slack, header["ts"])), what="Resume")
+    await slack.click(_header(slack, header["ts"]), "fp_resume")
+    await wait_for(lambda: _status(slack, "active"), what="active again")
+    await wait_for(lambda: "fp_pause" in action_ids(_header(slack, header["ts"])), what="Pause")
+    # The same Pause button, pressed again a moment later: a request of its own, not a double click.
+    await _after_double_click_window(paused_at)
+    await slack.click(_header(slack, header["ts"]), "fp_pause")
+    await wait_for(lambda: _status(slack, "paused"), what="paused again")
+    await slack.click(_header(slack, header["ts"]), "fp_resume")
+    await wait_for(lambda: _status(slack, "active"), what="active")
+
+    # Resolve double-clicked (two payloads, each with its own action_ts): one draft, written once.
+    drafts = len(slack.claude.requests)
+    resolve = _header(slack, header["ts"])
+    await asyncio.gather(slack.click(resolve, "fp_resolve"), slack.click(resolve, "fp_resolve"))
+    await _controls(slack, "resolve")
+    await asyncio.sleep(0.5)  # a second draft, if one had been started, would be on its way by now
+    session = await slack.session()
+    assert session is not None
+    async with slack.runtime.db() as db:
+        written = (
+            (await db.execute(sa.select(SessionHandoff).where(SessionHandoff.session_id == session.id)))
+            .scalars()
+            .all()
+        )
+    assert len(written) == 1
+    assert len(slack.claude.requests) == drafts + 1
+    assert len(slack.with_action("fp_confirm")) == 1
+
+
+async def test_an_answer_refused_while_paused_can_be_given_again_after_resuming(slack: SlackHarness) -> None:
+    header, turn = await started(slack)
+    await slack.click(_header(slack, header["ts"]), "fp_pause")
+    await wait_for(lambda: _status(slack, "paused"), what="paused")
+    answered_at = time.monotonic()
+    await slack.click(turn, "fp_answer_1_0")
+    refused = await wait_for(lambda: slack.fake.ephemerals(slack.fake.general), what="a private refusal")
+    assert "paused" in refused[-1]["text"]
+    await wait_for(lambda: "fp_resume" in action_ids(_header(slack, header["ts"])), what="Resume")
+    await slack.click(_header(slack, header["ts"]), "fp_resume")
+    await wait_for(lambda: _status(slack, "active"), what="active again")
+
+    await _after_double_click_window(answered_at)
+    await slack.click(turn, "fp_answer_1_0")
+
+    async def answered() -> bool:
+        session = await slack.session()
+        return session is not None and session.pending_task_lane["questions"][0].get("answer") is not None
+
+    await wait_for(answered, what="the answer recorded once the session is active again")
