@@ -5,6 +5,7 @@ The one place where errors (the core's notices and Slack's own refusals) become 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -43,6 +44,8 @@ logger = logging.getLogger(__name__)
 PLATFORM = "slack"
 
 # Refusals meant for the person who clicked, not for the whole thread.
+# How long Claude may take before the thread shows "FlowPilot is thinking…".
+THINKING_DELAY_SECONDS = 0.8
 PERSONAL_ERRORS = ("not_found", "forbidden", "already_answered", "invalid_transition", "bad_input")
 # Remembers where a session's draft is being streamed (session id, {"channel", "ts"}), for crash recovery.
 NoteDraft = Callable[[uuid.UUID, dict[str, str]], Awaitable[None]]
@@ -91,6 +94,8 @@ class Renderer:
         self.errored = False  # the core refused or failed: the clicked buttons stay live
         self.session_id: uuid.UUID | None = getattr(command, "session_id", None)
         self._placeholder: str | None = None
+        self._thinking_later: asyncio.Task[None] | None = None
+        self._thinking_posting = False
         self._writer: DraftWriter | None = None
         self._title_set: str | None = None
 
@@ -99,6 +104,8 @@ class Renderer:
         if event.session_id is not None:
             self.session_id = event.session_id
         try:
+            if not isinstance(event, Thinking):
+                await self._settle_thinking()
             await self._render(event)
         except SlackApiError as err:
             code = error_code(err)
@@ -112,6 +119,12 @@ class Renderer:
 
     async def close(self) -> None:
         """Report a Slack failure in the thread, with a Retry that shows the session again."""
+        try:
+            await self._settle_thinking()
+        except SlackApiError as err:
+            self.failure = self.failure or error_code(err)
+        except UNREACHABLE:
+            self.failure = self.failure or "timeout"
         if self.failure is None or self.place is None or self.session_id is None:
             return
         text = msg.SLACK_FAILED.format(error=self.failure)
@@ -184,9 +197,31 @@ class Renderer:
         if self.place.assistant:
             status = msg.ASSISTANT_THINKING if event.purpose == "turn" else msg.ASSISTANT_DRAFTING
             await self._assistant("setStatus", status=status)
-        elif event.purpose == "turn" and self._placeholder is None:
-            posted = await self._post([render.context(msg.THINKING)], msg.THINKING)
-            self._placeholder = posted
+        elif event.purpose == "turn" and self._placeholder is None and self._thinking_later is None:
+            # Shown only if Claude takes a moment: a quick answer then arrives without a "thinking…" line
+            # flashing up and being replaced (and with one Slack call instead of two).
+            self._thinking_later = asyncio.create_task(self._placeholder_after(THINKING_DELAY_SECONDS))
+
+    async def _placeholder_after(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self._thinking_posting = True
+        self._placeholder = await self._post([render.context(msg.THINKING)], msg.THINKING)
+
+    async def _settle_thinking(self) -> None:
+        """Before anything else is shown: drop the "thinking…" line not posted yet, or let it finish posting
+        (so what comes next replaces it instead of leaving it behind)."""
+        task, self._thinking_later = self._thinking_later, None
+        if task is None:
+            return
+        if not self._thinking_posting and not task.done():
+            task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            if not task.cancelled():
+                raise
+        finally:
+            self._thinking_posting = False
 
     async def _turn(self, event: AssistantTurn) -> None:
         if self.place is None:

@@ -189,7 +189,9 @@ async def test_a_change_made_through_the_api_rerenders_the_header(slack: SlackHa
 async def test_slack_refusing_a_turn_leaves_a_message_and_a_retry_that_works(slack: SlackHarness) -> None:
     fake = slack.fake
     header, _ = await started(slack)
-    fake.fail("chat.postMessage", error="internal_error", times=2)  # the placeholder and the reply
+    fake.fail(
+        "chat.postMessage", error="internal_error", times=1
+    )  # the reply (Claude answers at once: no placeholder)
     await slack.event(
         fake.post_user_message(fake.general, "Still failing", user=ALICE, thread_ts=header["ts"])
     )
@@ -295,3 +297,40 @@ async def test_an_answer_refused_while_paused_can_be_given_again_after_resuming(
         return session is not None and session.pending_task_lane["questions"][0].get("answer") is not None
 
     await wait_for(answered, what="the answer recorded once the session is active again")
+
+
+async def test_thinking_shows_only_while_claude_takes_a_moment_and_the_reply_replaces_it(
+    slack: SlackHarness,
+) -> None:
+    fake = slack.fake
+    header, _ = await started(slack)
+
+    def thinking_posts() -> list[dict[str, Any]]:
+        return [c for c in fake.calls("chat.postMessage") if msg.THINKING in str(c.get("text"))]
+
+    # Claude answers at once: the reply comes without a "thinking…" line flashing up first.
+    before = len(thinking_posts())
+    await slack.event(
+        fake.post_user_message(fake.general, "Rebooted, same", user=ALICE, thread_ts=header["ts"])
+    )
+    await wait_for(
+        lambda: slack.claude_calls() == 2 and len(slack.with_action("fp_answer_1_0")) >= 2, what="reply"
+    )
+    assert len(thinking_posts()) == before
+
+    # Claude takes a while: the thread says so, and the reply then takes that message's place.
+    slack.claude.latency = 2.0
+    await slack.event(
+        fake.post_user_message(fake.general, "Still nothing", user=ALICE, thread_ts=header["ts"])
+    )
+    await wait_for(lambda: len(thinking_posts()) > before, what="the thinking line")
+    placeholder = next(
+        m
+        for m in fake.thread(fake.general, header["ts"])
+        if msg.THINKING in shown_text(m) or msg.THINKING in m.get("text", "")
+    )
+    await wait_for(
+        lambda: "fp_answer_1_0" in action_ids(fake.message(fake.general, placeholder["ts"]) or {}),
+        what="the reply in the thinking line's place",
+    )
+    assert not [m for m in fake.thread(fake.general, header["ts"]) if msg.THINKING in m.get("text", "")]
