@@ -77,6 +77,7 @@ async def run(only: tuple[str, ...], quick: bool) -> list[sc.Row]:
             if name == "overhead" and got and got[-1].flowpilot.replace(".", "", 1).isdigit():
                 single_tps = float(got[-1].flowpilot)
             rows += got
+        await h.drop_databases(admin)
     return rows
 
 

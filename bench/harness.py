@@ -82,6 +82,9 @@ def _dsn(url: str, database: str | None = None) -> str:
     return u.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+CREATED: list[str] = []  # databases this run made, dropped at its end (see drop_databases)
+
+
 async def fresh_database(admin_url: str) -> str:
     """A new empty database on the server; `flowpilot serve` migrates it at start."""
     name = f"fp_bench_{uuid.uuid4().hex[:10]}"
@@ -90,7 +93,18 @@ async def fresh_database(admin_url: str) -> str:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
+    CREATED.append(name)
     return _dsn(admin_url, name)
+
+
+async def drop_databases(admin_url: str) -> None:
+    """Drop what fresh_database made, so runs against a shared server leave nothing behind."""
+    conn = await asyncpg.connect(_dsn(admin_url))
+    try:
+        while CREATED:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{CREATED.pop()}" WITH (FORCE)')
+    finally:
+        await conn.close()
 
 
 async def wal_bytes(url: str) -> int:
