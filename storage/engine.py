@@ -45,6 +45,7 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> A
     event.listen(pool, "connect", _stamp)
     event.listen(pool, "checkin", _stamp)
     event.listen(pool, "checkout", _ping_if_idle)
+    event.listen(engine.sync_engine, "handle_error", _broken_connection_is_a_disconnect)
     return engine
 
 
@@ -59,12 +60,26 @@ def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
     15 % of a busy server's CPU. A connection that was in use a moment ago is known to be alive; one that
     sat in the pool (across a database restart, say) is pinged, and replaced when the ping fails.
     """
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    if driver is not None and driver.is_closed():  # the server ended it (restart, terminated backend)
+        raise DisconnectionError("pooled connection was closed by the server")
     if time.monotonic() - record.info.get("used_at", 0.0) < PING_AFTER_IDLE_SECONDS:
         return
     try:
         dbapi_connection.ping()
     except Exception as err:
         raise DisconnectionError("pooled connection is gone") from err
+
+
+def _broken_connection_is_a_disconnect(context: Any) -> None:
+    """asyncpg reports a connection the server has just cut ("cannot switch to state …; another operation
+    is in progress", "connection is closed") as a client error SQLAlchemy does not count as a disconnect:
+    say it is one, so the connection is thrown away instead of going back to the pool broken."""
+    original = context.original_exception
+    if type(original).__name__ in ("InternalClientError", "ConnectionDoesNotExistError") or (
+        "connection is closed" in str(original)
+    ):
+        context.is_disconnect = True
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker:
@@ -82,6 +97,8 @@ def is_outage(err: BaseException) -> bool:
         return True
     if not isinstance(err, DBAPIError):
         return False
+    if err.connection_invalidated:  # the connection broke under us (see _broken_connection_is_a_disconnect)
+        return True
     cause: BaseException | None = err
     while cause is not None:
         state = str(getattr(cause, "sqlstate", "") or "")

@@ -114,8 +114,8 @@ async def first_delivery(
 ) -> bool:
     """Record a platform event; False when it was seen before (a retried delivery).
 
-    With `within` (seconds), a sliding window: False only when it was last seen less than that long ago
-    (a double click), and each time it is seen again the window starts over.
+    With `within` (seconds): False only when it was last *accepted* less than that long ago (a double
+    click); a dropped repeat does not restart the window, an accepted one does.
     """
     stmt = insert(ProcessedEvent).values(platform=platform, event_id=event_id)
     if within is None:
