@@ -514,7 +514,7 @@ async def streaming(ctx: Context) -> list[Row]:
     finally:
         ctx.anthropic.chunk_delay = 0.0
         await server.stop()
-    per_second = _max_updates_per_second(ctx.slack, latency_started)
+    per_second = ctx.slack.most_edits_in_one_second(latency_started)
     p99 = h.percentile(delays, 99) if delays else float("nan")
     return [
         Row(
@@ -565,20 +565,3 @@ def _first_visible_delays(ctx: Context, threads: list[tuple[str, str]], since: f
         if shown:
             delays.append(min(shown) - request.first_text_at)
     return delays
-
-
-def _max_updates_per_second(slack: FakeSlack, since: float) -> int:
-    by_message: dict[str, list[float]] = {}
-    for method in ("chat.update", "chat.appendStream"):
-        for at, payload in slack.timed_calls(method):
-            if at >= since:
-                by_message.setdefault(str(payload.get("ts")), []).append(at)
-    worst = 0
-    for times in by_message.values():
-        times.sort()
-        j = 0
-        for i, t in enumerate(times):
-            while t - times[j] >= 1.0:
-                j += 1
-            worst = max(worst, i - j + 1)
-    return worst

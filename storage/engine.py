@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
@@ -71,14 +72,16 @@ def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         raise DisconnectionError("pooled connection is gone") from err
 
 
+# asyncpg's errors for a connection the server has just cut ("cannot switch to state …; another operation is
+# in progress", "connection was closed in the middle of operation"), which SQLAlchemy does not count as
+# disconnects ("connection is closed" it already does).
+_CUT_UNDER_US = (asyncpg.exceptions.InternalClientError, asyncpg.exceptions.ConnectionDoesNotExistError)
+
+
 def _broken_connection_is_a_disconnect(context: Any) -> None:
-    """asyncpg reports a connection the server has just cut ("cannot switch to state …; another operation
-    is in progress", "connection is closed") as a client error SQLAlchemy does not count as a disconnect:
-    say it is one, so the connection is thrown away instead of going back to the pool broken."""
-    original = context.original_exception
-    if type(original).__name__ in ("InternalClientError", "ConnectionDoesNotExistError") or (
-        "connection is closed" in str(original)
-    ):
+    """Say a connection cut under us is a disconnect, so it is thrown away instead of going back to the pool
+    broken (and the command is reported as the database being away)."""
+    if isinstance(context.original_exception, _CUT_UNDER_US):
         context.is_disconnect = True
 
 

@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import uuid
 import warnings
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
@@ -503,7 +504,11 @@ class TeamsBot:
         fresh_header: bool = False,
     ) -> None:
         conversation = Conversation.from_turn_context(context)
-        task = asyncio.create_task(self._run(conversation, command, escalation, fresh_header))
+        self._track(self._run(conversation, command, escalation, fresh_header))
+
+    def _track(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run after the HTTP answer; tracked so shutdown can wait for it."""
+        task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -542,9 +547,7 @@ class TeamsBot:
             except Exception:
                 logger.exception("showing a Teams session again failed")
 
-        task = asyncio.create_task(run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._track(run())
 
     async def _continue(self, conversation: Conversation, callback: Any) -> None:
         identity = Conversation.identity_from_claims(conversation.claims)

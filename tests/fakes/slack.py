@@ -1004,6 +1004,23 @@ class FakeSlack:
             )
             return [(at, payload) for at, payload, ok in calls if not accepted or ok[0]]
 
+    def most_edits_in_one_second(self, since: float = 0.0) -> int:
+        """The most chat.appendStream / chat.update calls any one message got within a 1-second window."""
+        by_message: dict[str, list[float]] = {}
+        for method in ("chat.appendStream", "chat.update"):
+            for at, payload in self.timed_calls(method):
+                if at >= since:
+                    by_message.setdefault(str(payload.get("ts")), []).append(at)
+        worst = 0
+        for times in by_message.values():
+            times.sort()
+            first = 0
+            for i, at in enumerate(times):
+                while at - times[first] >= 1.0:
+                    first += 1
+                worst = max(worst, i - first + 1)
+        return worst
+
     def calls(self, method: str) -> list[dict[str, Any]]:
         """Parsed arguments of every call to ``method`` (``files-pri`` for downloads), oldest first."""
         with self._lock:

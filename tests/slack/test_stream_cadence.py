@@ -12,26 +12,6 @@ from tests.fakes.slack import FakeSlack
 
 from .conftest import ALICE, SlackHarness, started, wait_for
 
-EDITS = ("chat.appendStream", "chat.update")
-
-
-def _most_edits_in_one_second(fake: FakeSlack, since: float) -> int:
-    """The most appendStream/update calls any one message got within a 1-second window."""
-    by_message: dict[str, list[float]] = {}
-    for method in EDITS:
-        for at, payload in fake.timed_calls(method):
-            if at >= since:
-                by_message.setdefault(str(payload.get("ts")), []).append(at)
-    worst = 0
-    for times in by_message.values():
-        times.sort()
-        first = 0
-        for i, at in enumerate(times):
-            while at - times[first] >= 1.0:
-                first += 1
-            worst = max(worst, i - first + 1)
-    return worst
-
 
 def _draft() -> str:
     steps = "\n".join(
@@ -56,7 +36,7 @@ async def test_draft_shows_first_words_at_once_then_one_edit_per_second(slack: S
     assert stopped_at - started_at > 2.0  # the first words were visible long before the draft was done
     appends = [at for at, call in fake.timed_calls("chat.appendStream") if at >= since]
     assert len(appends) >= 2  # and it grew in between
-    assert _most_edits_in_one_second(fake, since) == 1
+    assert fake.most_edits_in_one_second(since) == 1
     assert (fake.message(fake.general, stop["ts"]) or {})["text"] == text
 
 
@@ -74,5 +54,5 @@ async def test_edit_cadence_holds_under_429s(fake_slack: FakeSlack) -> None:
         await writer.add(text[i : i + 20])
         await asyncio.sleep(0.02)
     await writer.finish()
-    assert _most_edits_in_one_second(fake_slack, since) == 1
+    assert fake_slack.most_edits_in_one_second(since) == 1
     assert (fake_slack.message(fake_slack.general, writer.ts or "") or {})["text"] == text
