@@ -10,8 +10,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import raw
 from storage.models import (
     AISession,
     ThreadBinding,
@@ -49,7 +49,7 @@ from .intake import PreparedInput, prepare_input
 from .prompts import SYSTEM_PROMPT, build_messages, triage_context
 from .redaction import redact
 from .schemas import ClaudeTurn, confidence_tier
-from .session_core import SessionCore, _Loaded, _now
+from .session_core import Db, SessionCore, _Loaded, _now
 from .triage import apply_update, header_dict, lane_actions, lane_questions
 
 
@@ -151,8 +151,8 @@ class ConversationMixin(SessionCore):
     # ── conversation ───────────────────────────────────────────────────────────────────────────────
     async def _user_message(self, command: UserMessage) -> AsyncIterator[Event]:
         prepared = self._prepare(command.text, command.attachments)
-        async with self._db() as db, db.begin():
-            loaded = await self._load(db, command.actor, command.session_id)
+        async with raw.transaction(self._db) as db:
+            loaded = await self._load_copy(db, command.actor, command.session_id)
             s = loaded.session
             self._require_active(s)
             self._touch(s, _now())
@@ -168,6 +168,7 @@ class ConversationMixin(SessionCore):
                 images=[dataclasses.asdict(i) for i in prepared.images] or None,
             )
             s.awaiting_reply = True
+            await self._save(db, loaded)
             prefetched = await self._turn_input(db, loaded)
         for note in prepared.notes:
             yield Notice(command.session_id, note)
@@ -175,8 +176,8 @@ class ConversationMixin(SessionCore):
             yield event
 
     async def _retry(self, command: RetryTurn) -> AsyncIterator[Event]:
-        async with self._db() as db, db.begin():
-            loaded = await self._load(db, command.actor, command.session_id)
+        async with raw.transaction(self._db) as db:
+            loaded = await self._load_copy(db, command.actor, command.session_id, lock=False)
             self._require_active(loaded.session)
             pending = loaded.session.awaiting_reply
             prefetched = await self._turn_input(db, loaded) if pending else None
@@ -190,8 +191,8 @@ class ConversationMixin(SessionCore):
         answer = redact(command.answer.strip()).text[:2000]
         if not answer:
             raise IntakeError(msg.EMPTY_MESSAGE)
-        async with self._db() as db, db.begin():
-            loaded = await self._load(db, command.actor, command.session_id)
+        async with raw.transaction(self._db) as db:
+            loaded = await self._load_copy(db, command.actor, command.session_id)
             s = loaded.session
             self._require_active(s)
             lane = dict(s.pending_task_lane or {})
@@ -215,10 +216,10 @@ class ConversationMixin(SessionCore):
                 content=f'Answer to "{q["text"]}": {answer}',
             )
             remaining = sum(1 for x in questions if x.get("answer") is None)
-            prefetched = None
             if remaining == 0:
                 s.awaiting_reply = True
-                prefetched = await self._turn_input(db, loaded)
+            await self._save(db, loaded)
+            prefetched = await self._turn_input(db, loaded) if remaining == 0 else None
             turn = int(lane.get("step_order", 0))
             question = next(x for x in lane_questions(s.pending_task_lane) if x.id == q["id"])
         yield QuestionAnswered(command.session_id, turn, question, remaining)
@@ -229,8 +230,8 @@ class ConversationMixin(SessionCore):
             yield Notice(command.session_id, msg.WAITING_FOR_ANSWERS.format(remaining=remaining))
 
     async def _mark_action(self, command: MarkAction) -> AsyncIterator[Event]:
-        async with self._db() as db, db.begin():
-            loaded = await self._load(db, command.actor, command.session_id)
+        async with raw.transaction(self._db) as db:
+            loaded = await self._load_copy(db, command.actor, command.session_id)
             s = loaded.session
             self._require_active(s)
             lane = dict(s.pending_task_lane or {})
@@ -255,10 +256,11 @@ class ConversationMixin(SessionCore):
             )
             open_questions = any(q.get("answer") is None for q in lane.get("questions", []))
             all_marked = all(x.get("outcome") is not None for x in actions)
-            prefetched = None
-            if not open_questions and all_marked:
+            ready = not open_questions and all_marked
+            if ready:
                 s.awaiting_reply = True
-                prefetched = await self._turn_input(db, loaded)
+            await self._save(db, loaded)
+            prefetched = await self._turn_input(db, loaded) if ready else None
             turn = int(lane.get("step_order", 0))
             action = next(x for x in lane_actions(s.pending_task_lane) if x.id == a["id"])
         yield ActionMarked(command.session_id, turn, action)
@@ -266,7 +268,7 @@ class ConversationMixin(SessionCore):
             async for event in self._claude_turn(command.session_id, command.actor, prefetched):
                 yield event
 
-    async def _turn_input(self, db: AsyncSession, loaded: _Loaded) -> _TurnInput:
+    async def _turn_input(self, db: Db, loaded: _Loaded) -> _TurnInput:
         """What the next Claude turn needs, read inside the caller's transaction (no extra round trip)."""
         s = loaded.session
         context = triage_context(header_dict(s), s.manual_fields or [])
@@ -280,8 +282,10 @@ class ConversationMixin(SessionCore):
         if self._claude is None:
             raise ClaudeUnavailable(msg.CLAUDE_NOT_CONFIGURED)
         if prefetched is None:
-            async with self._db() as db, db.begin():
-                prefetched = await self._turn_input(db, await self._load(db, actor, session_id, lock=False))
+            async with raw.transaction(self._db) as db:
+                prefetched = await self._turn_input(
+                    db, await self._load_copy(db, actor, session_id, lock=False)
+                )
         messages, before = prefetched.messages, prefetched.before
         yield Thinking(session_id, "turn")
         try:
@@ -293,8 +297,8 @@ class ConversationMixin(SessionCore):
                 err.message = msg.CLAUDE_BAD_OUTPUT
             raise
         turn = result.turn
-        async with self._db() as db, db.begin():
-            loaded = await self._load(db, actor, session_id)
+        async with raw.transaction(self._db) as db:
+            loaded = await self._load_copy(db, actor, session_id)
             s = loaded.session
             self._ensure_lease(s)
             self._touch(s, _now())
@@ -315,6 +319,7 @@ class ConversationMixin(SessionCore):
             )
             self._apply_turn(s, turn, step.step_order, result.usage)
             self._release_with(s)
+            await self._save(db, loaded)
             after = await self._view_of(db, loaded)
             if _header_changed(before, after):  # other processes and adapters re-render only a changed header
                 await self._changed(db, s, actor, "triage")

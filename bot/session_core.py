@@ -10,15 +10,16 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeAlias, TypeVar
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage import lease as leases
-from storage import notify, repo
+from storage import notify, raw, repo
 from storage.models import (
     Account,
     AISession,
@@ -61,6 +62,9 @@ CLOSED = ("resolved", "escalated", "abandoned", "requesting_escalation")
 HISTORY_CACHE_SESSIONS = 256
 
 _T = TypeVar("_T")
+
+# A transaction: the ORM's, or a plain asyncpg connection in one (storage.raw: the conversation's turns).
+Db: TypeAlias = AsyncSession | asyncpg.Connection
 
 
 def _now() -> datetime:
@@ -297,9 +301,25 @@ class SessionCore:
             raise NotFound(msg.SESSION_NOT_FOUND)
         return _Loaded(s, account, await self._user(db, account, actor))
 
+    async def _load_copy(
+        self, conn: asyncpg.Connection, actor: Actor, session_id: uuid.UUID, *, lock: bool = True
+    ) -> _Loaded:
+        """Like _load, for the conversation's turns (storage.raw): the session is a copy the ORM does not
+        track; `_save` writes its changes."""
+        s = await raw.session_copy(conn, session_id, lock=lock)
+        account = await self._account(conn, actor)
+        if s is None or account is None or s.account_id != account.id:
+            raise NotFound(msg.SESSION_NOT_FOUND)
+        return _Loaded(s, account, await self._user(conn, account, actor))
+
+    @staticmethod
+    async def _save(conn: asyncpg.Connection, loaded: _Loaded) -> None:
+        """Write what changed in a session read with _load_copy, in `conn`'s transaction."""
+        await raw.save_session(conn, loaded.session)
+
     # Accounts never change and users only change their display name, so each process remembers them:
     # a turn then costs no look-ups for who is acting.
-    async def _account(self, db: AsyncSession, actor: Actor, *, create: bool = False) -> Account | None:
+    async def _account(self, db: Db, actor: Actor, *, create: bool = False) -> Account | None:
         key = (actor.platform, actor.workspace_id)
         account = self._accounts.get(key)
         if account is None:
@@ -308,14 +328,17 @@ class SessionCore:
                     lambda own: repo.account_for(own, platform=actor.platform, external_id=actor.workspace_id)
                 )
             else:
-                account = await repo.find_account(db, platform=actor.platform, external_id=actor.workspace_id)
-                if account is not None:
-                    db.expunge(account)
+                async with self._db() if isinstance(db, asyncpg.Connection) else _same(db) as orm:
+                    account = await repo.find_account(
+                        orm, platform=actor.platform, external_id=actor.workspace_id
+                    )
+                    if account is not None:
+                        orm.expunge(account)
             if account is not None:
                 self._accounts[key] = account
         return account
 
-    async def _user(self, db: AsyncSession, account: Account, actor: Actor) -> User:
+    async def _user(self, db: Db, account: Account, actor: Actor) -> User:
         cached = self._users.get((account.id, actor.user_id))
         if cached is not None and (not actor.display_name or cached.display_name == actor.display_name):
             return cached
@@ -340,15 +363,19 @@ class SessionCore:
         self._users[(user.account_id, user.external_id)] = user
         self._users_by_id[user.id] = user
 
-    async def _view_of(self, db: AsyncSession, loaded: _Loaded) -> SessionView:
+    async def _view_of(self, db: Db, loaded: _Loaded) -> SessionView:
         return await self._header_view(db, loaded.session, loaded.account)
 
-    async def _header_view(self, db: AsyncSession, s: AISession, account: Account) -> SessionView:
+    async def _header_view(self, db: Db, s: AISession, account: Account) -> SessionView:
         wanted = [u for u in (s.user_id, s.escalated_to_id) if u]
         missing = [u for u in wanted if u not in self._users_by_id]
-        for user in (await repo.users_by_id(db, missing)).values():
-            db.expunge(user)  # detached: a rollback of this transaction cannot expire the cached copy
-            self._remember(user)
+        if missing and isinstance(db, asyncpg.Connection):
+            for user in (await raw.users_by_id(db, missing)).values():
+                self._remember(user)
+        elif missing:
+            for user in (await repo.users_by_id(db, missing)).values():
+                db.expunge(user)  # detached: a rollback of this transaction cannot expire the cached copy
+                self._remember(user)
         return session_view(
             s,
             account_platform=account.platform,
@@ -395,12 +422,14 @@ class SessionCore:
         s.last_activity_at = now
 
     @staticmethod
-    async def _changed(db: AsyncSession, s: AISession, actor: Actor, kind: str) -> None:
+    async def _changed(db: Db, s: AISession, actor: Actor, kind: str) -> None:
         """Tell other processes (and other adapters) the header changed, when this transaction commits."""
         await notify.publish(db, notify.SessionChange(s.id, kind, actor.origin, actor.platform))
 
-    async def _add_step(self, db: AsyncSession, s: AISession, **fields: Any) -> AISessionStep:
+    async def _add_step(self, db: Db, s: AISession, **fields: Any) -> AISessionStep:
         s.step_count += 1
+        if isinstance(db, asyncpg.Connection):
+            return await raw.insert_step(db, session_id=s.id, step_order=s.step_count, **fields)
         step = AISessionStep(session_id=s.id, step_order=s.step_count, **fields)
         db.add(step)
         return step
@@ -425,14 +454,15 @@ class SessionCore:
             # Our lease expired and another process took the session over: its turn wins, ours is dropped.
             raise SessionBusy(msg.BUSY)
 
-    async def _history(self, db: AsyncSession, session_id: uuid.UUID) -> list[StepForPrompt]:
+    async def _history(self, db: Db, session_id: uuid.UUID) -> list[StepForPrompt]:
         """The session's steps for the prompt: steps are append-only, so only new ones are read."""
+        read = raw.prompt_steps if isinstance(db, asyncpg.Connection) else repo.prompt_steps
         known = self._histories.pop(session_id, None)
         since, steps = known if known else (0, [])
-        rows = await repo.prompt_steps(db, session_id, after=since)
+        rows: Sequence[Any] = await read(db, session_id, after=since)  # type: ignore[arg-type]
         if rows and rows[0].step_order != since + 1:  # a gap: read it all again
             since, steps = 0, []
-            rows = await repo.prompt_steps(db, session_id)
+            rows = await read(db, session_id)  # type: ignore[arg-type]
         steps = steps + [
             StepForPrompt(
                 role=r.role,
@@ -447,6 +477,11 @@ class SessionCore:
         while len(self._histories) > HISTORY_CACHE_SESSIONS:
             self._histories.pop(next(iter(self._histories)))
         return steps
+
+
+@contextlib.asynccontextmanager
+async def _same(db: AsyncSession) -> AsyncIterator[AsyncSession]:
+    yield db
 
 
 class _KeyedLocks:

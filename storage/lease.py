@@ -12,46 +12,46 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-_ACQUIRE = sa.text(
-    """
+from . import raw
+
+# Each is one statement, sent without BEGIN and COMMIT (storage.raw.autocommit): $1 is the session id.
+_ACQUIRE = """
     WITH prev AS (
-        SELECT id, lease_owner, turn_in_flight FROM ai_sessions WHERE id = :id FOR UPDATE
+        SELECT id, lease_owner, turn_in_flight FROM ai_sessions WHERE id = $1 FOR UPDATE
     )
     UPDATE ai_sessions AS s
-       SET lease_owner = :owner,
-           lease_expires_at = now() + make_interval(secs => :ttl),
-           turn_in_flight = CAST(:turn AS jsonb)
+       SET lease_owner = $2,
+           lease_expires_at = now() + make_interval(secs => $3),
+           turn_in_flight = $4::jsonb
       FROM prev
-     WHERE s.id = prev.id AND (s.lease_owner IS NULL OR s.lease_owner = :owner OR s.lease_expires_at < now())
+     WHERE s.id = prev.id AND (s.lease_owner IS NULL OR s.lease_owner = $2 OR s.lease_expires_at < now())
     RETURNING prev.lease_owner AS prev_owner, prev.turn_in_flight AS prev_turn
-    """
+"""
+_RENEW = (
+    "UPDATE ai_sessions SET lease_expires_at = now() + make_interval(secs => $3) "
+    "WHERE id = $1 AND lease_owner = $2 RETURNING 1"
 )
-_RENEW = sa.text(
-    "UPDATE ai_sessions SET lease_expires_at = now() + make_interval(secs => :ttl) "
-    "WHERE id = :id AND lease_owner = :owner RETURNING 1"
-)
-_RELEASE = sa.text(
+_RELEASE = (
     "UPDATE ai_sessions SET lease_owner = NULL, lease_expires_at = NULL, turn_in_flight = NULL "
-    "WHERE id = :id AND lease_owner = :owner"
+    "WHERE id = $1 AND lease_owner = $2"
 )
 # A turn cut short (shutdown, cancelled) keeps its turn_in_flight, so the next command can say so.
-_RELEASE_INTERRUPTED = sa.text(
-    "UPDATE ai_sessions SET lease_owner = NULL, lease_expires_at = NULL WHERE id = :id AND lease_owner = :owner"
+_RELEASE_INTERRUPTED = (
+    "UPDATE ai_sessions SET lease_owner = NULL, lease_expires_at = NULL WHERE id = $1 AND lease_owner = $2"
 )
-_EXISTS = sa.text("SELECT 1 FROM ai_sessions WHERE id = :id")
+_EXISTS = "SELECT 1 FROM ai_sessions WHERE id = $1"
 # What a live turn adds to its own record (where a streaming draft is shown), for whoever finds it cut off.
-_NOTE = sa.text(
-    "UPDATE ai_sessions SET turn_in_flight = COALESCE(turn_in_flight, '{}'::jsonb) || CAST(:extra AS jsonb) "
-    "WHERE id = :id AND lease_owner = :owner"
+_NOTE = (
+    "UPDATE ai_sessions SET turn_in_flight = COALESCE(turn_in_flight, '{}'::jsonb) || $3::jsonb "
+    "WHERE id = $1 AND lease_owner = $2"
 )
 # Turns a process that died (lease expired) or was stopped (lease released, turn kept) left unfinished.
-_UNFINISHED = sa.text(
+_UNFINISHED = (
     "SELECT id FROM ai_sessions WHERE turn_in_flight IS NOT NULL "
-    "AND (lease_expires_at IS NULL OR lease_expires_at < now()) AND lease_owner IS DISTINCT FROM :owner "
-    "ORDER BY lease_expires_at NULLS FIRST LIMIT :n"
+    "AND (lease_expires_at IS NULL OR lease_expires_at < now()) AND lease_owner IS DISTINCT FROM $1 "
+    "ORDER BY lease_expires_at NULLS FIRST LIMIT $2"
 )
 
 
@@ -85,25 +85,20 @@ async def try_acquire(
     when this turn never finishes.
     """
     record = {"command": turn} if kind is None else {"command": turn, "kind": kind}
-    async with factory() as db, db.begin():
-        row = (
-            await db.execute(
-                _ACQUIRE,
-                {"id": session_id, "owner": owner, "ttl": ttl, "turn": json.dumps(record)},
-            )
-        ).first()
+    async with raw.autocommit(factory) as conn:
+        row = await conn.fetchrow(_ACQUIRE, session_id, owner, float(ttl), json.dumps(record))
         if row is None:
-            if (await db.execute(_EXISTS, {"id": session_id})).first() is None:
+            if await conn.fetchval(_EXISTS, session_id) is None:
                 raise NoSuchSession(str(session_id))
             return None
-        return Acquired(interrupted=row.prev_turn, previous_owner=row.prev_owner)
+        return Acquired(interrupted=row["prev_turn"], previous_owner=row["prev_owner"])
 
 
 async def renew(
     factory: async_sessionmaker[AsyncSession], *, session_id: uuid.UUID, owner: uuid.UUID, ttl: float
 ) -> bool:
-    async with factory() as db, db.begin():
-        return (await db.execute(_RENEW, {"id": session_id, "owner": owner, "ttl": ttl})).first() is not None
+    async with raw.autocommit(factory) as conn:
+        return await conn.fetchval(_RENEW, session_id, owner, float(ttl)) is not None
 
 
 async def release(
@@ -113,10 +108,8 @@ async def release(
     owner: uuid.UUID,
     interrupted: bool = False,
 ) -> None:
-    async with factory() as db, db.begin():
-        await db.execute(
-            _RELEASE_INTERRUPTED if interrupted else _RELEASE, {"id": session_id, "owner": owner}
-        )
+    async with raw.autocommit(factory) as conn:
+        await conn.execute(_RELEASE_INTERRUPTED if interrupted else _RELEASE, session_id, owner)
 
 
 async def note(
@@ -127,8 +120,8 @@ async def note(
     extra: dict[str, Any],
 ) -> None:
     """Add `extra` to the record of the turn `owner` holds (nothing if it no longer holds the lease)."""
-    async with factory() as db, db.begin():
-        await db.execute(_NOTE, {"id": session_id, "owner": owner, "extra": json.dumps(extra)})
+    async with raw.autocommit(factory) as conn:
+        await conn.execute(_NOTE, session_id, owner, json.dumps(extra))
 
 
 async def unfinished(
@@ -139,5 +132,5 @@ async def unfinished(
     `owner`'s own leftovers (a release that failed while the database was away) are not interruptions: the
     engineer was already told, and `owner`'s next turn on the session takes the lease back silently.
     """
-    async with factory() as db:
-        return list((await db.execute(_UNFINISHED, {"n": limit, "owner": owner})).scalars())
+    async with raw.autocommit(factory) as conn:
+        return [row["id"] for row in await conn.fetch(_UNFINISHED, owner, limit)]

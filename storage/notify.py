@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from . import raw
 from .engine import normalize_url
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ class SessionChange:
     platform: str = ""  # the session's own platform (its account's): only that chat adapter shows it
 
 
-async def publish(db: AsyncSession, change: SessionChange) -> None:
+async def publish(db: AsyncSession | asyncpg.Connection, change: SessionChange) -> None:
     """Queue a notification in `db`'s transaction; PostgreSQL delivers it when that commits."""
     payload = json.dumps(
         {
@@ -44,6 +45,9 @@ async def publish(db: AsyncSession, change: SessionChange) -> None:
             "platform": change.platform,
         }
     )
+    if isinstance(db, asyncpg.Connection):
+        await raw.pg_notify(db, CHANNEL, payload)
+        return
     await db.execute(
         sa.text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": payload}
     )

@@ -109,28 +109,6 @@ async def bindings_of(db: AsyncSession, session_id: uuid.UUID) -> Sequence[Threa
     )
 
 
-async def first_delivery(
-    db: AsyncSession, *, platform: str, event_id: str, within: float | None = None
-) -> bool:
-    """Record a platform event; False when it was seen before (a retried delivery).
-
-    With `within` (seconds): False only when it was last *accepted* less than that long ago (a double
-    click); a dropped repeat does not restart the window, an accepted one does.
-    """
-    stmt = insert(ProcessedEvent).values(platform=platform, event_id=event_id)
-    if within is None:
-        stmt = stmt.on_conflict_do_nothing()
-    else:
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[ProcessedEvent.platform, ProcessedEvent.event_id],
-            set_={"received_at": sa.func.clock_timestamp()},
-            where=ProcessedEvent.received_at
-            < sa.func.clock_timestamp() - sa.func.make_interval(0, 0, 0, 0, 0, 0, within),
-        )
-    result = await db.execute(stmt.returning(ProcessedEvent.event_id))
-    return result.first() is not None
-
-
 async def forget_events_before(db: AsyncSession, *, days: int = 7) -> int:
     result = await db.execute(
         sa.delete(ProcessedEvent).where(

@@ -16,7 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.runtime import Runtime
 from bot.commands import Actor, Command, SessionCommand
 from bot.events import Event, Notice, Thinking
-from storage import repo
+from storage import raw
 from storage.engine import is_outage
 from storage.models import ThreadBinding
 from storage.notify import SessionChange
@@ -102,8 +102,8 @@ class SlackService:
     async def first(self, key: str, *, within: float | None = None) -> bool:
         """True the first time `key` is seen, in any process (PostgreSQL); with `within`, also when it was
         last seen longer ago than that many seconds."""
-        async with self.runtime.db() as db, db.begin():
-            return await repo.first_delivery(db, platform=PLATFORM, event_id=key[:255], within=within)
+        async with raw.autocommit(self.runtime.db) as conn:
+            return await raw.first_delivery(conn, platform=PLATFORM, event_id=key[:255], within=within)
 
     # ── places ─────────────────────────────────────────────────────────────────────────────────────
     async def place_for(self, session_id: uuid.UUID, team_id: str) -> Place | None:

@@ -61,7 +61,7 @@ from bot.errors import FlowPilotError, InvalidTransition
 from bot.events import Notice, SessionStarted, SessionView, StatusChanged, TriageChanged
 from bot.intake import Attachment
 from bot.settings import Settings
-from storage import repo
+from storage import raw, repo
 from storage.notify import SessionChange
 
 from . import cards
@@ -211,9 +211,9 @@ class TeamsBot:
 
     async def _first_delivery(self, activity: Activity) -> bool:
         conversation_id = activity.conversation.id if activity.conversation else ""
-        async with self.runtime.db() as db, db.begin():
-            return await repo.first_delivery(
-                db, platform=PLATFORM, event_id=f"{conversation_id}|{activity.id}"[:255]
+        async with raw.autocommit(self.runtime.db) as conn:
+            return await raw.first_delivery(
+                conn, platform=PLATFORM, event_id=f"{conversation_id}|{activity.id}"[:255]
             )
 
     async def on_conversation_update(self, context: TurnContext, _state: TurnState) -> None:
