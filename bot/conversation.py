@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from storage import raw
+from storage import notify, raw
 from storage.models import (
     AISession,
     ThreadBinding,
@@ -33,6 +33,7 @@ from .errors import (
     FlowPilotError,
     IntakeError,
     InvalidTransition,
+    SessionBusy,
 )
 from .events import (
     ActionMarked,
@@ -57,6 +58,9 @@ from .triage import apply_update, header_dict, lane_actions, lane_questions
 class _TurnInput:
     messages: list[dict[str, Any]]
     before: SessionView  # the header before the turn, to tell whether it changed
+    # The session as the turn read it, under the lease it holds until Claude's answer is saved: nobody else
+    # writes the row meanwhile, so the answer is saved without reading it again (storage.raw.save_turn).
+    loaded: _Loaded
 
 
 class ConversationMixin(SessionCore):
@@ -138,7 +142,7 @@ class ConversationMixin(SessionCore):
                     )
                 await db.flush()
                 await db.refresh(s)
-                prefetched = await self._turn_input(db, _Loaded(s, account, user))
+                prefetched = await self._turn_input(db, _Loaded(raw.copy_of(s), account, user))
         except IntegrityError:
             raise InvalidTransition("This thread already has a FlowPilot session.") from None
         async with self._holding(session_id):
@@ -273,7 +277,7 @@ class ConversationMixin(SessionCore):
         s = loaded.session
         context = triage_context(header_dict(s), s.manual_fields or [])
         history = await self._history(db, s.id)
-        return _TurnInput(build_messages(history, context=context), await self._view_of(db, loaded))
+        return _TurnInput(build_messages(history, context=context), await self._view_of(db, loaded), loaded)
 
     async def _claude_turn(
         self, session_id: uuid.UUID, actor: Actor, prefetched: _TurnInput | None = None
@@ -297,32 +301,40 @@ class ConversationMixin(SessionCore):
                 err.message = msg.CLAUDE_BAD_OUTPUT
             raise
         turn = result.turn
-        async with raw.transaction(self._db) as db:
-            loaded = await self._load_copy(db, actor, session_id)
-            s = loaded.session
-            self._ensure_lease(s)
-            self._touch(s, _now())
-            step = await self._add_step(
+        loaded = prefetched.loaded
+        s = loaded.session
+        self._touch(s, _now())
+        s.step_count += 1
+        self._apply_turn(s, turn, s.step_count, result.usage)
+        self._release_with(s)
+        # One statement: the session's changes, Claude's step, the lease let go, and (only when the header
+        # changed) a notification for other processes and adapters to re-render it.
+        async with raw.autocommit(self._db) as db:
+            after = await self._view_of(db, loaded)
+            change = notify.SessionChange(s.id, "triage", actor.origin, actor.platform)
+            step = await raw.save_turn(
                 db,
                 s,
-                role="assistant",
-                kind="message",
-                content=turn.message,
-                questions=[q.model_dump() for q in turn.questions] or None,
-                actions=[a.model_dump() for a in turn.actions] or None,
-                triage_update=turn.triage_update.model_dump() if turn.triage_update else None,
-                confidence_score=turn.confidence,
-                input_tokens=result.usage.input_tokens,
-                output_tokens=result.usage.output_tokens,
-                cache_read_tokens=result.usage.cache_read_tokens,
-                cache_creation_tokens=result.usage.cache_creation_tokens,
+                owner=self.owner,
+                step={
+                    "session_id": s.id,
+                    "step_order": s.step_count,
+                    "role": "assistant",
+                    "content": turn.message,
+                    "questions": [q.model_dump() for q in turn.questions] or None,
+                    "actions": [a.model_dump() for a in turn.actions] or None,
+                    "triage_update": turn.triage_update.model_dump() if turn.triage_update else None,
+                    "confidence_score": turn.confidence,
+                    "input_tokens": result.usage.input_tokens,
+                    "output_tokens": result.usage.output_tokens,
+                    "cache_read_tokens": result.usage.cache_read_tokens,
+                    "cache_creation_tokens": result.usage.cache_creation_tokens,
+                },
+                notify=notify.message(change) if _header_changed(before, after) else None,
             )
-            self._apply_turn(s, turn, step.step_order, result.usage)
-            self._release_with(s)
-            await self._save(db, loaded)
-            after = await self._view_of(db, loaded)
-            if _header_changed(before, after):  # other processes and adapters re-render only a changed header
-                await self._changed(db, s, actor, "triage")
+        if step is None:
+            # Our lease expired and another process took the session over: its turn wins, ours is dropped.
+            raise SessionBusy(msg.BUSY)
         self._released[session_id] = True
         yield AssistantTurn(
             session_id, step.step_order, turn.message, after.questions, after.actions, after.confidence_tier

@@ -35,8 +35,8 @@ class SessionChange:
     platform: str = ""  # the session's own platform (its account's): only that chat adapter shows it
 
 
-async def publish(db: AsyncSession | asyncpg.Connection, change: SessionChange) -> None:
-    """Queue a notification in `db`'s transaction; PostgreSQL delivers it when that commits."""
+def message(change: SessionChange) -> tuple[str, str]:
+    """The NOTIFY channel and payload that carry `change`."""
     payload = json.dumps(
         {
             "session_id": str(change.session_id),
@@ -45,11 +45,17 @@ async def publish(db: AsyncSession | asyncpg.Connection, change: SessionChange) 
             "platform": change.platform,
         }
     )
+    return CHANNEL, payload
+
+
+async def publish(db: AsyncSession | asyncpg.Connection, change: SessionChange) -> None:
+    """Queue a notification in `db`'s transaction; PostgreSQL delivers it when that commits."""
+    channel, payload = message(change)
     if isinstance(db, asyncpg.Connection):
-        await raw.pg_notify(db, CHANNEL, payload)
+        await raw.pg_notify(db, channel, payload)
         return
     await db.execute(
-        sa.text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": payload}
+        sa.text("SELECT pg_notify(:channel, :payload)"), {"channel": channel, "payload": payload}
     )
 
 

@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 
 import asyncpg
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from .models import AISession, AISessionStep, User
@@ -143,6 +144,63 @@ async def insert_step(conn: asyncpg.Connection, **fields: Any) -> AISessionStep:
     values = {**_STEP_DEFAULTS, "id": uuid.uuid4(), **fields}
     await conn.execute(_INSERT_STEP, *(_json(values[n]) if j else values[n] for n, j in _STEP))
     return AISessionStep(**values)
+
+
+_PG = postgresql.dialect()
+_STEP_CASTS = {c.key: c.type.compile(dialect=_PG) for c in AISessionStep.__table__.columns}
+_SESSION_CASTS = {c.key: c.type.compile(dialect=_PG) for c in AISession.__table__.columns}
+_turn_writes: dict[tuple[tuple[str, ...], bool], str] = {}
+
+
+def copy_of(s: AISession) -> AISession:
+    """An untracked copy of a session the ORM loaded (all its columns), to be written with save_turn."""
+    values = {k: getattr(s, k) for k, _ in _SESSION}
+    c = AISession(**values)
+    _as_read[c] = _snapshot(values)
+    return c
+
+
+async def save_turn(
+    conn: asyncpg.Connection,
+    s: AISession,
+    *,
+    owner: uuid.UUID,
+    step: dict[str, Any],
+    notify: tuple[str, str] | None = None,
+) -> AISessionStep | None:
+    """A turn's last write, in one statement: the session's changes, the new step, and a notification for
+    other processes, all only while `owner` still holds the session's lease. None (and nothing written)
+    when it does not: another process took the session over.
+
+    `s` is a copy read under the lease this turn holds (nobody else writes a leased session), so what it
+    says is still what the row holds; only the columns that changed are written.
+    """
+    before = _as_read[s]
+    changed = {k: v for k, _ in _SESSION if (v := getattr(s, k)) != before[k]}
+    keys = tuple(sorted(changed))
+    sql = _turn_writes.get((keys, notify is not None))
+    n = 2 + len(keys)
+    if sql is None:
+        sets = "".join(f"{k} = ${i}::{_SESSION_CASTS[k]}, " for i, k in enumerate(keys, start=3))
+        columns = [name for name, _ in _STEP]
+        values = ", ".join(f"${n + i}::{_STEP_CASTS[name]}" for i, name in enumerate(columns, start=1))
+        last = len(columns) + n
+        tell = f"pg_notify(${last + 1}, ${last + 2})" if notify else "1"
+        sql = _turn_writes[(keys, notify is not None)] = (
+            f"WITH saved AS (UPDATE ai_sessions SET {sets}updated_at = now() "
+            f"WHERE id = $1 AND lease_owner = $2 RETURNING id), "
+            f"added AS (INSERT INTO ai_session_steps ({', '.join(columns)}) SELECT {values} FROM saved) "
+            f"SELECT {tell} FROM saved"
+        )
+    row = {**_STEP_DEFAULTS, "id": uuid.uuid4(), **step}
+    args = [s.id, owner, *(_json(changed[k]) if k in _SESSION_JSON else changed[k] for k in keys)]
+    args += [_json(row[name]) if is_json else row[name] for name, is_json in _STEP]
+    if notify:
+        args += list(notify)
+    if not await conn.fetch(sql, *args):
+        return None
+    _as_read[s] = {**before, **_snapshot(changed)}
+    return AISessionStep(**row)
 
 
 class PromptStep(NamedTuple):

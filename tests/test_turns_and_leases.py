@@ -213,3 +213,32 @@ async def test_a_draft_abandoned_by_its_reader_is_not_reported_as_interrupted(ha
     events = await collect(handler.handle(UserMessage(actor=alice, session_id=session_id, text="back")))
     assert not [e for e in events if isinstance(e, Notice) and e.code == "interrupted"]
     assert first(events, AssistantTurn)
+
+
+async def test_an_answer_that_arrives_after_another_process_took_the_session_over_is_dropped_whole(
+    db, fake_claude, alice
+):
+    # Claude took longer than the lease and another process took the session over meanwhile: the late
+    # answer must not be written over that process's turn, not even in part.
+    handler = SessionHandler(db=db, claude=make_claude(fake_claude), lease_seconds=30)
+    session_id, _ = await start(handler, alice)
+    fake_claude.latency = 0.5
+    turn = asyncio.create_task(
+        collect(handler.handle(UserMessage(actor=alice, session_id=session_id, text="hi")))
+    )
+    await asyncio.sleep(0.25)  # the message is saved and Claude is thinking
+    other = uuid.uuid4()
+    async with db() as s, s.begin():
+        row = await s.get(AISession, session_id)
+        row.lease_owner = other
+        before = (row.step_count, row.pending_task_lane, row.confidence_score)
+    events = await turn
+    notice = errors(events)[0]
+    assert notice.code == "busy"
+    assert not [e for e in events if isinstance(e, AssistantTurn)]
+    async with db() as s:
+        row = await s.get(AISession, session_id)
+        assert (row.step_count, row.pending_task_lane, row.confidence_score) == before
+        assert row.lease_owner == other, "the other process keeps its lease"
+    rows = await roles_in_order(db, session_id)
+    assert [r.role for r in rows][-1] == "user", "no step of the dropped answer was written"
