@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
@@ -155,24 +156,21 @@ class ConversationMixin(SessionCore):
     # ── conversation ───────────────────────────────────────────────────────────────────────────────
     async def _user_message(self, command: UserMessage) -> AsyncIterator[Event]:
         prepared = self._prepare(command.text, command.attachments)
-        async with raw.transaction(self._db) as db:
+        async with raw.autocommit(self._db) as db:
             loaded = await self._load_copy(db, command.actor, command.session_id)
             s = loaded.session
             self._require_active(s)
             self._touch(s, _now())
             if prepared.intake_type != "free_text" and s.intake_type != prepared.intake_type:
                 s.intake_type = "combined" if s.intake_type != "free_text" else prepared.intake_type
-            await self._add_step(
+            s.awaiting_reply = True
+            await self._record(
                 db,
-                s,
-                role="user",
+                loaded,
                 kind="message",
-                user_id=loaded.user.id,
                 content=prepared.text,
                 images=[dataclasses.asdict(i) for i in prepared.images] or None,
             )
-            s.awaiting_reply = True
-            await self._save(db, loaded)
             prefetched = await self._turn_input(db, loaded)
         for note in prepared.notes:
             yield Notice(command.session_id, note)
@@ -180,8 +178,8 @@ class ConversationMixin(SessionCore):
             yield event
 
     async def _retry(self, command: RetryTurn) -> AsyncIterator[Event]:
-        async with raw.transaction(self._db) as db:
-            loaded = await self._load_copy(db, command.actor, command.session_id, lock=False)
+        async with raw.autocommit(self._db) as db:
+            loaded = await self._load_copy(db, command.actor, command.session_id)
             self._require_active(loaded.session)
             pending = loaded.session.awaiting_reply
             prefetched = await self._turn_input(db, loaded) if pending else None
@@ -195,7 +193,7 @@ class ConversationMixin(SessionCore):
         answer = redact(command.answer.strip()).text[:2000]
         if not answer:
             raise IntakeError(msg.EMPTY_MESSAGE)
-        async with raw.transaction(self._db) as db:
+        async with raw.autocommit(self._db) as db:
             loaded = await self._load_copy(db, command.actor, command.session_id)
             s = loaded.session
             self._require_active(s)
@@ -211,18 +209,10 @@ class ConversationMixin(SessionCore):
             self._touch(s, _now())
             q["answer"], q["answered_by"] = answer, command.actor.name
             s.pending_task_lane = {**lane, "questions": questions}
-            await self._add_step(
-                db,
-                s,
-                role="user",
-                kind="answer",
-                user_id=loaded.user.id,
-                content=f'Answer to "{q["text"]}": {answer}',
-            )
             remaining = sum(1 for x in questions if x.get("answer") is None)
             if remaining == 0:
                 s.awaiting_reply = True
-            await self._save(db, loaded)
+            await self._record(db, loaded, kind="answer", content=f'Answer to "{q["text"]}": {answer}')
             prefetched = await self._turn_input(db, loaded) if remaining == 0 else None
             turn = int(lane.get("step_order", 0))
             question = next(x for x in lane_questions(s.pending_task_lane) if x.id == q["id"])
@@ -234,7 +224,7 @@ class ConversationMixin(SessionCore):
             yield Notice(command.session_id, msg.WAITING_FOR_ANSWERS.format(remaining=remaining))
 
     async def _mark_action(self, command: MarkAction) -> AsyncIterator[Event]:
-        async with raw.transaction(self._db) as db:
+        async with raw.autocommit(self._db) as db:
             loaded = await self._load_copy(db, command.actor, command.session_id)
             s = loaded.session
             self._require_active(s)
@@ -250,20 +240,14 @@ class ConversationMixin(SessionCore):
             a["outcome"], a["marked_by"] = command.outcome, command.actor.name
             s.pending_task_lane = {**lane, "actions": actions}
             result = "done, it worked as described" if command.outcome == "done" else "tried, it didn't work"
-            await self._add_step(
-                db,
-                s,
-                role="user",
-                kind="action_result",
-                user_id=loaded.user.id,
-                content=f'Suggested step "{a["text"]}": {result}',
-            )
             open_questions = any(q.get("answer") is None for q in lane.get("questions", []))
             all_marked = all(x.get("outcome") is not None for x in actions)
             ready = not open_questions and all_marked
             if ready:
                 s.awaiting_reply = True
-            await self._save(db, loaded)
+            await self._record(
+                db, loaded, kind="action_result", content=f'Suggested step "{a["text"]}": {result}'
+            )
             prefetched = await self._turn_input(db, loaded) if ready else None
             turn = int(lane.get("step_order", 0))
             action = next(x for x in lane_actions(s.pending_task_lane) if x.id == a["id"])
@@ -271,6 +255,26 @@ class ConversationMixin(SessionCore):
         if prefetched is not None:
             async for event in self._claude_turn(command.session_id, command.actor, prefetched):
                 yield event
+
+    async def _record(self, conn: asyncpg.Connection, loaded: _Loaded, **step: Any) -> None:
+        """Save what the engineer said or did as the session's next step, with the session's changes, in one
+        statement and only while this turn holds the lease (read, checks and write need no transaction)."""
+        s = loaded.session
+        s.step_count += 1
+        saved = await raw.save_turn(
+            conn,
+            s,
+            owner=self.owner,
+            step={
+                "session_id": s.id,
+                "step_order": s.step_count,
+                "role": "user",
+                "user_id": loaded.user.id,
+                **step,
+            },
+        )
+        if saved is None:
+            raise SessionBusy(msg.BUSY)
 
     async def _turn_input(self, db: Db, loaded: _Loaded) -> _TurnInput:
         """What the next Claude turn needs, read inside the caller's transaction (no extra round trip)."""
@@ -280,16 +284,11 @@ class ConversationMixin(SessionCore):
         return _TurnInput(build_messages(history, context=context), await self._view_of(db, loaded), loaded)
 
     async def _claude_turn(
-        self, session_id: uuid.UUID, actor: Actor, prefetched: _TurnInput | None = None
+        self, session_id: uuid.UUID, actor: Actor, prefetched: _TurnInput
     ) -> AsyncIterator[Event]:
         """Ask Claude for the next turn (the lease is held) and persist it."""
         if self._claude is None:
             raise ClaudeUnavailable(msg.CLAUDE_NOT_CONFIGURED)
-        if prefetched is None:
-            async with raw.transaction(self._db) as db:
-                prefetched = await self._turn_input(
-                    db, await self._load_copy(db, actor, session_id, lock=False)
-                )
         messages, before = prefetched.messages, prefetched.before
         yield Thinking(session_id, "turn")
         try:

@@ -108,6 +108,8 @@ class SessionCore:
         self._histories: dict[uuid.UUID, tuple[int, list[StepForPrompt]]] = {}
         # Sessions whose current turn released its lease in its last transaction (see _release_with).
         self._released: dict[uuid.UUID, bool] = {}
+        # The session row as taking the lease returned it, for the turn's first read (see _load_copy).
+        self._leased: dict[uuid.UUID, dict[str, Any]] = {}
 
     # ── the turn lease ─────────────────────────────────────────────────────────────────────────────
     @contextlib.asynccontextmanager
@@ -120,9 +122,16 @@ class SessionCore:
             )
             # Our own leftover (a release that failed while the database was away) was already reported.
             interrupted = None if acquired.previous_owner == self.owner else acquired.interrupted
-            # A draft cut short (the reader went away) leaves nothing to retry: it is not an interruption.
-            async with self._holding(session_id, marks_interruption=not isinstance(command, DraftHandoff)):
-                yield interrupted
+            if acquired.row is not None:
+                self._leased[session_id] = acquired.row
+            try:
+                # A draft cut short (the reader went away) leaves nothing to retry: not an interruption.
+                async with self._holding(
+                    session_id, marks_interruption=not isinstance(command, DraftHandoff)
+                ):
+                    yield interrupted
+            finally:
+                self._leased.pop(session_id, None)
 
     @contextlib.asynccontextmanager
     async def _holding(
@@ -294,6 +303,7 @@ class SessionCore:
     async def _load(
         self, db: AsyncSession, actor: Actor, session_id: uuid.UUID, *, lock: bool = True
     ) -> _Loaded:
+        self._leased.pop(session_id, None)  # read again here: the row the lease returned may be stale now
         s = await repo.session_row(db, session_id, lock=lock)
         account = await self._account(db, actor)
         # Another account's session is reported exactly like a missing one: ids leak nothing.
@@ -301,21 +311,19 @@ class SessionCore:
             raise NotFound(msg.SESSION_NOT_FOUND)
         return _Loaded(s, account, await self._user(db, account, actor))
 
-    async def _load_copy(
-        self, conn: asyncpg.Connection, actor: Actor, session_id: uuid.UUID, *, lock: bool = True
-    ) -> _Loaded:
+    async def _load_copy(self, conn: asyncpg.Connection, actor: Actor, session_id: uuid.UUID) -> _Loaded:
         """Like _load, for the conversation's turns (storage.raw): the session is a copy the ORM does not
-        track; `_save` writes its changes."""
-        s = await raw.session_copy(conn, session_id, lock=lock)
+        track, and `raw.save_turn` writes its changes. The turn holds the lease, and nobody else writes a
+        leased session: no row lock is needed.
+
+        A turn's first read takes the row its lease returned (no round trip).
+        """
+        row = self._leased.pop(session_id, None)
+        s = raw.copy_from(row) if row is not None else await raw.session_copy(conn, session_id)
         account = await self._account(conn, actor)
         if s is None or account is None or s.account_id != account.id:
             raise NotFound(msg.SESSION_NOT_FOUND)
         return _Loaded(s, account, await self._user(conn, account, actor))
-
-    @staticmethod
-    async def _save(conn: asyncpg.Connection, loaded: _Loaded) -> None:
-        """Write what changed in a session read with _load_copy, in `conn`'s transaction."""
-        await raw.save_session(conn, loaded.session)
 
     # Accounts never change and users only change their display name, so each process remembers them:
     # a turn then costs no look-ups for who is acting.

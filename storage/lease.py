@@ -27,7 +27,7 @@ _ACQUIRE = """
            turn_in_flight = $4::jsonb
       FROM prev
      WHERE s.id = prev.id AND (s.lease_owner IS NULL OR s.lease_owner = $2 OR s.lease_expires_at < now())
-    RETURNING prev.lease_owner AS prev_owner, prev.turn_in_flight AS prev_turn
+    RETURNING prev.lease_owner AS prev_owner, prev.turn_in_flight AS prev_turn, s.*
 """
 _RENEW = (
     "UPDATE ai_sessions SET lease_expires_at = now() + make_interval(secs => $3) "
@@ -61,6 +61,8 @@ class Acquired:
     interrupted: dict[str, Any] | None
     # Who held the lease before (None when it was free).
     previous_owner: uuid.UUID | None = None
+    # The session row as the lease left it: the turn needs not read it again (storage.raw.copy_from).
+    row: dict[str, Any] | None = None
 
 
 class NoSuchSession(Exception):
@@ -91,7 +93,7 @@ async def try_acquire(
             if await conn.fetchval(_EXISTS, session_id) is None:
                 raise NoSuchSession(str(session_id))
             return None
-        return Acquired(interrupted=row["prev_turn"], previous_owner=row["prev_owner"])
+        return Acquired(interrupted=row["prev_turn"], previous_owner=row["prev_owner"], row=dict(row.items()))
 
 
 async def renew(

@@ -2,9 +2,10 @@
 
 A turn reads the session row, changes a few columns, appends a step and reads the new steps. Through the
 ORM each transaction cost about 0.3 ms of CPU before its first statement (session, greenlets, unit of work)
-and half of a turn's CPU was SQLAlchemy; here a statement is one prepared asyncpg call. The rows come back
-as AISession / User objects the ORM does not track: `save_session` writes the columns of a session that
-changed since it was read.
+and half of a turn's CPU was SQLAlchemy. Here each is one prepared asyncpg statement, and writes need no
+transaction: the turn holds the session's lease (storage.lease), nobody else writes a leased session, and
+`save_turn` writes the session's changed columns and the new step in one statement, only while the lease is
+still the turn's. Rows come back as AISession / User objects the ORM does not track.
 
 Connections are checked out of SQLAlchemy's pool, so its health checks (an idle connection is pinged, one
 the server closed is replaced) apply; one that broke under a statement is thrown away, not pooled again.
@@ -51,13 +52,6 @@ async def _checked_out(factory: async_sessionmaker[AsyncSession]) -> AsyncIterat
 
 
 @contextlib.asynccontextmanager
-async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[asyncpg.Connection]:
-    """A connection in a transaction: committed when the block ends, rolled back if it raises."""
-    async with _checked_out(factory) as conn, conn.transaction():
-        yield conn
-
-
-@contextlib.asynccontextmanager
 async def autocommit(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[asyncpg.Connection]:
     """A connection for work that is one statement: no BEGIN and COMMIT round trips."""
     async with _checked_out(factory) as conn:
@@ -79,10 +73,8 @@ def _json(value: Any) -> str | None:
 _SESSION = _columns(AISession)
 _SESSION_JSON = frozenset(name for name, is_json in _SESSION if is_json)
 _SELECT_SESSION = f"SELECT {', '.join(n for n, _ in _SESSION)} FROM ai_sessions WHERE id = $1"
-_SELECT_SESSION_LOCKED = _SELECT_SESSION + " FOR UPDATE"
-# What each copy looked like when read (or last saved): save_session writes the difference.
+# What each copy looked like when read (or last saved): save_turn writes the difference.
 _as_read: weakref.WeakKeyDictionary[AISession, dict[str, Any]] = weakref.WeakKeyDictionary()
-_updates: dict[tuple[str, ...], str] = {}
 
 
 def _snapshot(values: dict[str, Any]) -> dict[str, Any]:
@@ -90,31 +82,12 @@ def _snapshot(values: dict[str, Any]) -> dict[str, Any]:
     return {k: copy.deepcopy(v) if k in _SESSION_JSON else v for k, v in values.items()}
 
 
-async def session_copy(conn: asyncpg.Connection, session_id: uuid.UUID, *, lock: bool) -> AISession | None:
-    """The session row as an AISession the ORM does not track; with `lock`, locked until the transaction
-    ends. Write its changes with save_session."""
-    row = await conn.fetchrow(_SELECT_SESSION_LOCKED if lock else _SELECT_SESSION, session_id)
+async def session_copy(conn: asyncpg.Connection, session_id: uuid.UUID) -> AISession | None:
+    """The session row as an AISession the ORM does not track (write its changes with save_turn)."""
+    row = await conn.fetchrow(_SELECT_SESSION, session_id)
     if row is None:
         return None
-    values = dict(row.items())
-    s = AISession(**values)
-    _as_read[s] = _snapshot(values)
-    return s
-
-
-async def save_session(conn: asyncpg.Connection, s: AISession) -> None:
-    """Write the columns of a session_copy that changed since it was read, and stamp updated_at."""
-    before = _as_read[s]
-    changed = {k: v for k, _ in _SESSION if (v := getattr(s, k)) != before[k]}
-    if not changed:
-        return
-    keys = tuple(sorted(changed))
-    sql = _updates.get(keys)
-    if sql is None:
-        sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(keys, start=2))
-        sql = _updates[keys] = f"UPDATE ai_sessions SET {sets}, updated_at = now() WHERE id = $1"
-    await conn.execute(sql, s.id, *(_json(changed[k]) if k in _SESSION_JSON else changed[k] for k in keys))
-    _as_read[s] = {**before, **_snapshot(changed)}
+    return copy_from(dict(row.items()))
 
 
 # ── steps ────────────────────────────────────────────────────────────────────────────────────────
@@ -154,10 +127,15 @@ _turn_writes: dict[tuple[tuple[str, ...], bool], str] = {}
 
 def copy_of(s: AISession) -> AISession:
     """An untracked copy of a session the ORM loaded (all its columns), to be written with save_turn."""
-    values = {k: getattr(s, k) for k, _ in _SESSION}
-    c = AISession(**values)
-    _as_read[c] = _snapshot(values)
-    return c
+    return copy_from({k: getattr(s, k) for k, _ in _SESSION})
+
+
+def copy_from(row: dict[str, Any]) -> AISession:
+    """An untracked session made of a row that holds all of its columns (and maybe more)."""
+    values = {k: row[k] for k, _ in _SESSION}
+    s = AISession(**values)
+    _as_read[s] = _snapshot(values)
+    return s
 
 
 async def save_turn(
@@ -262,5 +240,5 @@ async def first_delivery(
 
 
 async def pg_notify(conn: asyncpg.Connection, channel: str, payload: str) -> None:
-    """Queue a notification; PostgreSQL delivers it when the transaction commits."""
+    """Queue a notification; PostgreSQL delivers it when the caller's transaction commits."""
     await conn.execute("SELECT pg_notify($1, $2)", channel, payload)
