@@ -9,13 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 
 from storage import notify, raw
 from storage.models import (
     AISession,
-    ThreadBinding,
 )
 
 from . import messages as msg
@@ -84,12 +81,14 @@ class ConversationMixin(SessionCore):
     ) -> AsyncIterator[Event]:
         actor = command.actor
         try:
-            async with self._db() as db, db.begin():
-                account = await self._account(db, actor, create=True)
-                assert account is not None
-                user = await self._user(db, account, actor)
-                now = _now()
-                s = AISession(
+            # Each in a short transaction of its own when not remembered yet: before this one takes a
+            # connection, so that starts never wait on each other for the pool.
+            account = await self._account(None, actor, create=True)
+            assert account is not None
+            user = await self._user(None, account, actor)
+            async with raw.transaction(self._db) as db:
+                s = await raw.insert_session(
+                    db,
                     id=session_id,
                     user_id=user.id,
                     account_id=account.id,
@@ -107,21 +106,19 @@ class ConversationMixin(SessionCore):
                     psa_ticket_id=command.psa_ticket_id,
                     status="active",
                     awaiting_reply=True,
-                    step_count=0,
+                    step_count=1,
                     manual_fields=[],
-                    last_activity_at=now,
+                    last_activity_at=_now(),
                     system_prompt_snapshot=SYSTEM_PROMPT,
                     # Born leased: nobody else can take a turn before the first answer.
                     lease_owner=self.owner,
-                    lease_expires_at=sa.func.now()
-                    + sa.text(f"interval '{int(self._lease_seconds)} seconds'"),
+                    lease_seconds=self._lease_seconds,
                     turn_in_flight={"command": "StartSession"},
                 )
-                db.add(s)
-                await db.flush()
-                await self._add_step(
+                await raw.insert_step(
                     db,
-                    s,
+                    session_id=s.id,
+                    step_order=1,
                     role="user",
                     kind="intake",
                     user_id=user.id,
@@ -130,21 +127,18 @@ class ConversationMixin(SessionCore):
                 )
                 if command.thread is not None:
                     t = command.thread
-                    db.add(
-                        ThreadBinding(
-                            platform=t.platform,
-                            workspace_id=t.workspace_id,
-                            channel_id=t.channel_id,
-                            thread_id=t.thread_id,
-                            session_id=s.id,
-                            header_message_id=command.header_message_id,
-                            extra=dict(command.thread_extra),
-                        )
+                    await raw.insert_binding(
+                        db,
+                        platform=t.platform,
+                        workspace_id=t.workspace_id,
+                        channel_id=t.channel_id,
+                        thread_id=t.thread_id,
+                        session_id=s.id,
+                        header_message_id=command.header_message_id,
+                        extra=dict(command.thread_extra),
                     )
-                await db.flush()
-                await db.refresh(s)
-                prefetched = await self._turn_input(db, _Loaded(raw.copy_of(s), account, user))
-        except IntegrityError:
+                prefetched = await self._turn_input(db, _Loaded(s, account, user))
+        except asyncpg.UniqueViolationError:
             raise InvalidTransition("This thread already has a FlowPilot session.") from None
         async with self._holding(session_id):
             yield SessionStarted(session_id, prefetched.before)
@@ -156,8 +150,8 @@ class ConversationMixin(SessionCore):
     # ── conversation ───────────────────────────────────────────────────────────────────────────────
     async def _user_message(self, command: UserMessage) -> AsyncIterator[Event]:
         prepared = self._prepare(command.text, command.attachments)
+        loaded = await self._load_copy(command.actor, command.session_id)
         async with raw.autocommit(self._db) as db:
-            loaded = await self._load_copy(db, command.actor, command.session_id)
             s = loaded.session
             self._require_active(s)
             self._touch(s, _now())
@@ -178,8 +172,8 @@ class ConversationMixin(SessionCore):
             yield event
 
     async def _retry(self, command: RetryTurn) -> AsyncIterator[Event]:
+        loaded = await self._load_copy(command.actor, command.session_id)
         async with raw.autocommit(self._db) as db:
-            loaded = await self._load_copy(db, command.actor, command.session_id)
             self._require_active(loaded.session)
             pending = loaded.session.awaiting_reply
             prefetched = await self._turn_input(db, loaded) if pending else None
@@ -193,8 +187,8 @@ class ConversationMixin(SessionCore):
         answer = redact(command.answer.strip()).text[:2000]
         if not answer:
             raise IntakeError(msg.EMPTY_MESSAGE)
+        loaded = await self._load_copy(command.actor, command.session_id)
         async with raw.autocommit(self._db) as db:
-            loaded = await self._load_copy(db, command.actor, command.session_id)
             s = loaded.session
             self._require_active(s)
             lane = dict(s.pending_task_lane or {})
@@ -224,8 +218,8 @@ class ConversationMixin(SessionCore):
             yield Notice(command.session_id, msg.WAITING_FOR_ANSWERS.format(remaining=remaining))
 
     async def _mark_action(self, command: MarkAction) -> AsyncIterator[Event]:
+        loaded = await self._load_copy(command.actor, command.session_id)
         async with raw.autocommit(self._db) as db:
-            loaded = await self._load_copy(db, command.actor, command.session_id)
             s = loaded.session
             self._require_active(s)
             lane = dict(s.pending_task_lane or {})

@@ -311,23 +311,28 @@ class SessionCore:
             raise NotFound(msg.SESSION_NOT_FOUND)
         return _Loaded(s, account, await self._user(db, account, actor))
 
-    async def _load_copy(self, conn: asyncpg.Connection, actor: Actor, session_id: uuid.UUID) -> _Loaded:
+    async def _load_copy(self, actor: Actor, session_id: uuid.UUID) -> _Loaded:
         """Like _load, for the conversation's turns (storage.raw): the session is a copy the ORM does not
         track, and `raw.save_turn` writes its changes. The turn holds the lease, and nobody else writes a
         leased session: no row lock is needed.
 
-        A turn's first read takes the row its lease returned (no round trip).
+        A turn's first read takes the row its lease returned (no round trip). Nothing here holds a pooled
+        connection while another is taken (account and user, when not remembered, are read on their own).
         """
+        account = await self._account(None, actor)
         row = self._leased.pop(session_id, None)
-        s = raw.copy_from(row) if row is not None else await raw.session_copy(conn, session_id)
-        account = await self._account(conn, actor)
+        if row is not None:
+            s: AISession | None = raw.copy_from(row)
+        else:
+            async with raw.autocommit(self._db) as conn:
+                s = await raw.session_copy(conn, session_id)
         if s is None or account is None or s.account_id != account.id:
             raise NotFound(msg.SESSION_NOT_FOUND)
-        return _Loaded(s, account, await self._user(conn, account, actor))
+        return _Loaded(s, account, await self._user(None, account, actor))
 
     # Accounts never change and users only change their display name, so each process remembers them:
     # a turn then costs no look-ups for who is acting.
-    async def _account(self, db: Db, actor: Actor, *, create: bool = False) -> Account | None:
+    async def _account(self, db: Db | None, actor: Actor, *, create: bool = False) -> Account | None:
         key = (actor.platform, actor.workspace_id)
         account = self._accounts.get(key)
         if account is None:
@@ -336,7 +341,7 @@ class SessionCore:
                     lambda own: repo.account_for(own, platform=actor.platform, external_id=actor.workspace_id)
                 )
             else:
-                async with self._db() if isinstance(db, asyncpg.Connection) else _same(db) as orm:
+                async with _same(db) if isinstance(db, AsyncSession) else self._db() as orm:
                     account = await repo.find_account(
                         orm, platform=actor.platform, external_id=actor.workspace_id
                     )
@@ -346,7 +351,7 @@ class SessionCore:
                 self._accounts[key] = account
         return account
 
-    async def _user(self, db: Db, account: Account, actor: Actor) -> User:
+    async def _user(self, db: Db | None, account: Account, actor: Actor) -> User:
         cached = self._users.get((account.id, actor.user_id))
         if cached is not None and (not actor.display_name or cached.display_name == actor.display_name):
             return cached

@@ -98,6 +98,9 @@ def is_outage(err: BaseException) -> bool:
     """True when `err` means the database cannot be reached right now (retrying later can help)."""
     if isinstance(err, OperationalError | InterfaceError | OSError):
         return True
+    # The same from storage.raw's plain asyncpg statements: a connection cut or closed under a statement.
+    if isinstance(err, (*_CUT_UNDER_US, asyncpg.exceptions.InterfaceError)):
+        return True
     if not isinstance(err, DBAPIError):
         return False
     if err.connection_invalidated:  # the connection broke under us (see _broken_connection_is_a_disconnect)

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from .models import AISession, AISessionStep, User
+from .models import AISession, AISessionStep, ThreadBinding, User
 
 # Errors after which a connection is not fit to go back to the pool.
 _BROKEN = (
@@ -49,6 +49,13 @@ async def _checked_out(factory: async_sessionmaker[AsyncSession]) -> AsyncIterat
         except _BROKEN:
             await asyncio.shield(conn.invalidate())
             raise
+
+
+@contextlib.asynccontextmanager
+async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[asyncpg.Connection]:
+    """A connection in a transaction: committed when the block ends, rolled back if it raises."""
+    async with _checked_out(factory) as conn, conn.transaction():
+        yield conn
 
 
 @contextlib.asynccontextmanager
@@ -123,6 +130,48 @@ _PG = postgresql.dialect()
 _STEP_CASTS = {c.key: c.type.compile(dialect=_PG) for c in AISessionStep.__table__.columns}
 _SESSION_CASTS = {c.key: c.type.compile(dialect=_PG) for c in AISession.__table__.columns}
 _turn_writes: dict[tuple[tuple[str, ...], bool], str] = {}
+
+
+def _defaults(model: type) -> dict[str, Any]:
+    """Fresh values of a model's Python-side column defaults (what the ORM fills in on INSERT)."""
+    out: dict[str, Any] = {}
+    for column in model.__table__.columns:  # type: ignore[attr-defined]
+        default = column.default
+        if default is None:
+            continue
+        out[column.key] = default.arg(None) if default.is_callable else default.arg
+    return out
+
+
+# A new session's row: all columns but the timestamps the database stamps, and the lease's expiry, which is
+# the database's now() plus the lease's length (the clock every lease comparison uses).
+_NEW_SESSION = [n for n, _ in _SESSION if n not in ("created_at", "updated_at", "lease_expires_at")]
+_INSERT_SESSION = (
+    f"INSERT INTO ai_sessions ({', '.join(_NEW_SESSION)}, lease_expires_at) VALUES ("
+    + ", ".join(f"${i}::{_SESSION_CASTS[n]}" for i, n in enumerate(_NEW_SESSION, start=1))
+    + f", now() + make_interval(secs => ${len(_NEW_SESSION) + 1})) RETURNING "
+    + ", ".join(n for n, _ in _SESSION)
+)
+_BINDING = [c.key for c in ThreadBinding.__table__.columns if c.key != "created_at"]
+_INSERT_BINDING = (
+    f"INSERT INTO thread_bindings ({', '.join(_BINDING)}) "
+    f"VALUES ({', '.join(f'${i}' for i in range(1, len(_BINDING) + 1))})"
+)
+
+
+async def insert_session(conn: asyncpg.Connection, *, lease_seconds: float, **fields: Any) -> AISession:
+    """Insert a new session, born leased for `lease_seconds`; returns it as save_turn's untracked copy."""
+    values = {**_defaults(AISession), **fields}
+    args = [_json(values.get(n)) if n in _SESSION_JSON else values.get(n) for n in _NEW_SESSION]
+    row = await conn.fetchrow(_INSERT_SESSION, *args, float(lease_seconds))
+    assert row is not None
+    return copy_from(dict(row.items()))
+
+
+async def insert_binding(conn: asyncpg.Connection, **fields: Any) -> None:
+    """Bind a chat thread to a session (asyncpg.UniqueViolationError when the thread already has one)."""
+    values = {**_defaults(ThreadBinding), **fields}
+    await conn.execute(_INSERT_BINDING, *(_json(values[n]) if n == "extra" else values[n] for n in _BINDING))
 
 
 def copy_of(s: AISession) -> AISession:
