@@ -45,7 +45,7 @@ from .events import (
     TriageChanged,
 )
 from .intake import PreparedInput, prepare_input
-from .prompts import SYSTEM_PROMPT, build_messages, triage_context
+from .prompts import SYSTEM_PROMPT, StepForPrompt, build_messages, triage_context
 from .redaction import redact
 from .schemas import ClaudeTurn, confidence_tier
 from .session_core import Db, SessionCore, _Loaded, _now
@@ -269,12 +269,15 @@ class ConversationMixin(SessionCore):
         )
         if saved is None:
             raise SessionBusy(msg.BUSY)
+        self._remember_step(
+            s.id, s.step_count, StepForPrompt(role="user", content=saved.content, images=saved.images or ())
+        )
 
     async def _turn_input(self, db: Db, loaded: _Loaded) -> _TurnInput:
         """What the next Claude turn needs, read inside the caller's transaction (no extra round trip)."""
         s = loaded.session
         context = triage_context(header_dict(s), s.manual_fields or [])
-        history = await self._history(db, s.id)
+        history = await self._history(db, s.id, upto=s.step_count)
         return _TurnInput(build_messages(history, context=context), await self._view_of(db, loaded), loaded)
 
     async def _claude_turn(
@@ -328,6 +331,16 @@ class ConversationMixin(SessionCore):
         if step is None:
             # Our lease expired and another process took the session over: its turn wins, ours is dropped.
             raise SessionBusy(msg.BUSY)
+        self._remember_step(
+            session_id,
+            step.step_order,
+            StepForPrompt(
+                role="assistant",
+                content=step.content,
+                questions=step.questions or (),
+                actions=step.actions or (),
+            ),
+        )
         self._released[session_id] = True
         yield AssistantTurn(
             session_id, step.step_order, turn.message, after.questions, after.actions, after.confidence_tier

@@ -467,8 +467,22 @@ class SessionCore:
             # Our lease expired and another process took the session over: its turn wins, ours is dropped.
             raise SessionBusy(msg.BUSY)
 
-    async def _history(self, db: Db, session_id: uuid.UUID) -> list[StepForPrompt]:
-        """The session's steps for the prompt: steps are append-only, so only new ones are read."""
+    def _remember_step(self, session_id: uuid.UUID, order: int, step: StepForPrompt) -> None:
+        """A step this process has just written joins the session's remembered history, when it follows on
+        from it: the next turn then reads nothing."""
+        known = self._histories.get(session_id)
+        if known is not None and known[0] == order - 1:
+            self._histories[session_id] = (order, known[1] + [step])
+
+    async def _history(
+        self, db: Db, session_id: uuid.UUID, *, upto: int | None = None
+    ) -> list[StepForPrompt]:
+        """The session's steps for the prompt: steps are append-only, so only new ones are read, and none
+        when the remembered ones reach `upto` (the session's step count, when the caller knows it)."""
+        known = self._histories.get(session_id)
+        if known is not None and upto is not None and known[0] == upto:
+            self._histories[session_id] = self._histories.pop(session_id)  # the most recently used
+            return known[1]
         read = raw.prompt_steps if isinstance(db, asyncpg.Connection) else repo.prompt_steps
         known = self._histories.pop(session_id, None)
         since, steps = known if known else (0, [])

@@ -242,3 +242,22 @@ async def test_an_answer_that_arrives_after_another_process_took_the_session_ove
         assert row.lease_owner == other, "the other process keeps its lease"
     rows = await roles_in_order(db, session_id)
     assert [r.role for r in rows][-1] == "user", "no step of the dropped answer was written"
+
+
+async def test_claude_hears_the_whole_conversation_when_two_processes_take_turns(db, fake_claude, alice):
+    # Each process remembers the steps it wrote; the steps the other process wrote in between must still
+    # reach Claude, in order, each once.
+    one = SessionHandler(db=db, claude=make_claude(fake_claude), lease_seconds=30)
+    two = SessionHandler(db=db, claude=make_claude(fake_claude), lease_seconds=30)
+    session_id, _ = await start(one, alice)
+    said = []
+    for i, h in enumerate([one, one, two, one, two, two, one]):
+        said.append(f"message number {i}")
+        events = await collect(h.handle(UserMessage(actor=alice, session_id=session_id, text=said[-1])))
+        assert first(events, AssistantTurn)
+        messages = fake_claude.last_request.body["messages"]
+        assert [m["role"] for m in messages] == ["user", "assistant"] * (len(said)) + ["user"]
+        engineer = [m["content"][0]["text"] for m in messages if m["role"] == "user"][1:]
+        assert engineer == said, f"turn {i}: Claude was told {engineer}"
+        replies = [m["content"][0]["text"] for m in messages if m["role"] == "assistant"][1:]
+        assert [r.split('"')[1] for r in replies] == said[:-1], f"turn {i}: Claude's own replies, in order"
