@@ -250,7 +250,7 @@ class ConversationMixin(SessionCore):
             async for event in self._claude_turn(command.session_id, command.actor, prefetched):
                 yield event
 
-    async def _record(self, conn: asyncpg.Connection, loaded: _Loaded, **step: Any) -> None:
+    async def _record(self, conn: raw.Conn, loaded: _Loaded, **step: Any) -> None:
         """Save what the engineer said or did as the session's next step, with the session's changes, in one
         statement and only while this turn holds the lease (read, checks and write need no transaction)."""
         s = loaded.session

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeAlias, TypeVar
 
-import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage import lease as leases
@@ -64,7 +63,7 @@ HISTORY_CACHE_SESSIONS = 256
 _T = TypeVar("_T")
 
 # A transaction: the ORM's, or a plain asyncpg connection in one (storage.raw: the conversation's turns).
-Db: TypeAlias = AsyncSession | asyncpg.Connection
+Db: TypeAlias = AsyncSession | raw.Conn
 
 
 def _now() -> datetime:
@@ -382,10 +381,10 @@ class SessionCore:
     async def _header_view(self, db: Db, s: AISession, account: Account) -> SessionView:
         wanted = [u for u in (s.user_id, s.escalated_to_id) if u]
         missing = [u for u in wanted if u not in self._users_by_id]
-        if missing and isinstance(db, asyncpg.Connection):
+        if missing and isinstance(db, raw.Conn):
             for user in (await raw.users_by_id(db, missing)).values():
                 self._remember(user)
-        elif missing:
+        elif missing and isinstance(db, AsyncSession):
             for user in (await repo.users_by_id(db, missing)).values():
                 db.expunge(user)  # detached: a rollback of this transaction cannot expire the cached copy
                 self._remember(user)
@@ -441,7 +440,7 @@ class SessionCore:
 
     async def _add_step(self, db: Db, s: AISession, **fields: Any) -> AISessionStep:
         s.step_count += 1
-        if isinstance(db, asyncpg.Connection):
+        if isinstance(db, raw.Conn):
             return await raw.insert_step(db, session_id=s.id, step_order=s.step_count, **fields)
         step = AISessionStep(session_id=s.id, step_order=s.step_count, **fields)
         db.add(step)
@@ -483,7 +482,7 @@ class SessionCore:
         if known is not None and upto is not None and known[0] == upto:
             self._histories[session_id] = self._histories.pop(session_id)  # the most recently used
             return known[1]
-        read = raw.prompt_steps if isinstance(db, asyncpg.Connection) else repo.prompt_steps
+        read = raw.prompt_steps if isinstance(db, raw.Conn) else repo.prompt_steps
         known = self._histories.pop(session_id, None)
         since, steps = known if known else (0, [])
         rows: Sequence[Any] = await read(db, session_id, after=since)  # type: ignore[arg-type]

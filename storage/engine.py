@@ -101,10 +101,10 @@ def is_outage(err: BaseException) -> bool:
     # The same from storage.raw's plain asyncpg statements: a connection cut or closed under a statement.
     if isinstance(err, (*_CUT_UNDER_US, asyncpg.exceptions.InterfaceError)):
         return True
-    if not isinstance(err, DBAPIError):
+    if isinstance(err, DBAPIError) and err.connection_invalidated:
+        return True  # the connection broke under us (see _broken_connection_is_a_disconnect)
+    if not isinstance(err, DBAPIError | asyncpg.PostgresError):
         return False
-    if err.connection_invalidated:  # the connection broke under us (see _broken_connection_is_a_disconnect)
-        return True
     cause: BaseException | None = err
     while cause is not None:
         state = str(getattr(cause, "sqlstate", "") or "")

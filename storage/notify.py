@@ -48,10 +48,10 @@ def message(change: SessionChange) -> tuple[str, str]:
     return CHANNEL, payload
 
 
-async def publish(db: AsyncSession | asyncpg.Connection, change: SessionChange) -> None:
+async def publish(db: AsyncSession | raw.Conn, change: SessionChange) -> None:
     """Queue a notification in `db`'s transaction; PostgreSQL delivers it when that commits."""
     channel, payload = message(change)
-    if isinstance(db, asyncpg.Connection):
+    if isinstance(db, raw.Conn):
         await raw.pg_notify(db, channel, payload)
         return
     await db.execute(

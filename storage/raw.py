@@ -7,8 +7,8 @@ transaction: the turn holds the session's lease (storage.lease), nobody else wri
 `save_turn` writes the session's changed columns and the new step in one statement, only while the lease is
 still the turn's. Rows come back as AISession / User objects the ORM does not track.
 
-Connections are checked out of SQLAlchemy's pool, so its health checks (an idle connection is pinged, one
-the server closed is replaced) apply; one that broke under a statement is thrown away, not pooled again.
+Connections come from an asyncpg pool of their own (see _checked_out), which replaces a connection the
+server closed or that broke under a statement.
 """
 
 from __future__ import annotations
@@ -20,46 +20,137 @@ import json
 import uuid
 import weakref
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import asyncpg
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.pool import QueuePool
 
 from .models import AISession, AISessionStep, ThreadBinding, User
 
-# Errors after which a connection is not fit to go back to the pool.
+# One asyncpg pool per engine, beside SQLAlchemy's (same database, same size): taking a connection from it
+# costs a tenth of going through SQLAlchemy's connection and pool layers, four times a turn.
+_pools: weakref.WeakKeyDictionary[Engine, asyncio.Task[asyncpg.Pool]] = weakref.WeakKeyDictionary()
+# How long a statement waits for a free connection, as SQLAlchemy's pool_timeout.
+ACQUIRE_TIMEOUT_SECONDS = 30.0
+
+
+async def _json_as_text(conn: asyncpg.Connection) -> None:
+    # JSON goes in as the text callers serialized (see _json) and comes out decoded.
+    for name in ("json", "jsonb"):
+        await conn.set_type_codec(name, encoder=str, decoder=json.loads, schema="pg_catalog", format="text")
+
+
+async def _no_reset(_conn: asyncpg.Connection) -> None:
+    """Nothing to reset between uses: these statements leave no session state (no listens, locks or SETs);
+    asyncpg's default reset would cost one more round trip each time a connection is given back."""
+
+
+async def _create_pool(engine: Engine) -> asyncpg.Pool:
+    dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    size = engine.pool.size() if isinstance(engine.pool, QueuePool) else 10
+    pool = await asyncpg.create_pool(
+        dsn, min_size=0, max_size=max(2, size), init=_json_as_text, reset=_no_reset
+    )
+    # Closed with the engine (the server's shutdown, a test's end).
+    event.listen(engine, "engine_disposed", lambda _engine: pool.terminate())
+    return pool
+
+
+# Errors after which a connection is not fit to be used again.
 _BROKEN = (
     asyncpg.exceptions.InterfaceError,
     asyncpg.exceptions.InternalClientError,
     asyncpg.exceptions.ConnectionDoesNotExistError,
     asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.AdminShutdownError,
     OSError,
     asyncio.CancelledError,  # cut mid-statement: its protocol state is unknown
 )
+# What the first statement on a pooled connection meets when the server ended that connection while it sat
+# in the pool (a restart, pg_terminate_backend) before the client noticed.
+_DEAD = (
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.AdminShutdownError,
+    ConnectionResetError,
+)
+
+
+class Conn:
+    """A pooled asyncpg connection. If it turns out dead at its first statement, ended by the server while it
+    sat in the pool, it is replaced by a fresh one and that statement is sent again: the statement never
+    reached a live server, and a restart costs the engineer nothing."""
+
+    def __init__(self, pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
+        self._pool = pool
+        self.conn = conn
+        self._used = False
+
+    async def _run(self, method: str, query: str, *args: Any) -> Any:
+        if not self._used:
+            try:
+                result = await getattr(self.conn, method)(query, *args)
+            except _DEAD:
+                self.conn.terminate()
+                await self._pool.release(self.conn)
+                self.conn = await self._pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS)
+                result = await getattr(self.conn, method)(query, *args)
+            self._used = True
+            return result
+        return await getattr(self.conn, method)(query, *args)
+
+    async def execute(self, query: str, *args: Any) -> str:
+        return cast(str, await self._run("execute", query, *args))
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        return cast(list[asyncpg.Record], await self._run("fetch", query, *args))
+
+    async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
+        return cast(asyncpg.Record | None, await self._run("fetchrow", query, *args))
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        return await self._run("fetchval", query, *args)
 
 
 @contextlib.asynccontextmanager
-async def _checked_out(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[asyncpg.Connection]:
-    async with factory.kw["bind"].connect() as conn:
-        raw = (await conn.get_raw_connection()).driver_connection
-        try:
-            yield raw
-        except _BROKEN:
-            await asyncio.shield(conn.invalidate())
-            raise
-
-
-@contextlib.asynccontextmanager
-async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[asyncpg.Connection]:
-    """A connection in a transaction: committed when the block ends, rolled back if it raises."""
-    async with _checked_out(factory) as conn, conn.transaction():
+async def _checked_out(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[Conn]:
+    engine = factory.kw["bind"].sync_engine
+    created = _pools.get(engine)
+    if created is None or (created.done() and created.exception() is not None):
+        created = _pools[engine] = asyncio.ensure_future(_create_pool(engine))
+    pool = await asyncio.shield(created)
+    conn = Conn(pool, await pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS))
+    try:
         yield conn
+    except _BROKEN:
+        conn.conn.terminate()  # the pool replaces it, rather than hand out a connection in an unknown state
+        raise
+    finally:
+        await asyncio.shield(pool.release(conn.conn))
 
 
 @contextlib.asynccontextmanager
-async def autocommit(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[asyncpg.Connection]:
+async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[Conn]:
+    """A connection in a transaction: committed when the block ends, rolled back if it raises."""
+    async with _checked_out(factory) as conn:
+        await conn.execute("BEGIN")
+        try:
+            yield conn
+        except BaseException:
+            if not conn.conn.is_closed():
+                await asyncio.shield(conn.execute("ROLLBACK"))
+            raise
+        await conn.execute("COMMIT")
+
+
+@contextlib.asynccontextmanager
+async def autocommit(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[Conn]:
     """A connection for work that is one statement: no BEGIN and COMMIT round trips."""
     async with _checked_out(factory) as conn:
         yield conn
@@ -89,7 +180,7 @@ def _snapshot(values: dict[str, Any]) -> dict[str, Any]:
     return {k: copy.deepcopy(v) if k in _SESSION_JSON else v for k, v in values.items()}
 
 
-async def session_copy(conn: asyncpg.Connection, session_id: uuid.UUID) -> AISession | None:
+async def session_copy(conn: Conn, session_id: uuid.UUID) -> AISession | None:
     """The session row as an AISession the ORM does not track (write its changes with save_turn)."""
     row = await conn.fetchrow(_SELECT_SESSION, session_id)
     if row is None:
@@ -119,7 +210,7 @@ _STEP_DEFAULTS: dict[str, Any] = {
 }
 
 
-async def insert_step(conn: asyncpg.Connection, **fields: Any) -> AISessionStep:
+async def insert_step(conn: Conn, **fields: Any) -> AISessionStep:
     """Append a step: `session_id`, `step_order`, `role` and what it says."""
     values = {**_STEP_DEFAULTS, "id": uuid.uuid4(), **fields}
     await conn.execute(_INSERT_STEP, *(_json(values[n]) if j else values[n] for n, j in _STEP))
@@ -159,7 +250,7 @@ _INSERT_BINDING = (
 )
 
 
-async def insert_session(conn: asyncpg.Connection, *, lease_seconds: float, **fields: Any) -> AISession:
+async def insert_session(conn: Conn, *, lease_seconds: float, **fields: Any) -> AISession:
     """Insert a new session, born leased for `lease_seconds`; returns it as save_turn's untracked copy."""
     values = {**_defaults(AISession), **fields}
     args = [_json(values.get(n)) if n in _SESSION_JSON else values.get(n) for n in _NEW_SESSION]
@@ -168,7 +259,7 @@ async def insert_session(conn: asyncpg.Connection, *, lease_seconds: float, **fi
     return copy_from(dict(row.items()))
 
 
-async def insert_binding(conn: asyncpg.Connection, **fields: Any) -> None:
+async def insert_binding(conn: Conn, **fields: Any) -> None:
     """Bind a chat thread to a session (asyncpg.UniqueViolationError when the thread already has one)."""
     values = {**_defaults(ThreadBinding), **fields}
     await conn.execute(_INSERT_BINDING, *(_json(values[n]) if n == "extra" else values[n] for n in _BINDING))
@@ -188,7 +279,7 @@ def copy_from(row: dict[str, Any]) -> AISession:
 
 
 async def save_turn(
-    conn: asyncpg.Connection,
+    conn: Conn,
     s: AISession,
     *,
     owner: uuid.UUID,
@@ -245,9 +336,7 @@ _PROMPT_STEPS = (
 )
 
 
-async def prompt_steps(
-    conn: asyncpg.Connection, session_id: uuid.UUID, *, after: int = 0
-) -> list[PromptStep]:
+async def prompt_steps(conn: Conn, session_id: uuid.UUID, *, after: int = 0) -> list[PromptStep]:
     """What Claude needs of each step after `after`."""
     return [PromptStep(*row) for row in await conn.fetch(_PROMPT_STEPS, session_id, after)]
 
@@ -256,7 +345,7 @@ async def prompt_steps(
 _USERS = "SELECT id, account_id, external_id, display_name, created_at FROM users WHERE id = ANY($1::uuid[])"
 
 
-async def users_by_id(conn: asyncpg.Connection, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, User]:
+async def users_by_id(conn: Conn, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, User]:
     if not ids:
         return {}
     return {row["id"]: User(**dict(row.items())) for row in await conn.fetch(_USERS, list(set(ids)))}
@@ -275,9 +364,7 @@ _FIRST_WITHIN = (
 )
 
 
-async def first_delivery(
-    conn: asyncpg.Connection, *, platform: str, event_id: str, within: float | None = None
-) -> bool:
+async def first_delivery(conn: Conn, *, platform: str, event_id: str, within: float | None = None) -> bool:
     """Record a platform event; False when it was seen before (a retried delivery).
 
     With `within` (seconds): False only when it was last *accepted* less than that long ago (a double
@@ -288,6 +375,6 @@ async def first_delivery(
     return await conn.fetchval(_FIRST_WITHIN, platform, event_id, float(within)) is not None
 
 
-async def pg_notify(conn: asyncpg.Connection, channel: str, payload: str) -> None:
+async def pg_notify(conn: Conn, channel: str, payload: str) -> None:
     """Queue a notification; PostgreSQL delivers it when the caller's transaction commits."""
     await conn.execute("SELECT pg_notify($1, $2)", channel, payload)
