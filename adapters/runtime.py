@@ -110,4 +110,6 @@ async def open_runtime(
         yield Runtime(settings=settings, db_url=url, engine=engine, db=db, handler=handler, changes=changes)
     finally:
         await changes.stop()
+        if claude is not None:
+            await claude.close()
         await engine.dispose()

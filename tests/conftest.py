@@ -94,6 +94,9 @@ async def fake_claude() -> AsyncIterator[FakeAnthropic]:
         yield fake
 
 
+_claudes: list[AnthropicClaude] = []
+
+
 def make_claude(fake: FakeAnthropic, **kwargs: object) -> AnthropicClaude:
     params: dict = {
         "api_key": "test-key",
@@ -102,7 +105,17 @@ def make_claude(fake: FakeAnthropic, **kwargs: object) -> AnthropicClaude:
         "max_retries": 0,
     }
     params.update(kwargs)
-    return AnthropicClaude(**params)
+    claude = AnthropicClaude(**params)
+    _claudes.append(claude)
+    return claude
+
+
+@pytest.fixture(autouse=True)
+async def _close_claudes() -> AsyncIterator[None]:
+    """The Claude clients a test made close their connections when it ends."""
+    yield
+    while _claudes:
+        await _claudes.pop().close()
 
 
 @pytest.fixture
