@@ -131,16 +131,21 @@ def build_messages(
     """
     messages: list[dict[str, Any]] = []
     for step in _fit_history(steps, budget):
-        blocks = [dict(b) for b in step.blocks]  # copies: cache_control is set on them below
+        # The steps' rendered blocks are shared, not copied (a long session has hundreds): only the two
+        # that carry a cache breakpoint are copied, below.
         if messages and messages[-1]["role"] == step.role:
-            messages[-1]["content"].extend(blocks)
+            messages[-1]["content"].extend(step.blocks)
         else:
-            messages.append({"role": step.role, "content": blocks})
+            messages.append({"role": step.role, "content": list(step.blocks)})
     if not messages or messages[-1]["role"] != "user":
         messages.append({"role": "user", "content": [{"type": "text", "text": "(continue)"}]})
-    user_turns = [m for m in messages if m["role"] == "user"]
-    for message in user_turns[-2:]:
-        message["content"][-1]["cache_control"] = {"type": "ephemeral"}
+    marked = 0
+    for message in reversed(messages):
+        if message["role"] == "user":
+            message["content"][-1] = {**message["content"][-1], "cache_control": {"type": "ephemeral"}}
+            marked += 1
+            if marked == 2:
+                break
     if context:
         messages[-1]["content"].append({"type": "text", "text": context})
     return messages
