@@ -11,9 +11,7 @@ from typing import Any
 import asyncpg
 
 from storage import notify, raw
-from storage.models import (
-    AISession,
-)
+from storage.models import AISession, AISessionStep
 
 from . import messages as msg
 from .claude import Usage
@@ -251,27 +249,35 @@ class ConversationMixin(SessionCore):
                 yield event
 
     async def _record(self, conn: raw.Conn, loaded: _Loaded, **step: Any) -> None:
-        """Save what the engineer said or did as the session's next step, with the session's changes, in one
-        statement and only while this turn holds the lease (read, checks and write need no transaction)."""
+        """Save what the engineer said or did as the session's next step, with the session's changes (the
+        turn's checks and this write need no transaction: see _save_step)."""
+        loaded.session.step_count += 1
+        await self._save_step(conn, loaded, {"role": "user", "user_id": loaded.user.id, **step})
+
+    async def _save_step(
+        self,
+        conn: raw.Conn,
+        loaded: _Loaded,
+        step: dict[str, Any],
+        *,
+        tell: tuple[str, str] | None = None,
+    ) -> AISessionStep:
+        """Write the session's changes and its step number `step_count`, in one statement and only while this
+        turn holds the lease (`tell`: a change notification sent with it). The step joins the remembered
+        prompt history."""
         s = loaded.session
-        s.step_count += 1
         saved = await raw.save_turn(
             conn,
             s,
             owner=self.owner,
-            step={
-                "session_id": s.id,
-                "step_order": s.step_count,
-                "role": "user",
-                "user_id": loaded.user.id,
-                **step,
-            },
+            step={"session_id": s.id, "step_order": s.step_count, **step},
+            notify=tell,
         )
         if saved is None:
+            # Our lease expired and another process took the session over: its turn wins, ours is dropped.
             raise SessionBusy(msg.BUSY)
-        self._remember_step(
-            s.id, s.step_count, StepForPrompt(role="user", content=saved.content, images=saved.images or ())
-        )
+        self._remember_step(s.id, saved.step_order, StepForPrompt.of(saved))
+        return saved
 
     async def _turn_input(self, db: Db, loaded: _Loaded) -> _TurnInput:
         """What the next Claude turn needs, read inside the caller's transaction (no extra round trip)."""
@@ -308,13 +314,10 @@ class ConversationMixin(SessionCore):
         async with raw.autocommit(self._db) as db:
             after = await self._view_of(db, loaded)
             change = notify.SessionChange(s.id, "triage", actor.origin, actor.platform)
-            step = await raw.save_turn(
+            step = await self._save_step(
                 db,
-                s,
-                owner=self.owner,
-                step={
-                    "session_id": s.id,
-                    "step_order": s.step_count,
+                loaded,
+                {
                     "role": "assistant",
                     "content": turn.message,
                     "questions": [q.model_dump() for q in turn.questions] or None,
@@ -326,21 +329,8 @@ class ConversationMixin(SessionCore):
                     "cache_read_tokens": result.usage.cache_read_tokens,
                     "cache_creation_tokens": result.usage.cache_creation_tokens,
                 },
-                notify=notify.message(change) if _header_changed(before, after) else None,
+                tell=notify.message(change) if _header_changed(before, after) else None,
             )
-        if step is None:
-            # Our lease expired and another process took the session over: its turn wins, ours is dropped.
-            raise SessionBusy(msg.BUSY)
-        self._remember_step(
-            session_id,
-            step.step_order,
-            StepForPrompt(
-                role="assistant",
-                content=step.content,
-                questions=step.questions or (),
-                actions=step.actions or (),
-            ),
-        )
         self._released[session_id] = True
         yield AssistantTurn(
             session_id, step.step_order, turn.message, after.questions, after.actions, after.confidence_tier

@@ -65,6 +65,17 @@ class StepForPrompt:
     questions: Sequence[dict[str, Any]] = ()
     actions: Sequence[dict[str, Any]] = ()
 
+    @classmethod
+    def of(cls, step: Any) -> StepForPrompt:
+        """From a stored step (a row or an AISessionStep): its role, content, images, questions, actions."""
+        return cls(
+            role=step.role,
+            content=step.content,
+            images=step.images or (),
+            questions=step.questions or (),
+            actions=step.actions or (),
+        )
+
     @functools.cached_property
     def blocks(self) -> tuple[dict[str, Any], ...]:
         """The step's content blocks, rendered once (long sessions reuse them every turn)."""

@@ -62,7 +62,7 @@ HISTORY_CACHE_SESSIONS = 256
 
 _T = TypeVar("_T")
 
-# A transaction: the ORM's, or a plain asyncpg connection in one (storage.raw: the conversation's turns).
+# Where a query runs: an ORM session, or a plain asyncpg connection (storage.raw: the conversation's turns).
 Db: TypeAlias = AsyncSession | raw.Conn
 
 
@@ -489,16 +489,7 @@ class SessionCore:
         if rows and rows[0].step_order != since + 1:  # a gap: read it all again
             since, steps = 0, []
             rows = await read(db, session_id)  # type: ignore[arg-type]
-        steps = steps + [
-            StepForPrompt(
-                role=r.role,
-                content=r.content,
-                images=r.images or (),
-                questions=r.questions or (),
-                actions=r.actions or (),
-            )
-            for r in rows
-        ]
+        steps = steps + [StepForPrompt.of(r) for r in rows]
         self._histories[session_id] = (rows[-1].step_order if rows else since, steps)
         while len(self._histories) > HISTORY_CACHE_SESSIONS:
             self._histories.pop(next(iter(self._histories)))
