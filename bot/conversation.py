@@ -8,8 +8,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
-
 from storage import notify, raw
 from storage.models import AISession, AISessionStep
 
@@ -136,7 +134,7 @@ class ConversationMixin(SessionCore):
                         extra=dict(command.thread_extra),
                     )
                 prefetched = await self._turn_input(db, _Loaded(s, account, user))
-        except asyncpg.UniqueViolationError:
+        except raw.ThreadTaken:
             raise InvalidTransition("This thread already has a FlowPilot session.") from None
         async with self._holding(session_id):
             yield SessionStarted(session_id, prefetched.before)

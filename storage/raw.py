@@ -270,10 +270,19 @@ async def insert_session(conn: Conn, *, lease_seconds: float, **fields: Any) -> 
     return copy_from(dict(row.items()))
 
 
+class ThreadTaken(Exception):
+    """The chat thread already has a session."""
+
+
 async def insert_binding(conn: Conn, **fields: Any) -> None:
-    """Bind a chat thread to a session (asyncpg.UniqueViolationError when the thread already has one)."""
+    """Bind a chat thread to a session (ThreadTaken when the thread already has one)."""
     values = {**_defaults(ThreadBinding), **fields}
-    await conn.execute(_INSERT_BINDING, *(_json(values[n]) if n == "extra" else values[n] for n in _BINDING))
+    try:
+        await conn.execute(
+            _INSERT_BINDING, *(_json(values[n]) if n == "extra" else values[n] for n in _BINDING)
+        )
+    except asyncpg.UniqueViolationError:
+        raise ThreadTaken from None
 
 
 def copy_of(s: AISession) -> AISession:

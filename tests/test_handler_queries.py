@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+import sqlalchemy as sa
+
 from bot.commands import Abandon, Actor, Pause, StartSession, ThreadRef
 from bot.events import Notice, SessionStarted
 from storage import repo
@@ -79,3 +81,26 @@ async def test_threads_of_lists_a_sessions_threads_in_one_workspace_oldest_first
     assert all(t.session_id == sid for t in threads)
     assert await handler.threads_of(sid, platform="teams", workspace_id=alice.workspace_id) == []
     assert await handler.threads_of(uuid.uuid4(), platform="slack", workspace_id=alice.workspace_id) == []
+
+
+async def test_a_second_session_in_a_thread_that_has_one_is_refused_and_leaves_nothing(handler, alice, db):
+    first = await start(handler, alice, thread="2.0001")
+    ref = ThreadRef(alice.platform, alice.workspace_id, CHANNEL, "2.0001")
+    events = await collect(handler.handle(StartSession(actor=alice, text="printer jams", thread=ref)))
+    refused = [e for e in events if isinstance(e, Notice) and e.level == "error"]
+    assert refused and "already has a FlowPilot session" in refused[0].text
+    assert not [e for e in events if isinstance(e, SessionStarted)]
+    async with db() as s:
+        sessions = await s.scalar(sa.text("SELECT count(*) FROM ai_sessions"))
+        steps = await s.scalar(
+            sa.text("SELECT count(*) FROM ai_session_steps WHERE content = 'printer jams'")
+        )
+        bound = await repo.binding_for(
+            s,
+            platform=alice.platform,
+            workspace_id=alice.workspace_id,
+            channel_id=CHANNEL,
+            thread_id="2.0001",
+        )
+    assert sessions == 1 and steps == 0, "nothing of the refused session was written"
+    assert bound is not None and bound.session_id == first
