@@ -59,8 +59,14 @@ async def _create_pool(engine: Engine) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
         dsn, min_size=0, max_size=max(2, size), init=_json_as_text, reset=_no_reset
     )
-    # Closed with the engine (the server's shutdown, a test's end).
-    event.listen(engine, "engine_disposed", lambda _engine: pool.terminate())
+
+    # Closed with the engine (the server's shutdown, a test's end); a new one is made if the engine is used
+    # again, as SQLAlchemy does with its own pool.
+    def dispose(_engine: Engine) -> None:
+        _pools.pop(engine, None)
+        pool.terminate()
+
+    event.listen(engine, "engine_disposed", dispose)
     return pool
 
 
@@ -319,6 +325,8 @@ async def save_turn(
     sql = _turn_writes.get((keys, notify is not None))
     n = 2 + len(keys)
     if sql is None:
+        if len(_turn_writes) >= 512:  # a bound, not a policy: a turn changes one of a few sets of columns
+            _turn_writes.clear()
         sets = "".join(f"{k} = ${i}::{_SESSION_CASTS[k]}, " for i, k in enumerate(keys, start=3))
         columns = [name for name, _ in _STEP]
         values = ", ".join(f"${n + i}::{_STEP_CASTS[name]}" for i, name in enumerate(columns, start=1))
