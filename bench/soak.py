@@ -819,12 +819,14 @@ async def settle(soak: Soak, db_url: str) -> None:
     result.settle_seconds = time.monotonic() - started
 
 
-def _answer_target(content: str, lane: dict[str, str]) -> str | None:
-    return next((qid for qid, text in lane.items() if content.startswith(f'Answer to "{text}":')), None)
+def _target(content: str, lane: dict[str, str], done: set[str], prefix: str, step_order: int) -> str:
+    """Which question or suggested step an engineer's answer or mark was for: the first still open whose
+    text it quotes after `prefix` (then any, for a repeat), else an id of its own that counts as unknown."""
 
+    def quoted(items: dict[str, str]) -> str | None:
+        return next((k for k, text in items.items() if content.startswith(f'{prefix} "{text}":')), None)
 
-def _step_target(content: str, lane: dict[str, str]) -> str | None:
-    return next((aid for aid, text in lane.items() if content.startswith(f'Suggested step "{text}":')), None)
+    return quoted({k: v for k, v in lane.items() if k not in done}) or quoted(lane) or f"?{step_order}"
 
 
 def _lane(step_order: int, items: Any) -> dict[str, str]:
@@ -885,17 +887,13 @@ async def audit(soak: Soak, db_url: str) -> None:
                     token_session[token] = sid
                 waiting = row["step_order"]
             elif row["kind"] == "answer":
-                qid = _answer_target(content, {k: v for k, v in questions.items() if k not in answered})
-                if qid is None:
-                    qid = _answer_target(content, questions) or f"?{row['step_order']}"
+                qid = _target(content, questions, answered, "Answer to", row["step_order"])
                 targets[(sid, qid)] += 1
                 answered.add(qid)
                 if set(questions) <= answered:
                     waiting = row["step_order"]
             elif row["kind"] == "action_result":
-                aid = _step_target(content, {k: v for k, v in actions.items() if k not in marked})
-                if aid is None:
-                    aid = _step_target(content, actions) or f"?{row['step_order']}"
+                aid = _target(content, actions, marked, "Suggested step", row["step_order"])
                 targets[(sid, aid)] += 1
                 marked.add(aid)
                 if set(questions) <= answered and set(actions) <= marked:

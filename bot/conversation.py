@@ -81,7 +81,7 @@ class ConversationMixin(SessionCore):
             # connection, so that starts never wait on each other for the pool.
             account = await self._account(None, actor, create=True)
             assert account is not None
-            user = await self._user(None, account, actor)
+            user = await self._user(account, actor)
             async with raw.transaction(self._db) as db:
                 s = await raw.insert_session(
                     db,
@@ -311,6 +311,7 @@ class ConversationMixin(SessionCore):
         # changed) a notification for other processes and adapters to re-render it.
         async with raw.autocommit(self._db) as db:
             after = await self._view_of(db, loaded)
+            changed = _header_changed(before, after)
             change = notify.SessionChange(s.id, "triage", actor.origin, actor.platform)
             step = await self._save_step(
                 db,
@@ -327,13 +328,13 @@ class ConversationMixin(SessionCore):
                     "cache_read_tokens": result.usage.cache_read_tokens,
                     "cache_creation_tokens": result.usage.cache_creation_tokens,
                 },
-                tell=notify.message(change) if _header_changed(before, after) else None,
+                tell=notify.message(change) if changed else None,
             )
         self._released[session_id] = True
         yield AssistantTurn(
             session_id, step.step_order, turn.message, after.questions, after.actions, after.confidence_tier
         )
-        if _header_changed(before, after):
+        if changed:
             yield TriageChanged(session_id, after)
 
     def _apply_turn(self, s: AISession, turn: ClaudeTurn, step_order: int, usage: Usage) -> None:

@@ -308,7 +308,7 @@ class SessionCore:
         # Another account's session is reported exactly like a missing one: ids leak nothing.
         if s is None or account is None or s.account_id != account.id:
             raise NotFound(msg.SESSION_NOT_FOUND)
-        return _Loaded(s, account, await self._user(db, account, actor))
+        return _Loaded(s, account, await self._user(account, actor))
 
     async def _load_copy(self, actor: Actor, session_id: uuid.UUID) -> _Loaded:
         """Like _load, for the conversation's turns (storage.raw): the session is a copy the ORM does not
@@ -327,7 +327,7 @@ class SessionCore:
                 s = await raw.session_copy(conn, session_id)
         if s is None or account is None or s.account_id != account.id:
             raise NotFound(msg.SESSION_NOT_FOUND)
-        return _Loaded(s, account, await self._user(None, account, actor))
+        return _Loaded(s, account, await self._user(account, actor))
 
     # Accounts never change and users only change their display name, so each process remembers them:
     # a turn then costs no look-ups for who is acting.
@@ -350,7 +350,7 @@ class SessionCore:
                 self._accounts[key] = account
         return account
 
-    async def _user(self, db: Db | None, account: Account, actor: Actor) -> User:
+    async def _user(self, account: Account, actor: Actor) -> User:
         cached = self._users.get((account.id, actor.user_id))
         if cached is not None and (not actor.display_name or cached.display_name == actor.display_name):
             return cached
@@ -434,14 +434,12 @@ class SessionCore:
         s.last_activity_at = now
 
     @staticmethod
-    async def _changed(db: Db, s: AISession, actor: Actor, kind: str) -> None:
+    async def _changed(db: AsyncSession, s: AISession, actor: Actor, kind: str) -> None:
         """Tell other processes (and other adapters) the header changed, when this transaction commits."""
         await notify.publish(db, notify.SessionChange(s.id, kind, actor.origin, actor.platform))
 
-    async def _add_step(self, db: Db, s: AISession, **fields: Any) -> AISessionStep:
+    async def _add_step(self, db: AsyncSession, s: AISession, **fields: Any) -> AISessionStep:
         s.step_count += 1
-        if isinstance(db, raw.Conn):
-            return await raw.insert_step(db, session_id=s.id, step_order=s.step_count, **fields)
         step = AISessionStep(session_id=s.id, step_order=s.step_count, **fields)
         db.add(step)
         return step

@@ -19,7 +19,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from . import raw
 from .engine import normalize_url
 
 logger = logging.getLogger(__name__)
@@ -48,12 +47,10 @@ def message(change: SessionChange) -> tuple[str, str]:
     return CHANNEL, payload
 
 
-async def publish(db: AsyncSession | raw.Conn, change: SessionChange) -> None:
-    """Queue a notification in `db`'s transaction; PostgreSQL delivers it when that commits."""
+async def publish(db: AsyncSession, change: SessionChange) -> None:
+    """Queue a notification in `db`'s transaction; PostgreSQL delivers it when that commits (a turn's answer
+    sends its own with the write: storage.raw.save_turn)."""
     channel, payload = message(change)
-    if isinstance(db, raw.Conn):
-        await raw.pg_notify(db, channel, payload)
-        return
     await db.execute(
         sa.text("SELECT pg_notify(:channel, :payload)"), {"channel": channel, "payload": payload}
     )

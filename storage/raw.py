@@ -291,11 +291,6 @@ async def insert_binding(conn: Conn, **fields: Any) -> None:
         raise ThreadTaken from None
 
 
-def copy_of(s: AISession) -> AISession:
-    """An untracked copy of a session the ORM loaded (all its columns), to be written with save_turn."""
-    return copy_from({k: getattr(s, k) for k, _ in _SESSION})
-
-
 def copy_from(row: dict[str, Any]) -> AISession:
     """An untracked session made of a row that holds all of its columns (and maybe more)."""
     values = {k: row[k] for k, _ in _SESSION}
@@ -403,8 +398,3 @@ async def first_delivery(conn: Conn, *, platform: str, event_id: str, within: fl
     if within is None:
         return await conn.fetchval(_FIRST, platform, event_id) is not None
     return await conn.fetchval(_FIRST_WITHIN, platform, event_id, float(within)) is not None
-
-
-async def pg_notify(conn: Conn, channel: str, payload: str) -> None:
-    """Queue a notification; PostgreSQL delivers it when the caller's transaction commits."""
-    await conn.execute("SELECT pg_notify($1, $2)", channel, payload)

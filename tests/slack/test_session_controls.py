@@ -48,6 +48,16 @@ async def _controls(slack: SlackHarness, kind: str) -> dict[str, Any]:
     return found[-1]
 
 
+async def _pause_and_resume(slack: SlackHarness, header: dict) -> None:
+    """Pause from the header, see it paused with Resume; Resume, see it active with Pause again."""
+    await slack.click(_header(slack, header["ts"]), "fp_pause")
+    await wait_for(lambda: _status(slack, "paused"), what="paused")
+    await wait_for(lambda: "fp_resume" in action_ids(_header(slack, header["ts"])), what="Resume")
+    await slack.click(_header(slack, header["ts"]), "fp_resume")
+    await wait_for(lambda: _status(slack, "active"), what="active again")
+    await wait_for(lambda: "fp_pause" in action_ids(_header(slack, header["ts"])), what="Pause")
+
+
 async def test_message_shortcuts_draft_the_threads_resolution_and_escalation(slack: SlackHarness) -> None:
     fake = slack.fake
     header, turn = await started(slack)
@@ -134,12 +144,7 @@ async def test_evidence_and_pause_resume_from_the_header(slack: SlackHarness) ->
     session = await slack.session()
     assert session is not None and (session.evidence_items or [])[0]["status"] == "ruled_out"
 
-    await slack.click(_header(slack, header["ts"]), "fp_pause")
-    await wait_for(lambda: _status(slack, "paused"), what="paused")
-    await wait_for(lambda: "fp_resume" in action_ids(_header(slack, header["ts"])), what="Resume")
-    await slack.click(_header(slack, header["ts"]), "fp_resume")
-    await wait_for(lambda: _status(slack, "active"), what="active again")
-    await wait_for(lambda: "fp_pause" in action_ids(_header(slack, header["ts"])), what="Pause")
+    await _pause_and_resume(slack, header)
 
 
 async def test_the_edit_modal_resolves_with_the_edited_sections(slack: SlackHarness) -> None:
@@ -246,12 +251,7 @@ async def test_header_buttons_pressed_again_later_work_and_a_double_click_is_one
 ) -> None:
     header, _ = await started(slack)
     paused_at = time.monotonic()
-    await slack.click(_header(slack, header["ts"]), "fp_pause")
-    await wait_for(lambda: _status(slack, "paused"), what="paused")
-    await wait_for(lambda: "fp_resume" in action_ids(_header(slack, header["ts"])), what="Resume")
-    await slack.click(_header(slack, header["ts"]), "fp_resume")
-    await wait_for(lambda: _status(slack, "active"), what="active again")
-    await wait_for(lambda: "fp_pause" in action_ids(_header(slack, header["ts"])), what="Pause")
+    await _pause_and_resume(slack, header)
     # The same Pause button, pressed again a moment later: a request of its own, not a double click.
     await _after_double_click_window(paused_at)
     await slack.click(_header(slack, header["ts"]), "fp_pause")
