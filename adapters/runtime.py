@@ -24,6 +24,9 @@ from storage.notify import ChangeListener
 
 logger = logging.getLogger(__name__)
 
+# The recovery sweep's longest interval: one indexed query over the turns in flight.
+RECOVERY_SECONDS = 2.0
+
 
 @dataclass
 class Runtime:
@@ -41,8 +44,9 @@ class Runtime:
 
     @property
     def recovery_interval(self) -> float:
-        """How often unfinished turns are looked for: a dead process's lease expires after lease_seconds."""
-        return min(max(self.settings.lease_seconds / 2, 0.5), 30.0)
+        """How often unfinished turns are looked for: a dead process is seen at once (storage.liveness), so
+        a short interval is what lets its turns be taken over within seconds of the crash."""
+        return min(max(self.settings.lease_seconds / 2, 0.5), RECOVERY_SECONDS)
 
     async def recover(self) -> int:
         """Take over unfinished turns once and hand each notice to the adapters; returns how many."""
@@ -103,7 +107,7 @@ async def open_runtime(
         lease_seconds=settings.lease_seconds,
         lease_wait_seconds=settings.lease_wait_seconds,
     )
-    changes = ChangeListener(url)
+    changes = ChangeListener(url, owner=handler.owner)
     if listen:
         await changes.start()
     try:

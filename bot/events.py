@@ -162,6 +162,8 @@ class Notice(Event):
     level: Literal["info", "error"] = "info"
     code: str = "info"
     retry: SessionCommand | None = None  # the command a Retry button should send
+    # Meant only for the engineer who sent the command (Slack shows it ephemeral), not for the thread.
+    private: bool = False
     # For code "interrupted": the unfinished turn's record, with where each adapter showed a draft that
     # was streaming when its process died (e.g. {"slack": {"channel": …, "ts": …}}), to mark it cut off.
     interrupted: Mapping[str, Any] | None = None

@@ -6,6 +6,7 @@ transaction or a pooled connection while Claude thinks.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -65,6 +66,7 @@ from .events import (
 )
 from .handoffs import HandoffMixin
 from .lifecycle import LifecycleMixin
+from .session_core import _Queue, _Turn
 from .triage import session_view
 from .triage_edits import TriageMixin
 
@@ -81,6 +83,8 @@ class SessionHandler(ConversationMixin, TriageMixin, HandoffMixin, LifecycleMixi
         # Between Thinking("turn") and AssistantTurn the engineer's input is saved and waiting for Claude's
         # answer: a failure there is retried with RetryTurn, never by sending the input a second time.
         input_saved = False
+        queue: _Queue | None = None
+        carried = command
         try:
             if self._closing:
                 raise ShuttingDown(msg.SHUTTING_DOWN)
@@ -96,12 +100,22 @@ class SessionHandler(ConversationMixin, TriageMixin, HandoffMixin, LifecycleMixi
                 )
             else:
                 assert isinstance(command, SessionCommand)
-                async with self._turn(command) as interrupted:
+                queue = self._queue_for(command) if isinstance(command, UserMessage) else None
+                if queue is not None and queue.joined and queue.joined[-1] is command:
+                    queue = None  # joined another message's queue: that one carries it
+                    yield Notice(command.session_id, msg.JOINED, code="queued", private=True)
+                    return
+                async with contextlib.AsyncExitStack() as stack:
+                    turn = _Turn()
+                    async for queued in self._take_turn(command, stack, turn):
+                        yield queued
+                    if queue is not None and isinstance(command, UserMessage):
+                        command = self._close_queue(command, queue)  # what joined it while it waited
                     notice = (
                         self._interrupted_notice(
-                            command.actor, command.session_id, interrupted, command=command
+                            command.actor, command.session_id, turn.interrupted, command=command
                         )
-                        if interrupted
+                        if turn.interrupted
                         else None
                     )
                     if notice is not None:
@@ -110,6 +124,11 @@ class SessionHandler(ConversationMixin, TriageMixin, HandoffMixin, LifecycleMixi
                         input_saved = _input_saved(event, input_saved)
                         yield event
         except FlowPilotError as err:
+            if queue is not None and queue.joined and isinstance(carried, UserMessage):
+                # The messages that joined this one share its fate: its Retry sends them all again.
+                command = self._close_queue(carried, queue)
+                if not err.retryable:
+                    err.message = f"{err.message} {msg.JOINED_LOST.format(count=len(queue.joined))}"
             yield _failure_notice(command, err, session_id, input_saved)
         except Exception as err:
             if is_outage(err):
@@ -125,6 +144,9 @@ class SessionHandler(ConversationMixin, TriageMixin, HandoffMixin, LifecycleMixi
             yield _failure_notice(
                 command, InternalError(msg.INTERNAL_ERROR.format(ref=ref)), session_id, input_saved
             )
+        finally:
+            if queue is not None and isinstance(carried, UserMessage):
+                self._drop_queue(carried, queue)
 
     async def _dispatch(self, command: SessionCommand) -> AsyncIterator[Event]:
         handlers = {

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeAlias, TypeVar
 
@@ -33,6 +33,7 @@ from .commands import (
     DraftHandoff,
     RetryTurn,
     SessionCommand,
+    UserMessage,
 )
 from .errors import (
     FlowPilotError,
@@ -77,6 +78,26 @@ class _Loaded:
     user: User
 
 
+@dataclass
+class _Turn:
+    """What taking a session's turn found: the turn a previous holder left unfinished, if any."""
+
+    interrupted: dict[str, Any] | None = None
+
+
+@dataclass
+class _Queue:
+    """An engineer's messages that arrived while their previous one waited for the session's turn: when that
+    one gets the turn, they all go to Claude with it, as one turn (not one Claude call each)."""
+
+    actor: tuple[str, str, str]
+    joined: list[UserMessage] = field(default_factory=list)
+
+
+def _queued(command: SessionCommand) -> Notice:
+    return Notice(command.session_id, msg.QUEUED, code="queued", private=True)
+
+
 class SessionCore:
     """State and helpers every part of the session handler shares: the lease, loading, checks."""
 
@@ -109,28 +130,69 @@ class SessionCore:
         self._released: dict[uuid.UUID, bool] = {}
         # The session row as taking the lease returned it, for the turn's first read (see _load_copy).
         self._leased: dict[uuid.UUID, dict[str, Any]] = {}
+        # Per session, the messages waiting to join the next turn of the engineer whose message waits (see
+        # _joined).
+        self._queues: dict[uuid.UUID, _Queue] = {}
 
     # ── the turn lease ─────────────────────────────────────────────────────────────────────────────
-    @contextlib.asynccontextmanager
-    async def _turn(self, command: SessionCommand) -> AsyncIterator[dict[str, Any] | None]:
-        """Wait for and take the session's lease; yields the turn a previous holder left unfinished."""
+    async def _take_turn(
+        self, command: SessionCommand, stack: contextlib.AsyncExitStack, turn: _Turn
+    ) -> AsyncIterator[Notice]:
+        """Wait for and take the session's lease, entering what holds it into `stack`; yields a private
+        "this one is next" notice at once when the turn has to wait, and sets `turn.interrupted` to the
+        turn a previous holder left unfinished."""
         session_id = command.session_id
-        async with self._local.hold(session_id, timeout=self._lease_wait_seconds):
-            acquired = await self._acquire(
-                session_id, type(command).__name__, kind=getattr(command, "kind", None)
-            )
-            # Our own leftover (a release that failed while the database was away) was already reported.
-            interrupted = None if acquired.previous_owner == self.owner else acquired.interrupted
-            if acquired.row is not None:
-                self._leased[session_id] = acquired.row
-            try:
-                # A draft cut short (the reader went away) leaves nothing to retry: not an interruption.
-                async with self._holding(
-                    session_id, marks_interruption=not isinstance(command, DraftHandoff)
-                ):
-                    yield interrupted
-            finally:
-                self._leased.pop(session_id, None)
+        told = self._local.busy(session_id)
+        if told:
+            yield _queued(command)
+        await stack.enter_async_context(self._local.hold(session_id, timeout=self._lease_wait_seconds))
+        name, kind = type(command).__name__, getattr(command, "kind", None)
+        acquired = await self._try_acquire(session_id, name, kind=kind)
+        if acquired is None:  # another process's turn holds it
+            if not told:
+                yield _queued(command)
+            acquired = await self._acquire(session_id, name, kind=kind)
+        # Our own leftover (a release that failed while the database was away) was already reported.
+        turn.interrupted = None if acquired.previous_owner == self.owner else acquired.interrupted
+        if acquired.row is not None:
+            self._leased[session_id] = acquired.row
+        stack.callback(self._leased.pop, session_id, None)
+        # A draft cut short (the reader went away) leaves nothing to retry: not an interruption.
+        await stack.enter_async_context(
+            self._holding(session_id, marks_interruption=not isinstance(command, DraftHandoff))
+        )
+
+    # ── messages sent while the previous one waits ──────────────────────────────────────────────────
+    def _queue_for(self, command: UserMessage) -> _Queue | None:
+        """The queue this message carries, or joins (then it is the queue's last message), or None when
+        another engineer's message is waiting for the session (theirs and ours stay separate turns)."""
+        actor = (command.actor.platform, command.actor.workspace_id, command.actor.user_id)
+        queue = self._queues.get(command.session_id)
+        if queue is None:
+            queue = self._queues[command.session_id] = _Queue(actor)
+            return queue
+        if queue.actor != actor:
+            return None
+        queue.joined.append(command)
+        return queue
+
+    def _close_queue(self, command: UserMessage, queue: _Queue) -> UserMessage:
+        """The turn was taken: later messages start a queue of their own; this one answers them all."""
+        if self._queues.get(command.session_id) is queue:
+            del self._queues[command.session_id]
+        if not queue.joined:
+            return command
+        parts = [command, *queue.joined]
+        return UserMessage(
+            actor=command.actor,
+            session_id=command.session_id,
+            text="\n\n".join(p.text.strip() for p in parts if p.text.strip()),
+            attachments=tuple(a for p in parts for a in p.attachments),
+        )
+
+    def _drop_queue(self, command: SessionCommand, queue: _Queue) -> None:
+        if self._queues.get(command.session_id) is queue:
+            del self._queues[command.session_id]
 
     @contextlib.asynccontextmanager
     async def _holding(
@@ -164,22 +226,28 @@ class SessionCore:
                     )
                 )
 
+    async def _try_acquire(
+        self, session_id: uuid.UUID, turn: str, *, kind: str | None = None
+    ) -> leases.Acquired | None:
+        try:
+            return await leases.try_acquire(
+                self._db,
+                session_id=session_id,
+                owner=self.owner,
+                ttl=self._lease_seconds,
+                turn=turn,
+                kind=kind if isinstance(kind, str) else None,
+            )
+        except leases.NoSuchSession:
+            raise NotFound(msg.SESSION_NOT_FOUND) from None
+
     async def _acquire(self, session_id: uuid.UUID, turn: str, *, kind: str | None = None) -> leases.Acquired:
+        """Wait for another process's turn to end (or for it to be seen dead: storage.liveness)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._lease_wait_seconds
         delay = 0.02
         while True:
-            try:
-                acquired = await leases.try_acquire(
-                    self._db,
-                    session_id=session_id,
-                    owner=self.owner,
-                    ttl=self._lease_seconds,
-                    turn=turn,
-                    kind=kind if isinstance(kind, str) else None,
-                )
-            except leases.NoSuchSession:
-                raise NotFound(msg.SESSION_NOT_FOUND) from None
+            acquired = await self._try_acquire(session_id, turn, kind=kind)
             if acquired is not None:
                 return acquired
             if loop.time() >= deadline:

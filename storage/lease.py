@@ -1,8 +1,9 @@
 """The turn lease: one turn at a time per session, across processes, without holding a transaction.
 
 A lease is a row-level claim (`lease_owner`, `lease_expires_at`) taken and released in short transactions.
-While a turn runs its owner renews it; a process that dies stops renewing, the lease expires, and the next
-command takes the session over and learns which turn was interrupted (`turn_in_flight`).
+While a turn runs its owner renews it. A process that dies is seen dead at once (storage.liveness: its
+advisory lock is gone) and the next command, or the recovery sweep, takes the session over and learns which
+turn was interrupted (`turn_in_flight`); a process that is alive but stuck or cut off loses it when it expires.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from . import raw
+from .liveness import OWNER_DEAD
 
 # Each is one statement, sent without BEGIN and COMMIT (storage.raw.autocommit): $1 is the session id.
 _ACQUIRE = """
@@ -26,9 +28,10 @@ _ACQUIRE = """
            lease_expires_at = now() + make_interval(secs => $3),
            turn_in_flight = $4::jsonb
       FROM prev
-     WHERE s.id = prev.id AND (s.lease_owner IS NULL OR s.lease_owner = $2 OR s.lease_expires_at < now())
+     WHERE s.id = prev.id
+       AND (s.lease_owner IS NULL OR s.lease_owner = $2 OR s.lease_expires_at < now() OR {owner_dead})
     RETURNING prev.lease_owner AS prev_owner, prev.turn_in_flight AS prev_turn, s.*
-"""
+""".format(owner_dead=OWNER_DEAD.format(owner="s.lease_owner"))
 _RENEW = (
     "UPDATE ai_sessions SET lease_expires_at = now() + make_interval(secs => $3) "
     "WHERE id = $1 AND lease_owner = $2 RETURNING 1"
@@ -50,8 +53,9 @@ _NOTE = (
 # Turns a process that died (lease expired) or was stopped (lease released, turn kept) left unfinished.
 _UNFINISHED = (
     "SELECT id FROM ai_sessions WHERE turn_in_flight IS NOT NULL "
-    "AND (lease_expires_at IS NULL OR lease_expires_at < now()) AND lease_owner IS DISTINCT FROM $1 "
-    "ORDER BY lease_expires_at NULLS FIRST LIMIT $2"
+    "AND (lease_expires_at IS NULL OR lease_expires_at < now() OR "
+    + OWNER_DEAD.format(owner="lease_owner")
+    + ") AND lease_owner IS DISTINCT FROM $1 ORDER BY lease_expires_at NULLS FIRST LIMIT $2"
 )
 
 

@@ -275,3 +275,21 @@ class ProcessedEvent(Base):
     platform: Mapped[str] = mapped_column(String(20), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(server_default=_now(), index=True)
+
+
+class ProcessLiveness(Base):
+    """A FlowPilot process that proves it is alive by holding an advisory lock on a connection it keeps.
+
+    PostgreSQL releases the lock the moment the process (or its connection) dies, so a turn lease held by a
+    registered owner whose lock is gone is taken over at once instead of waiting for it to expire
+    (storage.liveness).
+    """
+
+    __tablename__ = "flowpilot_processes"
+
+    owner: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    # The advisory lock's second key (the first is storage.liveness.LOCK_NAMESPACE): unique per process.
+    lock_key: Mapped[int] = mapped_column(
+        sa.Integer, sa.Identity(always=True, start=1, cycle=True, maxvalue=2_147_483_647), unique=True
+    )
+    started_at: Mapped[datetime] = mapped_column(server_default=_now())

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from . import liveness
 from .engine import normalize_url
 
 logger = logging.getLogger(__name__)
@@ -60,9 +61,14 @@ Subscriber = Callable[[SessionChange], Awaitable[None]]
 
 
 class ChangeListener:
-    """One dedicated connection LISTENing for changes; reconnects if the database goes away."""
+    """One dedicated connection LISTENing for changes; reconnects if the database goes away.
 
-    def __init__(self, url: str) -> None:
+    Given the process's lease `owner`, the same connection holds the process's liveness lock
+    (storage.liveness), so other processes see at once when this one dies.
+    """
+
+    def __init__(self, url: str, *, owner: uuid.UUID | None = None) -> None:
+        self._owner = owner
         sa_url = make_url(normalize_url(url))
         self._dsn = sa_url.set(drivername="postgresql").render_as_string(hide_password=False)
         self._subscribers: list[Subscriber] = []
@@ -92,6 +98,8 @@ class ChangeListener:
                 conn = await asyncpg.connect(self._dsn)
                 lost = asyncio.Event()
                 conn.add_termination_listener(lambda _c, lost=lost: lost.set())
+                if self._owner is not None:
+                    await liveness.hold(conn, self._owner)
                 await conn.add_listener(CHANNEL, self._on_notify)
                 self._connected.set()
                 delay = 0.5

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import uuid
 
 import sqlalchemy as sa
 
+from bot import messages as msg
 from bot.commands import RetryTurn, UserMessage
 from bot.events import AssistantTurn, Notice
 from bot.handler import SessionHandler
@@ -28,16 +30,14 @@ async def roles_in_order(db, session_id):
     return rows
 
 
-async def test_two_messages_racing_on_one_session_are_serialized(handler, alice, db, fake_claude):
+async def test_two_messages_racing_on_one_session_are_serialized(handler, alice, bob, db, fake_claude):
     session_id, _ = await start(handler, alice)
     fake_claude.latency = 0.3
     a, b = await asyncio.gather(
         collect(
             handler.handle(UserMessage(actor=alice, session_id=session_id, text="first: spooler restarted"))
         ),
-        collect(
-            handler.handle(UserMessage(actor=alice, session_id=session_id, text="second: still offline"))
-        ),
+        collect(handler.handle(UserMessage(actor=bob, session_id=session_id, text="second: still offline"))),
     )
     assert first(a, AssistantTurn) and first(b, AssistantTurn)
     rows = await roles_in_order(db, session_id)
@@ -71,9 +71,11 @@ async def test_handlers_in_two_processes_share_the_lease(db, fake_claude, alice)
     two = SessionHandler(db=db, claude=make_claude(fake_claude), lease_seconds=30, lease_wait_seconds=10)
     session_id, _ = await start(one, alice)
     fake_claude.latency = 0.2
+    # Four engineers of the account (one engineer's messages sent while waiting join one turn instead).
+    engineers = [dataclasses.replace(alice, user_id=f"U-{i}", display_name=f"Engineer {i}") for i in range(4)]
     results = await asyncio.gather(
         *[
-            collect(h.handle(UserMessage(actor=alice, session_id=session_id, text=f"message {i}")))
+            collect(h.handle(UserMessage(actor=engineers[i], session_id=session_id, text=f"message {i}")))
             for i, h in enumerate([one, two, one, two])
         ]
     )
@@ -261,3 +263,46 @@ async def test_claude_hears_the_whole_conversation_when_two_processes_take_turns
         assert engineer == said, f"turn {i}: Claude was told {engineer}"
         replies = [m["content"][0]["text"] for m in messages if m["role"] == "assistant"][1:]
         assert [r.split('"')[1] for r in replies] == said[:-1], f"turn {i}: Claude's own replies, in order"
+
+
+async def test_a_message_that_must_wait_says_so_at_once_privately(handler, alice, fake_claude):
+    session_id, _ = await start(handler, alice)
+    fake_claude.latency = 1.0
+    calls = len(fake_claude.requests)
+    running = asyncio.create_task(
+        collect(handler.handle(UserMessage(actor=alice, session_id=session_id, text="spooler restarted")))
+    )
+    while len(fake_claude.requests) == calls:  # the first message's turn is with Claude
+        await asyncio.sleep(0.01)
+    waiting = handler.handle(UserMessage(actor=alice, session_id=session_id, text="still offline"))
+    told = await anext(waiting)
+    assert isinstance(told, Notice) and told.text == msg.QUEUED and told.private
+    assert not running.done(), "told while the previous turn is still running, not after"
+    rest = [event async for event in waiting]
+    await running
+    assert first(rest, AssistantTurn), "and then it is answered"
+
+
+async def test_messages_sent_while_one_waits_join_its_turn_one_claude_call(handler, alice, db, fake_claude):
+    session_id, _ = await start(handler, alice)
+    fake_claude.latency = 0.5
+    calls = len(fake_claude.requests)
+    running = asyncio.create_task(
+        collect(handler.handle(UserMessage(actor=alice, session_id=session_id, text="spooler restarted")))
+    )
+    while len(fake_claude.requests) == calls:
+        await asyncio.sleep(0.01)
+    burst = await asyncio.gather(
+        *[
+            collect(handler.handle(UserMessage(actor=alice, session_id=session_id, text=f"detail {i}")))
+            for i in range(20)
+        ]
+    )
+    await running
+    answered = [events for events in burst if any(isinstance(e, AssistantTurn) for e in events)]
+    joined = [events for events in burst if [e for e in events if getattr(e, "text", "") == msg.JOINED]]
+    assert len(answered) == 1 and len(joined) == 19, "one turn answers the whole burst"
+    assert len(fake_claude.requests) == calls + 2, "two Claude calls, not twenty-one"
+    rows = await roles_in_order(db, session_id)
+    assert [r.role for r in rows] == ["user", "assistant"] * 3
+    assert all(f"detail {i}" in rows[-2].content for i in range(20)), "nothing of the burst is lost"

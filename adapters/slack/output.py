@@ -313,8 +313,10 @@ class Renderer:
             finally:
                 self._writer = None
         clicked = self.clicked is not None or isinstance(self.command, AnswerQuestion | MarkAction | Rate)
-        personal = (event.level == "error" and event.code in PERSONAL_ERRORS) or (
-            event.level == "info" and clicked
+        personal = (
+            event.private
+            or (event.level == "error" and event.code in PERSONAL_ERRORS)
+            or (event.level == "info" and clicked)
         )
         if personal or self.place is None:
             await self.ephemeral(event.text)

@@ -1,0 +1,209 @@
+"""kill -9 costs seconds: a dead process's turns are taken over as soon as it is dead, not when its lease
+expires. The lease here is 90 s (the default), so anything that recovers sooner proves the liveness check."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bench.harness import flowpilot
+from bot import messages as msg
+from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.slack import FakeSlack
+from tests.slack.conftest import ALICE, BOB, SlackHarness, shown_text, wait_for
+
+from .conftest import Served, _DbOnly, serve_env, session_row, steps
+from .test_crashes import drafts_of, in_thread, open_session
+
+LEASE = 90
+# Well under the lease: recovering within it can only come from seeing the owner dead.
+RECOVERED_WITHIN = 10.0
+
+
+def long_lease_env(db_url: str, fake_claude: FakeAnthropic, fake_slack: FakeSlack) -> dict[str, str]:
+    return {
+        **serve_env(db_url, fake_claude, fake_slack),
+        "FLOWPILOT_LEASE_SECONDS": str(LEASE),
+        "FLOWPILOT_LEASE_WAIT_SECONDS": "60",
+    }
+
+
+@pytest.fixture
+async def pair(
+    db_url: str,
+    db: async_sessionmaker[AsyncSession],
+    fake_claude: FakeAnthropic,
+    fake_slack: FakeSlack,
+) -> AsyncIterator[tuple[Served, Served]]:
+    """Two `flowpilot serve` processes on one database, both answering the same Slack app."""
+    env = long_lease_env(db_url, fake_claude, fake_slack)
+    servers = [flowpilot(env, name="liveness-a"), flowpilot(env, name="liveness-b")]
+    async with aiohttp.ClientSession() as http:
+        pair = tuple(
+            Served(s, SlackHarness(s.url, _DbOnly(db), fake_slack, fake_claude, http), db)  # type: ignore[arg-type]
+            for s in servers
+        )
+        try:
+            for served in pair:
+                await served.start()
+            yield pair  # type: ignore[misc]
+        finally:
+            for served in pair:
+                await served.server.stop()
+                if served.server.log:
+                    served.server.log.unlink(missing_ok=True)
+
+
+async def start_draft_and_turn(slack: SlackHarness) -> tuple[dict[str, Any], Any, dict[str, Any], Any, str]:
+    """Alice's reply is with Claude and Bob's resolution draft is streaming, both in `slack`'s process."""
+    turn_header, turning = await open_session(slack, "Outlook keeps asking for the password", user=ALICE)
+    draft_header, drafting = await open_session(slack, "Printer PRN-2 at Contoso is offline", user=BOB)
+    slack.claude.chunk_chars, slack.claude.chunk_delay = 4, 0.2
+    await slack.click(draft_header, "fp_resolve", user=BOB)
+    streaming = await wait_for(
+        lambda: [
+            m
+            for m in slack.fake.thread(slack.fake.general, draft_header["ts"])
+            if slack.fake.is_streaming(slack.fake.general, m["ts"])
+        ],
+        what="the draft streaming into the thread",
+    )
+    slack.claude.latency = 60
+    calls = slack.claude_calls()
+    await slack.event(
+        slack.fake.post_user_message(
+            slack.fake.general, "The spooler restarts fine", user=ALICE, thread_ts=turn_header["ts"]
+        )
+    )
+    await wait_for(lambda: slack.claude_calls() > calls, what="Alice's turn to reach Claude")
+    return turn_header, turning, draft_header, drafting, streaming[0]["ts"]
+
+
+async def test_a_restarted_process_takes_a_dead_ones_turns_over_within_seconds(
+    db_url: str,
+    db: async_sessionmaker[AsyncSession],
+    fake_claude: FakeAnthropic,
+    fake_slack: FakeSlack,
+) -> None:
+    server = flowpilot(long_lease_env(db_url, fake_claude, fake_slack), name="liveness-restart")
+    async with aiohttp.ClientSession() as http:
+        slack = SlackHarness(server.url, _DbOnly(db), fake_slack, fake_claude, http)  # type: ignore[arg-type]
+        served = Served(server, slack, db)
+        await served.start()
+        try:
+            turn_header, _turning, draft_header, drafting, cut = await start_draft_and_turn(slack)
+            await served.kill()
+            slack.claude.latency, slack.claude.chunk_chars, slack.claude.chunk_delay = 0, 16, 0.0
+            await served.start()
+            restarted = time.monotonic()
+
+            # Unprompted, long before the 90 s lease could expire: each thread is told, with Retry.
+            notice = (
+                await wait_for(
+                    lambda: in_thread(slack, turn_header["ts"], "fp_retry"),
+                    timeout=RECOVERED_WITHIN,
+                    what="the interrupted turn announced",
+                )
+            )[0]
+            assert "interrupted" in shown_text(notice)
+            lost = (
+                await wait_for(
+                    lambda: in_thread(slack, draft_header["ts"], "fp_retry"),
+                    timeout=RECOVERED_WITHIN,
+                    what="the cut draft announced",
+                )
+            )[0]
+            assert "draft was cut off" in shown_text(lost)
+            assert not slack.fake.is_streaming(slack.fake.general, cut)
+            assert time.monotonic() - restarted < LEASE / 3
+
+            # Alice's next reply is answered at once, with the message the dead process was answering.
+            await slack.event(
+                slack.fake.post_user_message(
+                    slack.fake.general, "Any idea?", user=ALICE, thread_ts=turn_header["ts"]
+                )
+            )
+            await wait_for(
+                lambda: len(in_thread(slack, turn_header["ts"], "fp_answer_1_0")) >= 2,
+                timeout=RECOVERED_WITHIN,
+                what="the answer after the restart",
+            )
+            request = str(slack.claude.requests[-1].body["messages"])
+            assert "The spooler restarts fine" in request and "Any idea?" in request
+
+            # Bob's Retry drafts again, whole.
+            await slack.click(lost, "fp_retry", user=BOB)
+            await wait_for(
+                lambda: in_thread(slack, draft_header["ts"], "fp_confirm"),
+                timeout=RECOVERED_WITHIN,
+                what="the draft written again",
+            )
+            assert len(await drafts_of(db, drafting.id)) == 1
+        finally:
+            await server.stop()
+            if server.log:
+                server.log.unlink(missing_ok=True)
+
+
+async def test_a_live_peer_answers_the_waiting_reply_as_soon_as_the_busy_process_dies(
+    pair: tuple[Served, Served],
+) -> None:
+    first, second = pair
+    slack, db = first.slack, first.db
+    turn_header, turning, draft_header, _drafting, cut = await start_draft_and_turn(slack)
+
+    # Alice's next reply reaches the other process while the first one still has Claude's answer to wait for:
+    # she is told at once, privately, that it is next, and it waits (the owner is alive).
+    calls = slack.claude_calls()
+    await second.slack.event(
+        slack.fake.post_user_message(
+            slack.fake.general, "It also fails on the web", user=ALICE, thread_ts=turn_header["ts"]
+        )
+    )
+    told = await wait_for(
+        lambda: [e for e in slack.fake.ephemerals(slack.fake.general) if e["text"] == msg.QUEUED],
+        what="the private 'this one is next'",
+    )
+    assert told[0]["user"] == ALICE
+    assert slack.claude_calls() == calls, "a live owner's turn is waited for, not taken over"
+
+    slack.claude.latency, slack.claude.chunk_chars, slack.claude.chunk_delay = 0, 16, 0.0
+    await first.kill()
+    died = time.monotonic()
+
+    # The peer takes the dead process's turns over: the waiting reply is answered with the one the dead
+    # process was answering, and the interrupted turn and the cut draft are announced with Retry.
+    await wait_for(
+        lambda: len(in_thread(slack, turn_header["ts"], "fp_answer_1_0")) >= 2,
+        timeout=RECOVERED_WITHIN,
+        what="the waiting reply answered",
+    )
+    request = str(slack.claude.requests[-1].body["messages"])
+    assert "The spooler restarts fine" in request and "It also fails on the web" in request
+    lost = (
+        await wait_for(
+            lambda: in_thread(slack, draft_header["ts"], "fp_retry"),
+            timeout=RECOVERED_WITHIN,
+            what="the cut draft announced",
+        )
+    )[0]
+    assert "draft was cut off" in shown_text(lost)
+    assert not slack.fake.is_streaming(slack.fake.general, cut)
+    assert "cut off when FlowPilot restarted" in shown_text(slack.fake.message(slack.fake.general, cut) or {})
+    assert time.monotonic() - died < LEASE / 3
+
+    rows = await steps(db, turning.id)
+    assert [r.role for r in rows[-3:]] == ["user", "user", "assistant"], "both replies answered, once"
+    await second.slack.click(lost, "fp_retry", user=BOB)
+    await wait_for(
+        lambda: in_thread(slack, draft_header["ts"], "fp_confirm"),
+        timeout=RECOVERED_WITHIN,
+        what="the draft written again",
+    )
+    final = await session_row(db, turning.id)
+    assert final.lease_owner is None and not final.awaiting_reply
