@@ -106,6 +106,7 @@ async def open_runtime(
         claude=claude,
         lease_seconds=settings.lease_seconds,
         lease_wait_seconds=settings.lease_wait_seconds,
+        limits=settings.limits,
     )
     changes = ChangeListener(url, owner=handler.owner)
     if listen:

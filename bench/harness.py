@@ -188,6 +188,11 @@ def common_env(*, slack_api_url: str, anthropic_url: str) -> dict[str, str]:
         "FLOWPILOT_MODEL": "claude-test",
         "FLOWPILOT_LOG_LEVEL": "WARNING",
         "FLOWPILOT_CLAUDE_MAX_RETRIES": "0",
+        # The benchmarks flood one workspace on purpose, far past what its engineers would send.
+        "FLOWPILOT_TURNS_PER_WORKSPACE_PER_MINUTE": "0",
+        "FLOWPILOT_SESSIONS_PER_WORKSPACE_PER_MINUTE": "0",
+        "FLOWPILOT_TURNS_PER_USER_PER_MINUTE": "0",
+        "FLOWPILOT_SESSIONS_PER_USER_PER_MINUTE": "0",
     }
 
 

@@ -66,6 +66,7 @@ class ConversationMixin(SessionCore):
 
     async def _start(self, command: StartSession) -> AsyncIterator[Event]:
         prepared = self._prepare(command.text, command.attachments)
+        self._new_sessions.check(command.actor)
         session_id = uuid.uuid4()
         # The process's lock for the new session is taken before the session exists, like every turn's.
         async with self._local.hold(session_id, timeout=self._lease_wait_seconds):
@@ -291,6 +292,7 @@ class ConversationMixin(SessionCore):
         if self._claude is None:
             raise ClaudeUnavailable(msg.CLAUDE_NOT_CONFIGURED)
         messages, before = prefetched.messages, prefetched.before
+        self._claude_turns.check(actor)
         yield Thinking(session_id, "turn")
         try:
             result = await self._claude.turn(system=SYSTEM_PROMPT, messages=messages)

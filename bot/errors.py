@@ -45,6 +45,13 @@ class SessionBusy(FlowPilotError):
     retryable = True
 
 
+class RateLimited(FlowPilotError):
+    """Too many new sessions or Claude turns in the last minute; nothing was asked of Claude."""
+
+    code = "rate_limited"
+    retryable = True
+
+
 class ClaudeUnavailable(FlowPilotError):
     """Claude could not be reached or kept failing; the turn can be retried."""
 

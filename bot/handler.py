@@ -52,6 +52,7 @@ from .errors import (
     DatabaseUnavailable,
     FlowPilotError,
     InternalError,
+    RateLimited,
     ShuttingDown,
 )
 from .events import (
@@ -103,6 +104,7 @@ class SessionHandler(ConversationMixin, TriageMixin, HandoffMixin, LifecycleMixi
                 queue = self._queue_for(command) if isinstance(command, UserMessage) else None
                 if queue is not None and queue.joined and queue.joined[-1] is command:
                     queue = None  # joined another message's queue: that one carries it
+                    await self._require_access(command.actor, command.session_id)
                     yield Notice(command.session_id, msg.JOINED, code="queued", private=True)
                     return
                 async with contextlib.AsyncExitStack() as stack:
@@ -280,7 +282,10 @@ def _failure_notice(
     command: Command, err: FlowPilotError, session_id: uuid.UUID | None, input_saved: bool = False
 ) -> Notice:
     retry = _retry_for(command, err, session_id, input_saved)
-    return Notice(session_id, err.message, level="error", code=err.code, retry=retry)
+    # A start that was refused made no session: only the engineer who tried needs to hear of it.
+    return Notice(
+        session_id, err.message, level="error", code=err.code, retry=retry, private=session_id is None
+    )
 
 
 def _retry_for(
@@ -295,7 +300,7 @@ def _retry_for(
         return None
     if input_saved:
         return RetryTurn(actor=command.actor, session_id=session_id)
-    if isinstance(err, ClaudeUnavailable | ClaudeBadOutput):
+    if isinstance(err, ClaudeUnavailable | ClaudeBadOutput | RateLimited):
         if isinstance(command, DraftHandoff):
             return command
         return RetryTurn(actor=command.actor, session_id=session_id)

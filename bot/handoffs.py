@@ -62,6 +62,7 @@ class HandoffMixin(SessionCore):
             history = await self._history(db, s.id)
             request = draft_request(command.kind, header_dict(s))
         messages = build_messages([*history, StepForPrompt(role="user", content=request)])
+        self._claude_turns.check(command.actor)
         yield DraftStarted(command.session_id, command.kind)
         yield Thinking(command.session_id, "draft")
         parts: list[str] = []

@@ -20,6 +20,10 @@ TRIAGE_UNKNOWN_FIELD = "I can't edit '{field}'. Editable fields: {fields}."
 TAKEOVER_NOT_FOR_YOU = "This escalation was sent to {name}; only they can take it over."
 TAKEOVER_NOT_ESCALATED = "Only an escalated session can be taken over."
 BUSY = "FlowPilot is still working on the previous turn of this session. Try again in a moment."
+RATE_LIMITED = (
+    "{who} reached FlowPilot's limit of {count} {what} a minute, so nothing was asked of Claude. "
+    "Try again in {seconds} s."
+)
 QUEUED = "Still working on your previous message — this one is next."
 JOINED = "Still working on your previous message — this one joins the next turn, with your others."
 JOINED_LOST = "The {count} message(s) you sent while waiting were not recorded either: send them again."

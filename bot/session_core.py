@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeAlias, TypeVar
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage import lease as leases
@@ -46,6 +47,7 @@ from .events import (
     Notice,
     SessionView,
 )
+from .limits import Limits, session_limiter, turn_limiter
 from .outputs import ResolutionOutputGenerator
 from .prompts import StepForPrompt
 from .triage import session_view
@@ -110,12 +112,15 @@ class SessionCore:
         lease_wait_seconds: float = 300.0,
         psa_enabled: bool = False,
         outputs: ResolutionOutputGenerator | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self._db = db
         self._claude = claude
         self._lease_seconds = lease_seconds
         self._lease_wait_seconds = lease_wait_seconds
         self._psa_enabled = psa_enabled
+        self._new_sessions = session_limiter(limits or Limits())
+        self._claude_turns = turn_limiter(limits or Limits())
         self._outputs = outputs or ResolutionOutputGenerator()
         self.owner = uuid.uuid4()
         self._local = _KeyedLocks()
@@ -144,12 +149,14 @@ class SessionCore:
         session_id = command.session_id
         told = self._local.busy(session_id)
         if told:
+            await self._require_access(command.actor, session_id)
             yield _queued(command)
         await stack.enter_async_context(self._local.hold(session_id, timeout=self._lease_wait_seconds))
         name, kind = type(command).__name__, getattr(command, "kind", None)
         acquired = await self._try_acquire(session_id, name, kind=kind)
         if acquired is None:  # another process's turn holds it
             if not told:
+                await self._require_access(command.actor, session_id)
                 yield _queued(command)
             acquired = await self._acquire(session_id, name, kind=kind)
         # Our own leftover (a release that failed while the database was away) was already reported.
@@ -161,6 +168,15 @@ class SessionCore:
         await stack.enter_async_context(
             self._holding(session_id, marks_interruption=not isinstance(command, DraftHandoff))
         )
+
+    async def _require_access(self, actor: Actor, session_id: uuid.UUID) -> None:
+        """Before anything is said about a session someone else is using: is it the actor's account's? (Only
+        on the waiting path: a turn that takes the lease at once checks when it loads the session.)"""
+        account = await self._account(None, actor)
+        async with self._db() as db:
+            owner = await db.scalar(sa.select(AISession.account_id).where(AISession.id == session_id))
+        if account is None or owner != account.id:
+            raise NotFound(msg.SESSION_NOT_FOUND)
 
     # ── messages sent while the previous one waits ──────────────────────────────────────────────────
     def _queue_for(self, command: UserMessage) -> _Queue | None:

@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .limits import Limits
+
 
 def _newest_sonnet() -> str:
     """The first Sonnet in the installed SDK's model list (the SDK lists newest first)."""
@@ -67,9 +69,32 @@ class Settings(BaseSettings):
     lease_wait_seconds: float = Field(default=300.0, validation_alias="FLOWPILOT_LEASE_WAIT_SECONDS")
     # Graceful shutdown: how long turns in flight may take to finish.
     shutdown_grace_seconds: float = Field(default=20.0, validation_alias="FLOWPILOT_SHUTDOWN_GRACE_SECONDS")
+    # Limits per minute, in each process (0: no limit): new sessions and Claude turns, per engineer and per
+    # workspace (bot/limits.py).
+    sessions_per_user_per_minute: int = Field(
+        default=10, ge=0, validation_alias="FLOWPILOT_SESSIONS_PER_USER_PER_MINUTE"
+    )
+    sessions_per_workspace_per_minute: int = Field(
+        default=100, ge=0, validation_alias="FLOWPILOT_SESSIONS_PER_WORKSPACE_PER_MINUTE"
+    )
+    turns_per_user_per_minute: int = Field(
+        default=30, ge=0, validation_alias="FLOWPILOT_TURNS_PER_USER_PER_MINUTE"
+    )
+    turns_per_workspace_per_minute: int = Field(
+        default=600, ge=0, validation_alias="FLOWPILOT_TURNS_PER_WORKSPACE_PER_MINUTE"
+    )
     # Who you are in `flowpilot shell` (default: your OS user name).
     shell_user: str | None = Field(default=None, validation_alias="FLOWPILOT_SHELL_USER")
     log_level: str = Field(default="INFO", validation_alias="FLOWPILOT_LOG_LEVEL")
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(
+            sessions_per_user=self.sessions_per_user_per_minute,
+            sessions_per_workspace=self.sessions_per_workspace_per_minute,
+            turns_per_user=self.turns_per_user_per_minute,
+            turns_per_workspace=self.turns_per_workspace_per_minute,
+        )
 
     @property
     def claude_configured(self) -> bool:

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from bot.commands import StartSession, UserMessage
 from bot.events import AssistantTurn
 from bot.handler import SessionHandler
+from bot.limits import Limits
 from storage.engine import create_engine, session_factory
 from storage.models import AISession, AISessionStep
 from tests.conftest import collect, make_claude
@@ -43,10 +44,16 @@ async def test_later_turns_read_the_history_from_the_prompt_cache(handler, alice
     assert row.total_output_tokens == sum(st.output_tokens for st in steps)
 
 
+NO_LIMITS = Limits(sessions_per_user=0, sessions_per_workspace=0, turns_per_user=0, turns_per_workspace=0)
+
+
 async def test_many_sessions_thinking_at_once_share_a_small_pool(db_url, fake_claude, alice):
     # Two connections for 30 sessions thinking at once: no connection is held while Claude thinks.
     engine = create_engine(db_url, pool_size=2, max_overflow=0)
-    handler = SessionHandler(db=session_factory(engine), claude=make_claude(fake_claude), lease_seconds=30)
+    # One engineer starting 30 sessions at once is past the per-engineer limit: off for this test.
+    handler = SessionHandler(
+        db=session_factory(engine), claude=make_claude(fake_claude), lease_seconds=30, limits=NO_LIMITS
+    )
     fake_claude.latency = 0.5
     try:
         results = await asyncio.gather(
