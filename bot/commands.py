@@ -151,6 +151,9 @@ class Abandon(SessionCommand):
 class Rate(SessionCommand):
     rating: int
     feedback: str | None = None
+    # A given rating changes only when the engineer asks for that (a typed or API rating), never because an
+    # old rating button was pressed again.
+    replace: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -27,6 +27,7 @@ from .errors import (
     FlowPilotError,
     IntakeError,
     InvalidTransition,
+    NotConfigured,
     SessionBusy,
 )
 from .events import (
@@ -40,7 +41,7 @@ from .events import (
     Thinking,
     TriageChanged,
 )
-from .intake import PreparedInput, prepare_input
+from .intake import PreparedInput, prepare_input, visible
 from .prompts import SYSTEM_PROMPT, StepForPrompt, build_messages, triage_context
 from .redaction import redact
 from .schemas import ClaudeTurn, confidence_tier
@@ -65,6 +66,8 @@ class ConversationMixin(SessionCore):
         return prepare_input(text, attachments, psa_enabled=self._psa_enabled)
 
     async def _start(self, command: StartSession) -> AsyncIterator[Event]:
+        if self._claude is None:  # a session nobody can answer would be a dead end: none is made
+            raise NotConfigured(msg.CLAUDE_NOT_CONFIGURED)
         prepared = self._prepare(command.text, command.attachments)
         self._new_sessions.check(command.actor)
         session_id = uuid.uuid4()
@@ -181,7 +184,7 @@ class ConversationMixin(SessionCore):
             yield event
 
     async def _answer(self, command: AnswerQuestion) -> AsyncIterator[Event]:
-        answer = redact(command.answer.strip()).text[:2000]
+        answer = visible(redact(command.answer).text)[:2000]
         if not answer:
             raise IntakeError(msg.EMPTY_MESSAGE)
         loaded = await self._load_copy(command.actor, command.session_id)
@@ -290,7 +293,7 @@ class ConversationMixin(SessionCore):
     ) -> AsyncIterator[Event]:
         """Ask Claude for the next turn (the lease is held) and persist it."""
         if self._claude is None:
-            raise ClaudeUnavailable(msg.CLAUDE_NOT_CONFIGURED)
+            raise NotConfigured(msg.CLAUDE_NOT_CONFIGURED)
         messages, before = prefetched.messages, prefetched.before
         self._claude_turns.check(actor)
         yield Thinking(session_id, "turn")

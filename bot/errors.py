@@ -8,6 +8,8 @@ class FlowPilotError(Exception):
 
     code = "error"
     retryable = False
+    # Told only to the engineer who sent the command (Slack: ephemeral), not in the session's thread.
+    private = False
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -43,6 +45,13 @@ class SessionBusy(FlowPilotError):
 
     code = "busy"
     retryable = True
+
+
+class NotConfigured(FlowPilotError):
+    """FlowPilot cannot do this until its administrator sets it up (no Claude key): retrying cannot help."""
+
+    code = "not_configured"
+    private = True
 
 
 class RateLimited(FlowPilotError):

@@ -122,7 +122,7 @@ class SessionHandler(ConversationMixin, TriageMixin, HandoffMixin, LifecycleMixi
                     )
                     if notice is not None:
                         yield notice
-                    async for event in self._dispatch(command):
+                    async for event in self._dispatch(command, turn):
                         input_saved = _input_saved(event, input_saved)
                         yield event
         except FlowPilotError as err:
@@ -150,7 +150,12 @@ class SessionHandler(ConversationMixin, TriageMixin, HandoffMixin, LifecycleMixi
             if queue is not None and isinstance(carried, UserMessage):
                 self._drop_queue(carried, queue)
 
-    async def _dispatch(self, command: SessionCommand) -> AsyncIterator[Event]:
+    async def _dispatch(self, command: SessionCommand, turn: _Turn) -> AsyncIterator[Event]:
+        if isinstance(command, DraftHandoff) and turn.waited:
+            # Pressed again (or on another screen) while a draft was being written: that draft answers it.
+            async for event in self._draft(command, written_since=turn.arrived):
+                yield event
+            return
         handlers = {
             UserMessage: self._user_message,
             AnswerQuestion: self._answer,
@@ -284,7 +289,12 @@ def _failure_notice(
     retry = _retry_for(command, err, session_id, input_saved)
     # A start that was refused made no session: only the engineer who tried needs to hear of it.
     return Notice(
-        session_id, err.message, level="error", code=err.code, retry=retry, private=session_id is None
+        session_id,
+        err.message,
+        level="error",
+        code=err.code,
+        retry=retry,
+        private=err.private or session_id is None,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +30,7 @@ from .errors import (
     Forbidden,
     IntakeError,
     InvalidTransition,
+    NotConfigured,
 )
 from .events import (
     DraftDelta,
@@ -52,15 +54,27 @@ class HandoffMixin(SessionCore):
     """Handoff drafts, resolution, escalation and take-over."""
 
     # ── handoff ────────────────────────────────────────────────────────────────────────────────────
-    async def _draft(self, command: DraftHandoff) -> AsyncIterator[Event]:
+    async def _draft(
+        self, command: DraftHandoff, *, written_since: datetime | None = None
+    ) -> AsyncIterator[Event]:
+        """Stream a new handoff draft; when `written_since` is given (the command waited for another turn), a
+        draft of the same kind written since then is shown instead: one draft at a time, one Claude call."""
         if self._claude is None:
-            raise ClaudeUnavailable(msg.CLAUDE_NOT_CONFIGURED)
+            raise NotConfigured(msg.CLAUDE_NOT_CONFIGURED)
         async with self._db() as db, db.begin():
             loaded = await self._load(db, command.actor, command.session_id, lock=False)
             s = loaded.session
             self._require_active(s)
-            history = await self._history(db, s.id)
+            fresh = await self._latest_draft(db, s.id) if written_since is not None else None
+            if fresh is not None and written_since is not None:
+                if fresh.kind != command.kind or fresh.created_at < written_since:
+                    fresh = None
+            history = await self._history(db, s.id) if fresh is None else []
             request = draft_request(command.kind, header_dict(s))
+        if fresh is not None:
+            yield DraftStarted(command.session_id, command.kind)
+            yield _finished(fresh)
+            return
         messages = build_messages([*history, StepForPrompt(role="user", content=request)])
         self._claude_turns.check(command.actor)
         yield DraftStarted(command.session_id, command.kind)
@@ -107,15 +121,7 @@ class HandoffMixin(SessionCore):
             s.total_cache_read_tokens += usage.cache_read_tokens
             s.total_cache_creation_tokens += usage.cache_creation_tokens
             await db.flush()
-        yield DraftFinished(
-            command.session_id,
-            handoff.id,
-            command.kind,
-            text,
-            fields.root_cause,
-            fields.steps_taken,
-            fields.recommendations,
-        )
+        yield _finished(handoff)
 
     async def _latest_draft(self, db: AsyncSession, session_id: uuid.UUID) -> SessionHandoff | None:
         return (
@@ -301,3 +307,15 @@ class HandoffMixin(SessionCore):
             view = await self._view_of(db, loaded)
         yield StatusChanged(command.session_id, old, "active", command.actor.name, view)
         yield Notice(command.session_id, msg.TOOK_OVER.format(name=command.actor.name))
+
+
+def _finished(handoff: SessionHandoff) -> DraftFinished:
+    return DraftFinished(
+        handoff.session_id,
+        handoff.id,
+        handoff.kind,
+        handoff.draft_text,
+        handoff.root_cause,
+        handoff.steps_taken,
+        handoff.recommendations,
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import codecs
 import re
+import unicodedata
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -111,7 +112,7 @@ def prepare_input(
     budget_chars: int = 40_000,
 ) -> PreparedInput:
     """Redact, trim and classify the engineer's input; raise IntakeError when it cannot be used."""
-    message = _clean(text).strip()
+    message = visible(_clean(text))
     notes: list[str] = []
     images: list[tuple[str, str, bytes]] = []
     files: list[tuple[str, str]] = []
@@ -439,6 +440,19 @@ def _fence_for(body: str) -> str:
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def visible(text: str) -> str:
+    """`text` stripped, or "" when it has nothing a person can see (only spaces, zero-width and other format
+    characters: U+200B, U+200C, U+200D, U+2060, U+FEFF…), which counts as empty input."""
+    text = text.strip()
+    if any(not ch.isspace() and unicodedata.category(ch) not in _INVISIBLE for ch in text):
+        return text
+    return ""
+
+
+# Unicode categories that show nothing: format characters (zero-width joiners, BOM…) and control characters.
+_INVISIBLE = ("Cf", "Cc")
 
 
 def _clean(text: str) -> str:

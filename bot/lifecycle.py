@@ -13,6 +13,7 @@ from .commands import (
     SessionCommand,
 )
 from .errors import (
+    AlreadyAnswered,
     IntakeError,
     InvalidTransition,
 )
@@ -64,6 +65,8 @@ class LifecycleMixin(SessionCore):
             s = loaded.session
             if s.status not in ("resolved", "escalated", "requesting_escalation"):
                 raise InvalidTransition(msg.RATING_NOT_YET)
+            if s.session_rating is not None and not command.replace and s.session_rating != command.rating:
+                raise AlreadyAnswered(msg.ALREADY_RATED.format(rating=s.session_rating))
             s.session_rating = command.rating
             await self._changed(db, s, command.actor, "status")
             if command.feedback:

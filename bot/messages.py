@@ -24,6 +24,12 @@ RATE_LIMITED = (
     "{who} reached FlowPilot's limit of {count} {what} a minute, so nothing was asked of Claude. "
     "Try again in {seconds} s."
 )
+EVIDENCE_FULL = (
+    "The header holds at most {limit} evidence items and has {count}, so the {adding} new one(s) were not "
+    "added and nothing was changed. Mark the items that matter confirmed or ruled out, or sum several up "
+    "in the hypothesis."
+)
+ALREADY_RATED = "This session was rated {rating}/5 already; that rating stays."
 QUEUED = "Still working on your previous message — this one is next."
 JOINED = "Still working on your previous message — this one joins the next turn, with your others."
 JOINED_LOST = "The {count} message(s) you sent while waiting were not recorded either: send them again."
@@ -31,7 +37,10 @@ CLAUDE_DOWN = "Claude is not answering right now ({reason}). Nothing was lost: p
 CLAUDE_BAD_OUTPUT = (
     "Claude's answer came back malformed twice, so I left the session as it was. Press Retry to ask again."
 )
-CLAUDE_NOT_CONFIGURED = "Claude is not configured: set ANTHROPIC_API_KEY and restart FlowPilot."
+CLAUDE_NOT_CONFIGURED = (
+    "FlowPilot can't ask Claude yet: its administrator has to set ANTHROPIC_API_KEY and restart it. "
+    "Nothing was started or changed."
+)
 INTERRUPTED = "The previous turn was interrupted (FlowPilot restarted). Press Retry to get Claude's answer."
 DRAFT_INTERRUPTED = (
     "The handoff draft was cut off when FlowPilot restarted and was not saved. Press Retry to write it again."

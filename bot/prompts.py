@@ -141,7 +141,8 @@ def build_messages(
     `context` (the live header) goes after the last breakpoint so it never spoils the cached prefix.
     """
     messages: list[dict[str, Any]] = []
-    for step in _fit_history(steps, budget):
+    # The live header (with its evidence) is sent every turn: it counts against the same budget.
+    for step in _fit_history(steps, budget - len(context or "")):
         # The steps' rendered blocks are shared, not copied (a long session has hundreds): only the two
         # that carry a cache breakpoint are copied, below.
         if messages and messages[-1]["role"] == step.role:

@@ -82,9 +82,12 @@ class _Loaded:
 
 @dataclass
 class _Turn:
-    """What taking a session's turn found: the turn a previous holder left unfinished, if any."""
+    """What taking a session's turn found: the turn a previous holder left unfinished, if any, and whether the
+    command had to wait for another turn (which may have done what it asks: see HandoffMixin._draft)."""
 
     interrupted: dict[str, Any] | None = None
+    arrived: datetime = field(default_factory=lambda: _now())
+    waited: bool = False
 
 
 @dataclass
@@ -154,10 +157,12 @@ class SessionCore:
         await stack.enter_async_context(self._local.hold(session_id, timeout=self._lease_wait_seconds))
         name, kind = type(command).__name__, getattr(command, "kind", None)
         acquired = await self._try_acquire(session_id, name, kind=kind)
+        turn.waited = told
         if acquired is None:  # another process's turn holds it
             if not told:
                 await self._require_access(command.actor, session_id)
                 yield _queued(command)
+            turn.waited = True
             acquired = await self._acquire(session_id, name, kind=kind)
         # Our own leftover (a release that failed while the database was away) was already reported.
         turn.interrupted = None if acquired.previous_owner == self.owner else acquired.interrupted

@@ -26,6 +26,10 @@ LIMITS = {
     "hypothesis": 2000,
 }
 assert set(COLUMN) == set(TRIAGE_FIELDS)
+# The header's evidence list, bounded: every item goes to Claude each turn, so an unbounded list would crowd
+# out the conversation and, past the model's window, stop the session (bot/prompts.py counts it too).
+MAX_EVIDENCE = 30
+EVIDENCE_TEXT_LIMIT = 500
 
 
 def header_dict(s: AISession) -> dict[str, Any]:
@@ -61,16 +65,25 @@ def apply_update(s: AISession, update: TriageUpdate | None, *, summary: str | No
 
 
 def merge_evidence(current: list[dict[str, Any]], proposed: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Claude's list, except that items the engineer set keep their status and are never dropped."""
+    """Claude's list, except that items the engineer set keep their status and are never dropped; at most
+    MAX_EVIDENCE items (the engineer's first, then Claude's in its order)."""
     manual = {e["text"].strip().lower(): e for e in current if e.get("manual")}
+    room = MAX_EVIDENCE - len(manual)
     merged: list[dict[str, Any]] = []
     seen: set[str] = set()
     for item in proposed:
-        key = item["text"].strip().lower()
-        if key in seen:
+        text = item["text"].strip()[:EVIDENCE_TEXT_LIMIT]
+        key = text.lower()
+        if not text or key in seen:
+            continue
+        if key in manual:
+            merged.append(manual[key])
+        elif room > 0:
+            merged.append({"text": text, "status": item["status"]})
+            room -= 1
+        else:
             continue
         seen.add(key)
-        merged.append(manual.get(key) or {"text": item["text"].strip(), "status": item["status"]})
     merged.extend(e for k, e in manual.items() if k not in seen)
     return merged
 

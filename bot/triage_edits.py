@@ -17,9 +17,10 @@ from .events import (
     Event,
     TriageChanged,
 )
+from .intake import visible
 from .redaction import redact
 from .session_core import SessionCore, _now
-from .triage import COLUMN, LIMITS
+from .triage import COLUMN, EVIDENCE_TEXT_LIMIT, LIMITS, MAX_EVIDENCE
 
 
 class TriageMixin(SessionCore):
@@ -40,17 +41,23 @@ class TriageMixin(SessionCore):
             manual = set(s.manual_fields or [])
             told: list[str] = []
             for name, raw in command.changes.items():
-                value = redact(raw.strip()).text[: LIMITS[name]] or None
+                value = visible(redact(raw).text)[: LIMITS[name]] or None
                 setattr(s, COLUMN[name], value)
                 # Clearing a field hands it back to Claude.
                 (manual.add if value else manual.discard)(name)
                 told.append(f"{name} = {value!r}" if value else f"{name} cleared")
             evidence = list(s.evidence_items or [])
-            for text in command.add_evidence:
-                clean = redact(text.strip()).text[:500]
-                if clean:
-                    evidence.append({"text": clean, "status": "pending", "manual": True})
-                    told.append(f"evidence added: {clean!r}")
+            added = [
+                c for c in (visible(redact(t).text)[:EVIDENCE_TEXT_LIMIT] for t in command.add_evidence) if c
+            ]
+            if len(evidence) + len(added) > MAX_EVIDENCE:
+                # Refused whole, before anything is written: the header stays as it was.
+                raise IntakeError(
+                    msg.EVIDENCE_FULL.format(count=len(evidence), adding=len(added), limit=MAX_EVIDENCE)
+                )
+            for clean in added:
+                evidence.append({"text": clean, "status": "pending", "manual": True})
+                told.append(f"evidence added: {clean!r}")
             s.evidence_items = evidence
             s.manual_fields = sorted(manual)
             if told:

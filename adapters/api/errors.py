@@ -27,6 +27,8 @@ STATUS = {
     "shutting_down": 503,
     "claude_unavailable": 502,
     "claude_bad_output": 502,
+    "rate_limited": 429,
+    "not_configured": 503,
 }
 NOT_FOUND = "There is no session with that id."
 FOREIGN = "That session belongs to another account than this API token's."
@@ -68,7 +70,8 @@ def is_failure(event: object) -> bool:
 
 def from_notice(notice: Notice, *, retry: RetryHint | None = None) -> ApiError:
     status = STATUS.get(notice.code, 500)
-    retryable = status in (502, 503)
+    # Retrying helps a busy, limited or unreachable service, not one its administrator has to set up.
+    retryable = status in (429, 502, 503) and notice.code != "not_configured"
     return ApiError(
         status,
         notice.code,

@@ -6,6 +6,7 @@ import json
 
 from bot.events import AssistantTurn, Question, SessionView, SuggestedAction
 from bot.queries import HandoffRecord, SessionRecord
+from bot.triage import MAX_EVIDENCE
 
 from .schemas import (
     EvidenceOut,
@@ -108,6 +109,7 @@ def detail(record: SessionRecord) -> SessionDetail:
             "psa_ticket_id": s.psa_ticket_id,
             "problem_domain": s.problem_domain,
             "evidence": [EvidenceOut(**e) for e in record.evidence],
+            "evidence_limit": MAX_EVIDENCE,
             "manual_fields": list(v.manual_fields),
             "awaiting_reply": v.awaiting_reply,
             "questions": [question(q) for q in v.questions],

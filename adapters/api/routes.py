@@ -381,5 +381,8 @@ async def rate(request: web.Request, api: Api, account: AccountRef) -> web.Strea
     session_id = await _owned(request, api, account)
     body = await parse(request, RatingIn, limit=BODY_LIMIT)
     actor = actor_for(request, account, user_id=body.user_id, user_name=body.user_name)
-    await run(api, Rate(actor=actor, session_id=session_id, rating=body.rating, feedback=body.feedback))
+    await run(
+        api,
+        Rate(actor=actor, session_id=session_id, rating=body.rating, feedback=body.feedback, replace=True),
+    )
     return _json(render.detail(await _record(api, account, session_id)))

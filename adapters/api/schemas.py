@@ -135,7 +135,8 @@ class MessageIn(RootModel[Any]):
 
 
 class EvidenceStatusIn(_In):
-    index: int = Field(ge=1, le=1000, description="1-based, as the header lists the evidence.")
+    # Strict: JSON true is not the number 1.
+    index: int = Field(strict=True, ge=1, le=1000, description="1-based, as the header lists the evidence.")
     status: EvidenceStatus
 
 
@@ -172,7 +173,7 @@ class EscalateIn(ResolveIn):
 
 
 class RatingIn(Acting):
-    rating: int = Field(ge=1, le=5)
+    rating: int = Field(strict=True, ge=1, le=5)
     feedback: Annotated[Text, Field(max_length=4000)] | None = None
 
 
@@ -289,6 +290,9 @@ class SessionDetail(SessionSummary):
     psa_ticket_id: str | None
     problem_domain: str | None
     evidence: list[EvidenceOut]
+    evidence_limit: int = Field(
+        description="The most evidence items a header keeps; adding more is refused (422) until some are gone."
+    )
     manual_fields: list[str]
     awaiting_reply: bool = Field(description="Claude owes a reply (a failed turn): send {'retry': true}.")
     questions: list[QuestionOut] = Field(description="The latest turn's questions.")

@@ -242,7 +242,9 @@ class Shell:
                 self.say("Usage: /rate 1-5 [feedback]")
                 return
             await self.session_command(
-                lambda sid: Rate(actor=a, session_id=sid, rating=int(number), feedback=feedback or None)
+                lambda sid: Rate(
+                    actor=a, session_id=sid, rating=int(number), feedback=feedback or None, replace=True
+                )
             )
         else:
             self.say(f"Unknown command /{name}. /help lists them.")

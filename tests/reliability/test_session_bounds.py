@@ -1,0 +1,172 @@
+"""What one session may grow to and take: a bounded evidence list inside Claude's budget, empty-looking input
+refused, one draft at a time, a rating changed only on purpose, and no session made that nobody can answer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+import sqlalchemy as sa
+
+from bot import messages as msg
+from bot.commands import Actor, Rate
+from bot.prompts import HISTORY_BUDGET_CHARS
+from bot.triage import MAX_EVIDENCE
+from storage.models import AISession
+from tests.api.conftest import TOKENS, Api, read_sse
+from tests.conftest import app_settings, collect, running_app
+from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.slack import FakeSlack
+from tests.slack.conftest import ALICE, SlackHarness, slack_settings, wait_for
+
+from .conftest import settle
+
+ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff \u200b"
+
+
+async def test_the_evidence_list_is_bounded_and_the_session_can_always_take_its_next_turn(api: Api) -> None:
+    sid = (await api.start())["session"]["id"]
+    accepted = 0
+    for call in range(60):
+        items = [f"Observation {call}.{i}: " + "x" * 480 for i in range(5)]
+        status, body = await api.call("PATCH", f"/api/ai-sessions/{sid}/triage", {"add_evidence": items})
+        if status == 200:
+            accepted += 1
+            continue
+        assert status == 422 and f"at most {MAX_EVIDENCE} evidence items" in body["error"]["message"]
+    assert accepted == MAX_EVIDENCE // 5 - 1, (
+        "Claude's first items and five calls fill it; the rest is refused"
+    )
+    _, detail = await api.call("GET", f"/api/ai-sessions/{sid}", expect=200)
+    assert len(detail["evidence"]) <= MAX_EVIDENCE == detail["evidence_limit"]
+
+    # Claude's own updates stay within the bound too, and the next turn goes through, inside the budget.
+    api.fake.queue_turn(
+        {
+            "message": "Let's look at the mailbox.",
+            "questions": [],
+            "actions": [],
+            "triage_update": {
+                "evidence": [{"text": f"Claude saw {i}", "status": "pending"} for i in range(30)]
+            },
+            "problem_summary": "Outlook password prompts",
+            "confidence": 0.5,
+        }
+    )
+    await api.call("POST", f"/api/ai-sessions/{sid}/messages", {"text": "Still failing"}, expect=200)
+    _, detail = await api.call("GET", f"/api/ai-sessions/{sid}", expect=200)
+    assert len(detail["evidence"]) == MAX_EVIDENCE, "the engineer's items kept, Claude's cut to what fits"
+    assert sum(1 for e in detail["evidence"] if e["manual"]) == MAX_EVIDENCE - 5
+    status, body = await api.call("POST", f"/api/ai-sessions/{sid}/messages", {"text": "And now?"})
+    assert status == 200 and body["turn"] is not None
+    request = json.dumps(api.fake.requests[-1].body["messages"])
+    assert len(request) < HISTORY_BUDGET_CHARS * 1.2, "everything sent to Claude counts against the budget"
+
+
+async def test_input_made_of_zero_width_characters_is_empty(api: Api) -> None:
+    status, body = await api.call("POST", "/api/ai-sessions", {"text": ZERO_WIDTH})
+    assert status == 422 and "Describe the problem" in body["error"]["message"]
+    calls = len(api.fake.requests)
+    sid = (await api.start())["session"]["id"]
+    status, body = await api.call("POST", f"/api/ai-sessions/{sid}/messages", {"text": ZERO_WIDTH})
+    assert status == 422
+    status, _ = await api.call("PATCH", f"/api/ai-sessions/{sid}/triage", {"add_evidence": [ZERO_WIDTH]})
+    _, detail = await api.call("GET", f"/api/ai-sessions/{sid}", expect=200)
+    assert not [e for e in detail["evidence"] if not e["text"].strip("\u200b\u200c\u200d\u2060\ufeff ")]
+    assert len(api.fake.requests) == calls + 1, "only the real start reached Claude"
+
+
+async def test_an_evidence_index_must_be_a_number_not_true(api: Api) -> None:
+    sid = (await api.start())["session"]["id"]
+    await api.call(
+        "PATCH", f"/api/ai-sessions/{sid}/triage", {"add_evidence": ["Spooler restarted"]}, expect=200
+    )
+    status, body = await api.call(
+        "PATCH",
+        f"/api/ai-sessions/{sid}/triage",
+        {"evidence_status": [{"index": True, "status": "ruled_out"}]},
+    )
+    assert status == 422 and "index" in json.dumps(body)
+    _, detail = await api.call("GET", f"/api/ai-sessions/{sid}", expect=200)
+    assert detail["evidence"][-1]["status"] == "pending", "nothing changed"
+
+
+async def test_three_draft_requests_at_once_cost_one_claude_call(api: Api) -> None:
+    sid = (await api.start())["session"]["id"]
+    api.fake.latency = 0.5
+    calls = len(api.fake.requests)
+
+    async def draft() -> list:
+        async with api.http.post(
+            f"{api.base}/api/ai-sessions/{sid}/handoff-draft", json={"kind": "resolve"}, headers=api.headers()
+        ) as r:
+            assert r.status == 200
+            return await read_sse(r)
+
+    results = await asyncio.gather(draft(), draft(), draft())
+    done = [events[-1] for events in results]
+    assert all(kind == "done" for kind, _ in done)
+    assert len({data["handoff_id"] for _, data in done}) == 1, "all three show the one draft"
+    assert len(api.fake.requests) == calls + 1
+
+
+async def test_a_given_rating_changes_only_on_purpose(api: Api) -> None:
+    sid = (await api.start())["session"]["id"]
+    await api.call(
+        "POST",
+        f"/api/ai-sessions/{sid}/resolve",
+        {"root_cause": "Stale credentials", "steps_taken": "Cleared them", "recommendations": "None"},
+        expect=200,
+    )
+    # The rating buttons of Slack and Teams send a plain Rate command: pressed once, it rates.
+    handler, alice = api.runtime.handler, Actor(platform="slack", workspace_id="T-ACME", user_id="U-ALICE")
+    first = await collect(handler.handle(Rate(actor=alice, session_id=uuid.UUID(sid), rating=5)))
+    assert msg.RATED.format(rating=5) in [getattr(e, "text", "") for e in first]
+    # An old rating button pressed again (a replay, a second device) does not change it…
+    again = await collect(handler.handle(Rate(actor=alice, session_id=uuid.UUID(sid), rating=1)))
+    assert msg.ALREADY_RATED.format(rating=5) in [getattr(e, "text", "") for e in again]
+    _, detail = await api.call("GET", f"/api/ai-sessions/{sid}", expect=200)
+    assert detail["rating"] == 5
+    # …while rating again on purpose does.
+    await api.call("POST", f"/api/ai-sessions/{sid}/rating", {"rating": 3}, expect=200)
+    _, detail = await api.call("GET", f"/api/ai-sessions/{sid}", expect=200)
+    assert detail["rating"] == 3
+
+
+@pytest.fixture
+async def keyless(
+    db_url: str, fake_claude: FakeAnthropic, fake_slack: FakeSlack
+) -> AsyncIterator[SlackHarness]:
+    settings = slack_settings(db_url, fake_claude, fake_slack, ANTHROPIC_API_KEY="")
+    async with running_app(settings) as (url, runtime), aiohttp.ClientSession() as http:
+        yield SlackHarness(url, runtime, fake_slack, fake_claude, http)
+
+
+async def test_without_a_claude_key_no_session_is_made_into_a_dead_end(keyless: SlackHarness) -> None:
+    slack = keyless
+    await slack.slash("Outlook keeps asking for the password", user=ALICE)
+    told = await wait_for(
+        lambda: [e for e in slack.fake.ephemerals(slack.fake.general) if "ANTHROPIC_API_KEY" in e["text"]],
+        what="the private word that the administrator must set the key",
+    )
+    assert told[0]["user"] == ALICE and "administrator" in told[0]["text"]
+    await settle()
+    assert slack.fake.messages(slack.fake.general) == [], "nothing public, no header, no Retry"
+    assert await slack.session() is None
+
+
+async def test_the_rest_api_says_what_the_administrator_must_do_without_a_claude_key(
+    db_url: str, fake_claude: FakeAnthropic
+) -> None:
+    settings = app_settings(db_url, fake_claude, FLOWPILOT_API_TOKENS=TOKENS, ANTHROPIC_API_KEY="")
+    async with running_app(settings) as (base, runtime), aiohttp.ClientSession() as http:
+        api = Api(base, http, runtime, fake_claude)
+        status, body = await api.call("POST", "/api/ai-sessions", {"text": "Printer offline"})
+        assert status == 503 and "ANTHROPIC_API_KEY" in body["error"]["message"]
+        assert not body["error"]["retryable"]
+        async with runtime.db() as db:
+            assert await db.scalar(sa.select(sa.func.count()).select_from(AISession)) == 0
