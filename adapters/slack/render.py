@@ -188,7 +188,8 @@ def header_blocks(view: SessionView) -> list[Block]:
 
 
 def header_text(view: SessionView) -> str:
-    return fallback(f"FlowPilot: {view.title} ({STATUSES.get(view.status, view.status)})")
+    """The header's notification text: Slack reads it as mrkdwn too, so the title is escaped."""
+    return fallback(f"FlowPilot: {escape(view.title)} ({STATUSES.get(view.status, view.status)})")
 
 
 # ── a turn ─────────────────────────────────────────────────────────────────────────────────────────
