@@ -227,7 +227,7 @@ class Renderer:
         if self.place is None:
             return
         for blocks in render.turn_messages(event):
-            await self._post(blocks, event.message)
+            await self._post(blocks, render.escape(event.message))
 
     async def _status(self, event: StatusChanged) -> None:
         await self.header(event.view)

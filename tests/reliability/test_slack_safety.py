@@ -186,3 +186,25 @@ async def test_the_headers_notification_text_is_escaped(slack: SlackHarness) -> 
     assert texts, "the header was never posted with its notification text"
     assert not [t for t in texts if "<https://evil.example" in t]
     assert [t for t in texts if "&lt;https://evil.example|click here&gt;" in t], texts
+
+
+async def test_claudes_reply_cannot_ping_the_channel_or_hide_a_link(slack: SlackHarness) -> None:
+    """Claude echoes what it was sent (the fake quotes the engineer's message): still plain text in Slack."""
+    fake = slack.fake
+    header, _ = await started(slack)
+    hostile = "<!channel> see <https://evil.example|click>"
+    await slack.event(fake.post_user_message(fake.general, hostile, user=ALICE, thread_ts=header["ts"]))
+    await wait_for(lambda: slack.claude_calls() == 2, what="the second turn")
+    replies = await wait_for(
+        lambda: [
+            c
+            for c in fake.calls("chat.postMessage")
+            + fake.calls("chat.update")  # or the "thinking" line, edited
+            if "evil.example" in str(c.get("text", ""))
+        ],
+        what="Claude's reply",
+    )
+    reply = replies[-1]
+    shown = json.dumps(reply.get("blocks")) + reply["text"]
+    assert "<!channel>" not in shown and "<https://evil.example" not in shown
+    assert "&lt;!channel&gt; see &lt;https://evil.example|click&gt;" in reply["text"]
