@@ -17,6 +17,7 @@ from aiohttp import web
 from bot.settings import Settings
 from storage.migrate import current_revision, head_revision
 
+from . import limits
 from .runtime import Runtime, open_runtime
 
 logger = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ async def _readyz(request: web.Request) -> web.Response:
 
 
 def build_app(runtime: Runtime) -> web.Application:
-    app = web.Application(client_max_size=25 * 1024 * 1024)
+    app = web.Application(client_max_size=limits.CLIENT_MAX_SIZE, middlewares=[limits.limit_bodies])
     app[RUNTIME] = runtime
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)

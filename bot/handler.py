@@ -214,6 +214,17 @@ class SessionHandler(ConversationMixin, TriageMixin, HandoffMixin, LifecycleMixi
                 db, platform=platform, workspace_id=workspace_id, channel_id=channel_id, thread_id=thread_id
             )
 
+    async def thread_held_elsewhere(
+        self, *, platform: str, workspace_id: str, channel_id: str, thread_id: str
+    ) -> bool:
+        """True when the thread holds a session of another workspace (a channel shared between workspaces):
+        the thread is that workspace's, so nobody from this one may start or bind a session in it."""
+        async with self._db() as db:
+            held = await repo.thread_workspaces(
+                db, platform=platform, channel_id=channel_id, thread_id=thread_id
+            )
+        return any(w != workspace_id for w in held)
+
     async def latest_open_thread(
         self, *, actor: Actor, platform: str, channel_id: str
     ) -> ThreadBinding | None:

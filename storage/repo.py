@@ -101,6 +101,25 @@ async def binding_for(
     ).scalar_one_or_none()
 
 
+async def thread_workspaces(
+    db: AsyncSession, *, platform: str, channel_id: str, thread_id: str
+) -> Sequence[str]:
+    """The workspaces whose sessions a thread holds (more than one only in a channel shared between them)."""
+    return (
+        (
+            await db.execute(
+                sa.select(ThreadBinding.workspace_id).where(
+                    ThreadBinding.platform == platform,
+                    ThreadBinding.channel_id == channel_id,
+                    ThreadBinding.thread_id == thread_id,
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+
+
 async def bindings_of(db: AsyncSession, session_id: uuid.UUID) -> Sequence[ThreadBinding]:
     return (
         (await db.execute(sa.select(ThreadBinding).where(ThreadBinding.session_id == session_id)))

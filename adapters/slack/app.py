@@ -16,7 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.runtime import Runtime
 
-from . import files, listeners
+from . import files, guard, listeners
 from .oauth import oauth_settings
 from .service import SlackService
 from .socket_mode import SocketMode
@@ -66,7 +66,7 @@ class SlackApp:
                 signing_secret=signing, client=web_client(self.api_url, token, session=self.http_session)
             )
         self.service = SlackService(
-            runtime, client_for=self.client_for, file_hosts=files.allowed_hosts(self.api_url)
+            runtime, client_for=self.client_for, file_origins=files.trusted_origins(self.api_url)
         )
         listeners.register(self.bolt, self.service)
         app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else None
@@ -87,13 +87,20 @@ class SlackApp:
 
     async def events(self, request: web.Request) -> web.Response:
         """Check the signature, ack, and only then let Bolt run (its authorize reads the database and Slack)."""
-        body = await request.text()
+        try:
+            guard.check_headers(request.headers)
+            body = await guard.body_text(request)
+        except guard.Refused as refused:
+            return refused.response()
         if self._verifier is None or not self._verifier.is_valid_request(body, request.headers):
             return web.Response(status=401, text="invalid signature")
         try:
             bolt_request = AsyncBoltRequest(body=body, query=request.query_string, headers=request.headers)  # type: ignore[arg-type]
+            guard.check_depth(bolt_request.body)
             inline = _answered_inline(bolt_request.body)
-        except (TypeError, ValueError, AttributeError, KeyError):
+        except guard.Refused as refused:
+            return refused.response()
+        except (TypeError, ValueError, AttributeError, KeyError, RecursionError):
             # Signed but not shaped like anything Slack sends: Bolt's parser chokes on it.
             logger.warning("ignored a signed Slack request that could not be parsed")
             return web.Response(status=400, text="unreadable request")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,16 @@ def slash_actor(body: dict[str, Any]) -> Actor:
         user_id=str(body.get("user_id") or ""),
         display_name=str(body.get("user_name") or ""),
     )
+
+
+def slash_key(body: dict[str, Any], headers: Mapping[str, Sequence[str]]) -> str | None:
+    """What makes one slash command invocation itself, for de-duplication: its signature (an HMAC of the
+    timestamp and the body, so a replay carries the same one), or in Socket Mode its trigger_id."""
+    signature = next(iter(headers.get("x-slack-signature") or ()), None)
+    trigger = body.get("trigger_id")
+    if signature:
+        return f"slash:{signature}"
+    return f"slash:{trigger}" if trigger else None
 
 
 def parse_slash(text: str) -> tuple[str, str]:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -39,7 +40,16 @@ from bot.events import TriageChanged
 
 from . import files, modals, render
 from . import messages as msg
-from .commands import PLATFORM, Click, actor_of, click_of, parse_slash, slash_actor, strip_mentions
+from .commands import (
+    PLATFORM,
+    Click,
+    actor_of,
+    click_of,
+    parse_slash,
+    slash_actor,
+    slash_key,
+    strip_mentions,
+)
 from .ids import RENDER, decode_retry, parts
 from .output import Clicked, Place, Renderer
 from .service import SlackService, place_of
@@ -65,9 +75,12 @@ def register(app: AsyncApp, service: SlackService) -> None:
     flows = Flows(service)
 
     @app.command(re.compile(r"^/flowpilot"))
-    async def on_command(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_command(
+        ack: Any, body: dict[str, Any], client: AsyncWebClient, request: AsyncBoltRequest
+    ) -> None:
         await ack()
-        service.spawn(flows.slash(body, client), name="slash", reply_to=(client, body))
+        key = slash_key(body, request.headers)
+        service.spawn(flows.slash(body, client, key), name="slash", reply_to=(client, body))
 
     @app.event("app_mention")
     async def on_mention(ack: Any, body: dict[str, Any], client: AsyncWebClient, context: Any) -> None:
@@ -145,14 +158,20 @@ class Flows:
         if not await self.s.first(f"msg:{team}:{channel}:{ts}"):
             return
         actor = Actor(PLATFORM, team, str(user), await self._name(client, team, str(user)))
+        if found is None and thread_ts and await self._foreign(actor, channel, str(thread_ts)):
+            # A channel shared between workspaces: this thread is another workspace's session.
+            await Renderer(client, place=Place(channel, str(thread_ts)), actor=actor).ephemeral(
+                msg.FOREIGN_THREAD
+            )
+            return
         text = strip_mentions(str(event.get("text") or ""))
         attachments, skipped = await files.download(
-            list(event.get("files") or []), token=client.token or "", hosts=self.s.file_hosts
+            list(event.get("files") or []), token=client.token or "", origins=self.s.file_origins
         )
         if found is not None:
             session_id, place = found
-            for name in skipped:
-                await Renderer(client, place=place, actor=actor).ephemeral(msg.FILE_SKIPPED.format(name=name))
+            for notice in skipped:
+                await Renderer(client, place=place, actor=actor).ephemeral(notice)
             command = UserMessage(
                 actor=actor, session_id=session_id, text=text, attachments=tuple(attachments)
             )
@@ -162,6 +181,11 @@ class Flows:
             client, actor=actor, channel=channel, thread_ts=str(thread_ts or ts), text=text,
             attachments=tuple(attachments), skipped=skipped, top_level=False, assistant=direct,
         )  # fmt: skip
+
+    async def _foreign(self, actor: Actor, channel: str, thread_ts: str) -> bool:
+        return await self.s.handler.thread_held_elsewhere(
+            platform=PLATFORM, workspace_id=actor.workspace_id, channel_id=channel, thread_id=thread_ts
+        )
 
     async def start(
         self,
@@ -178,7 +202,8 @@ class Flows:
     ) -> None:
         """Post the header, bind the thread, and let Claude ask its first questions.
 
-        `skipped` names the files that could not be downloaded; the engineer is told once the thread exists.
+        `skipped` tells of the files left out (refused or not fetched); the engineer is told once the thread
+        exists.
         """
         try:
             posted = await retrying(
@@ -209,8 +234,8 @@ class Flows:
                 logger.info("could not remove an unused header: %s", error_code(err))
             # A missing file may be why it was refused: say so where the refusal was shown.
             place = Place(channel, str(thread_ts or ""))
-        for name in skipped:
-            await Renderer(client, place=place, actor=actor).ephemeral(msg.FILE_SKIPPED.format(name=name))
+        for notice in skipped:
+            await Renderer(client, place=place, actor=actor).ephemeral(notice)
 
     async def assistant_started(self, body: dict[str, Any], client: AsyncWebClient) -> None:
         thread = (body.get("event") or {}).get("assistant_thread") or {}
@@ -228,7 +253,12 @@ class Flows:
             logger.info("could not set suggested prompts: %s", error_code(err))
 
     # ── the slash command ──────────────────────────────────────────────────────────────────────────
-    async def slash(self, body: dict[str, Any], client: AsyncWebClient) -> None:
+    async def slash(self, body: dict[str, Any], client: AsyncWebClient, key: str | None) -> None:
+        # Slack never retries a slash command, but a signed one replayed within the signature's five
+        # minutes (by an attacker or a proxy) must not start a second session: the replay is acked, no more.
+        if key is not None and not await self.s.first(key):
+            logger.info("ignored a replayed slash command")
+            return
         actor = slash_actor(body)
         channel = str(body.get("channel_id") or "")
         sub, rest = parse_slash(str(body.get("text") or ""))

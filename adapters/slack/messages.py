@@ -42,10 +42,18 @@ ESCALATION_REASON = "*Why:* {reason}"
 TOOK_OVER = "✅ *{by}* took this session over."
 TICKET_NOTE = "*Ticket note* (paste it into the PSA):"
 FILE_SKIPPED = "I couldn't download {name} from Slack, so it was left out."
+FILE_REFUSED = (
+    "I didn't download {name}: its link doesn't point to Slack's own file servers over HTTPS, "
+    "so it was left out."
+)
 START_REFUSED = (
     "Slack refused to post the session's first message ({error}), so nothing was started. Try again."
 )
 DATABASE_DOWN = (
     "FlowPilot can't reach its database right now, so that wasn't handled. Send it again in a moment."
+)
+FOREIGN_THREAD = (
+    "This thread holds a FlowPilot session of another workspace, so I can't start one here. "
+    "Start yours in a new message or with `/flowpilot <problem>`."
 )
 SLACK_REFUSED = "Slack refused that ({error}). Try again in a moment."

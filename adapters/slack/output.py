@@ -227,7 +227,7 @@ class Renderer:
         if self.place is None:
             return
         for blocks in render.turn_messages(event):
-            await self._post(blocks, event.message)
+            await self._post(blocks, render.escape(event.message))
 
     async def _status(self, event: StatusChanged) -> None:
         await self.header(event.view)
@@ -325,7 +325,8 @@ class Renderer:
         text = event.text
         if event.retry is not None and retry is None:
             text = f"{text} {msg.RETRY_TOO_LONG}"
-        await self._post(render.notice_blocks(text, retry_value=retry, error=event.level == "error"), text)
+        blocks = render.notice_blocks(text, retry_value=retry, error=event.level == "error")
+        await self._post(blocks, render.escape(text))  # the notification text is mrkdwn too
 
     async def mark_done(self, line: str | None) -> None:
         """After a successful click: the clicked message keeps its text, loses its buttons."""

@@ -188,7 +188,8 @@ def header_blocks(view: SessionView) -> list[Block]:
 
 
 def header_text(view: SessionView) -> str:
-    return fallback(f"FlowPilot: {view.title} ({STATUSES.get(view.status, view.status)})")
+    """The header's notification text: Slack reads it as mrkdwn too, so the title is escaped."""
+    return fallback(f"FlowPilot: {escape(view.title)} ({STATUSES.get(view.status, view.status)})")
 
 
 # ── a turn ─────────────────────────────────────────────────────────────────────────────────────────
@@ -219,7 +220,7 @@ def action_group(session_id: uuid.UUID, index: int, a: SuggestedAction) -> list[
 def turn_messages(turn: AssistantTurn) -> list[list[Block]]:
     """One reply as one or more messages: the text, then each question and step with its buttons."""
     assert turn.session_id is not None
-    groups: list[list[Block]] = [[section(piece)] for piece in split_text(turn.message)]
+    groups: list[list[Block]] = [[section(piece)] for piece in split_text(escape(turn.message))]
     for i, q in enumerate(turn.questions, 1):
         if q.answer is None:
             groups.append(question_group(turn.session_id, i, q))

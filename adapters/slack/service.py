@@ -21,6 +21,7 @@ from storage.engine import is_outage
 from storage.models import ThreadBinding
 from storage.notify import SessionChange
 
+from . import files
 from . import messages as msg
 from .output import Clicked, Place, Renderer
 from .streaming import UNREACHABLE, error_code
@@ -36,11 +37,13 @@ ClientFor = Callable[[str], Awaitable[AsyncWebClient | None]]
 
 
 class SlackService:
-    def __init__(self, runtime: Runtime, *, client_for: ClientFor, file_hosts: frozenset[str]) -> None:
+    def __init__(
+        self, runtime: Runtime, *, client_for: ClientFor, file_origins: frozenset[files.Origin]
+    ) -> None:
         self.runtime = runtime
         self.handler = runtime.handler
         self.client_for = client_for
-        self.file_hosts = file_hosts
+        self.file_origins = file_origins
         self._tasks: set[asyncio.Task[Any]] = set()
         self._admission = asyncio.Semaphore(ADMITTED)
         self._threads: OrderedDict[tuple[str, str, str], tuple[uuid.UUID, Place]] = OrderedDict()
