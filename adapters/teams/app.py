@@ -81,6 +81,7 @@ from .commands import (
     tenant_of,
     thread_of,
     typed_command,
+    without_bot_mention,
 )
 from .delivery import Delivery, Limits
 from .files import fetch, incoming_files
@@ -247,7 +248,7 @@ class TeamsBot:
     async def _on_text(self, context: TurnContext, actor: Actor, raw: str) -> None:
         activity = context.activity
         message = strip_mentions(raw)
-        typed = parse_typed(message)
+        typed = parse_typed(without_bot_mention(activity, raw))
         if typed is not None and typed.word == "help":
             await self._send_now(context, cards.help_card())
             return
@@ -327,7 +328,7 @@ class TeamsBot:
 
     async def _escalation_from_text(self, context: TurnContext, rest: str) -> Escalation:
         mentioned = mentions_of(context.activity)
-        reason = strip_mentions(rest)
+        reason = strip_mentions(rest).lstrip(":-—– ")
         if not mentioned:
             return Escalation(reason=reason)
         person = mentioned[0]
