@@ -292,7 +292,7 @@ class TeamsBot:
 
     async def _files(self, context: TurnContext) -> tuple[Attachment, ...]:
         """The message's files and pictures; the engineer is told which could not be fetched."""
-        wanted, refused = incoming_files(context.activity)
+        wanted, refused = incoming_files(context.activity, anonymous=self.anonymous)
         if not wanted and not refused:
             return ()
         fetched = await fetch(wanted, token=self._token(context))
