@@ -48,8 +48,14 @@ ADAPTERS = (
         _slack_configured,
         "set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (HTTP), or SLACK_APP_TOKEN (Socket Mode)",
     ),
-    # Without a client id the Teams adapter runs in anonymous local mode (Agents Playground, Emulator).
-    AdapterSpec("Teams", "adapters.teams", lambda s: True, ""),
+    # Anonymous local mode (Agents Playground, Emulator) is only ever a deliberate choice.
+    AdapterSpec(
+        "Teams",
+        "adapters.teams",
+        lambda s: bool(s.teams_client_id) or s.teams_anonymous,
+        "set CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID, …__CLIENTSECRET and …__TENANTID, "
+        "or FLOWPILOT_TEAMS_ANONYMOUS=1 for a local try with the Agents Playground",
+    ),
     AdapterSpec("REST API", "adapters.api", lambda s: s.api_tokens is not None, "set FLOWPILOT_API_TOKENS"),
 )
 

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("CONNECTIONS__SERVICE_CONNECTION__SETTINGS__TENANTID")
     )
 
+    # Teams without credentials: accept unauthenticated activities from local serviceUrls (Agents Playground).
+    teams_anonymous: bool = Field(default=False, validation_alias="FLOWPILOT_TEAMS_ANONYMOUS")
+
     api_tokens: SecretStr | None = Field(default=None, validation_alias="FLOWPILOT_API_TOKENS")
 
     # How long one turn may hold a session before another process may take it over.

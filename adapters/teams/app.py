@@ -16,7 +16,6 @@ import warnings
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlparse
 
 from aiohttp import web
 from microsoft_agents.activity import (
@@ -81,9 +80,11 @@ from .commands import (
     tenant_of,
     thread_of,
     typed_command,
+    without_bot_mention,
 )
 from .delivery import Delivery, Limits
 from .files import fetch, incoming_files
+from .guard import Refused, check_activity, read_body, safe_id
 from .outbox import Outbox, card_activity
 from .render import Escalation, Renderer
 from .streaming import Pace
@@ -91,7 +92,6 @@ from .streaming import Pace
 logger = logging.getLogger(__name__)
 
 CLOSED = ("resolved", "escalated", "requesting_escalation", "abandoned")
-LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 @dataclass(frozen=True)
@@ -117,6 +117,9 @@ class LocalTokenProvider(AnonymousTokenProvider):
 def connections_for(settings: Settings) -> tuple[Connections, AgentAuthConfiguration, bool]:
     """The SDK's connections from our settings; the flag says anonymous local mode."""
     if not settings.teams_client_id:
+        if not settings.teams_anonymous:
+            # The server does not mount Teams then; anyone else asking gets no open door either.
+            raise ValueError("Teams needs a client id, or FLOWPILOT_TEAMS_ANONYMOUS=1 for local tries")
         manager = ConnectionManager(
             provider_factory=lambda _config: LocalTokenProvider(),
             connections_configurations={"SERVICE_CONNECTION": AgentAuthConfiguration(anonymous_allowed=True)},
@@ -130,10 +133,6 @@ def connections_for(settings: Settings) -> tuple[Connections, AgentAuthConfigura
         mapping[f"{prefix}TENANTID"] = settings.teams_tenant_id
     msal = MsalConnectionManager(**load_configuration_from_env(mapping))
     return msal, msal.get_default_connection_configuration(), False
-
-
-def _is_loopback(service_url: object) -> bool:
-    return isinstance(service_url, str) and (urlparse(service_url).hostname or "") in LOOPBACK
 
 
 def _data(value: Any) -> dict[str, Any]:
@@ -170,16 +169,17 @@ class TeamsBot:
         app.on_shutdown.append(self.shutdown)
         if self.anonymous:
             logger.warning(
-                "Teams adapter in anonymous local mode (no client id): only local serviceUrls are accepted"
+                "Teams adapter in anonymous local mode (FLOWPILOT_TEAMS_ANONYMOUS=1): only local serviceUrls "
+                "are accepted"
             )
 
     async def messages(self, request: web.Request) -> web.StreamResponse:
         try:
-            body = await request.json()
-        except ValueError:
-            return web.json_response({"error": "invalid JSON"}, status=400)
-        if self.anonymous and not _is_loopback(_data(body).get("serviceUrl")):
-            return web.json_response({"error": text.ANONYMOUS_REFUSED}, status=403)
+            body = await read_body(request)
+            check_activity(body, anonymous=self.anonymous)
+        except Refused as refused:
+            logger.warning("refused a Teams request: %s", refused.reason)
+            return web.json_response({"error": refused.reason}, status=refused.status)
         # The SDK fails with a 500 on an activity it cannot read or that lacks what its turn state needs.
         try:
             activity = Activity.model_validate(body)
@@ -247,7 +247,7 @@ class TeamsBot:
     async def _on_text(self, context: TurnContext, actor: Actor, raw: str) -> None:
         activity = context.activity
         message = strip_mentions(raw)
-        typed = parse_typed(message)
+        typed = parse_typed(without_bot_mention(activity, raw))
         if typed is not None and typed.word == "help":
             await self._send_now(context, cards.help_card())
             return
@@ -292,7 +292,7 @@ class TeamsBot:
 
     async def _files(self, context: TurnContext) -> tuple[Attachment, ...]:
         """The message's files and pictures; the engineer is told which could not be fetched."""
-        wanted, refused = incoming_files(context.activity)
+        wanted, refused = incoming_files(context.activity, anonymous=self.anonymous)
         if not wanted and not refused:
             return ()
         fetched = await fetch(wanted, token=self._token(context))
@@ -327,7 +327,7 @@ class TeamsBot:
 
     async def _escalation_from_text(self, context: TurnContext, rest: str) -> Escalation:
         mentioned = mentions_of(context.activity)
-        reason = strip_mentions(rest)
+        reason = strip_mentions(rest).lstrip(":-—– ")
         if not mentioned:
             return Escalation(reason=reason)
         person = mentioned[0]
@@ -340,6 +340,9 @@ class TeamsBot:
         from microsoft_agents.hosting.core.connector import ConnectorClientBase
         from microsoft_agents.hosting.core.connector.teams import TeamsConnectorClient
 
+        if not safe_id(member_id):  # it came from a mention or card data: never a URL path as it is
+            logger.warning("did not look up a Teams member whose id is not a valid id")
+            return member_id, ""
         client = context.services.get(ConnectorClientBase)  # type: ignore[type-abstract]
         if isinstance(client, TeamsConnectorClient) and context.activity.conversation:
             try:

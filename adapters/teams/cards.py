@@ -1,8 +1,16 @@
-"""Core events and views → Adaptive Cards; every card is fitted under Teams' payload limit."""
+"""Core events and views → Adaptive Cards; every card is fitted under Teams' payload limit.
+
+TextBlocks and facts render a subset of Markdown in Teams, so text a person or Claude wrote is escaped on its
+way in: a hypothesis `[Click here](https://evil.example)` or a client name `<at>Ada</at>` shows as written,
+never as a link or a mention. Claude's own prose (a reply, a draft) keeps its emphasis and lists, only links,
+images, autolinks and mentions are defused; short fields (names, triage, evidence, questions) are shown plain.
+Input values and button titles render no Markdown and are left as they are.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import Any
 
@@ -24,6 +32,23 @@ STATUS_LABEL = {
     "abandoned": "⚪ Closed",
 }
 Card = dict[str, Any]
+
+_MARKDOWN = re.compile(r"([\\`*_\[\]()<>#~|{}])")
+_LINK_MARKUP = re.compile(r"([\\\[\]<>])")
+_BULLET = re.compile(r"^(\s*)([-+])(?=\s|$)", re.MULTILINE)
+_NUMBERED = re.compile(r"^(\s*\d+)([.)])(?=\s|$)", re.MULTILINE)
+
+
+def plain(value: str | None) -> str:
+    """Text shown exactly as written: no link, emphasis, heading, list or mention of its own."""
+    escaped = _MARKDOWN.sub(r"\\\1", value or "")
+    escaped = _BULLET.sub(r"\1\\\2", escaped)
+    return _NUMBERED.sub(r"\1\\\2", escaped)
+
+
+def prose(value: str | None) -> str:
+    """Claude's Markdown with its emphasis and lists, but no link, image, autolink or mention."""
+    return _LINK_MARKUP.sub(r"\\\1", value or "")
 
 
 def card(body: list[Card], actions: list[Card] | None = None) -> Card:
@@ -52,7 +77,7 @@ def dialog(title: str, data: Card) -> Card:
 
 def header(view: SessionView) -> Card:
     def value(name: str, current: str | None) -> str:
-        return (current or "—") + (" ✎" if name in view.manual_fields else "")
+        return (plain(current) or "—") + (" ✎" if name in view.manual_fields else "")
 
     facts = [
         ("Client", value("client_name", view.client_name)),
@@ -60,19 +85,19 @@ def header(view: SessionView) -> Card:
         ("Category", value("issue_category", view.issue_category)),
         ("Status", STATUS_LABEL.get(view.status, view.status)),
         ("Confidence", f"{view.confidence_tier} ({round(view.confidence_score * 100)}%)"),
-        ("Owner", view.owner),
+        ("Owner", plain(view.owner)),
     ]
     if view.escalated_to:
-        facts.append(("Escalated to", view.escalated_to))
+        facts.append(("Escalated to", plain(view.escalated_to)))
     body: list[Card] = [
-        block(f"🛠️ {view.title}", size="Large", weight="Bolder"),
+        block(f"🛠️ {plain(view.title)}", size="Large", weight="Bolder"),
         {"type": "FactSet", "facts": [{"title": t, "value": v} for t, v in facts]},
         block(f"**Hypothesis:** {value('hypothesis', view.hypothesis)}"),
     ]
     if view.evidence:
         body.append(block("**What we know**", spacing="Medium"))
         body.extend(
-            block(f"{i}. {EVIDENCE_MARK.get(e.status, '•')} {e.text}", spacing="None")
+            block(f"{i}. {EVIDENCE_MARK.get(e.status, '•')} {plain(e.text)}", spacing="None")
             for i, e in enumerate(view.evidence, start=1)
         )
     sid = view.session_id
@@ -96,13 +121,12 @@ def header(view: SessionView) -> Card:
 def turn(
     session_id: uuid.UUID, message: str, questions: tuple[Question, ...], actions: tuple[SuggestedAction, ...]
 ) -> Card:
-    body: list[Card] = [block(message)]
+    body: list[Card] = [block(prose(message))]
     for q in questions:
-        body.append(block(f"**{q.text}**", spacing="Medium"))
+        body.append(block(f"**{plain(q.text)}**", spacing="Medium"))
         if q.answer is not None:
-            body.append(
-                block(text.ANSWERED.format(by=q.answered_by or "someone", answer=q.answer), isSubtle=True)
-            )
+            by, answer = plain(q.answered_by or "someone"), plain(q.answer)
+            body.append(block(text.ANSWERED.format(by=by, answer=answer), isSubtle=True))
             continue
         # The option's index, not its text: button data is never shortened, and options can be long.
         buttons = [
@@ -115,12 +139,11 @@ def turn(
     if actions:
         body.append(block("**Suggested steps**", spacing="Medium"))
     for a in actions:
-        body.append(block(f"• {a.text}"))
+        body.append(block(f"• {plain(a.text)}"))
         if a.outcome is not None:
             outcome = "done" if a.outcome == "done" else "didn't work"
-            body.append(
-                block(text.MARKED.format(by=a.marked_by or "someone", outcome=outcome), isSubtle=True)
-            )
+            by = plain(a.marked_by or "someone")
+            body.append(block(text.MARKED.format(by=by, outcome=outcome), isSubtle=True))
             continue
         body.append(
             {
@@ -148,7 +171,7 @@ def notice(event: Notice) -> Card:
     data = encode(event.retry) if event.retry is not None else None
     if data is not None:
         actions.append(submit("Retry", data))
-    return card([block(mark + event.text)], actions)
+    return card([block(mark + prose(event.text))], actions)
 
 
 def failure(retry_data: Card | None, *, saved: bool = False) -> Card:
@@ -160,7 +183,7 @@ def failure(retry_data: Card | None, *, saved: bool = False) -> Card:
 
 def drafting(kind: str, so_far: str) -> Card:
     title = text.DRAFTING.format(kind=_kind(kind))
-    return card([block(title, weight="Bolder"), block(so_far or "…")])
+    return card([block(title, weight="Bolder"), block(prose(so_far) or "…")])
 
 
 def draft_ready(
@@ -176,16 +199,16 @@ def draft_ready(
     body: list[Card] = [
         block(text.DRAFT_READY.format(kind=_kind(kind)), weight="Bolder"),
         block("**Root cause**", spacing="Medium"),
-        block(root_cause or "—"),
+        block(prose(root_cause) or "—"),
         block("**Steps taken**", spacing="Medium"),
-        block(steps_taken or "—"),
+        block(prose(steps_taken) or "—"),
         block("**Recommendations**", spacing="Medium"),
-        block(recommendations or "—"),
+        block(prose(recommendations) or "—"),
     ]
     if kind == "escalate":
         to_id, to_name = escalate_to or ("", "")
         if to_name:
-            body.append(block(text.ESCALATE_TO.format(name=to_name), spacing="Medium"))
+            body.append(block(text.ESCALATE_TO.format(name=plain(to_name)), spacing="Medium"))
         body.append(
             {
                 "type": "Input.ChoiceSet",
@@ -220,17 +243,21 @@ def rating(session_id: uuid.UUID) -> Card:
 
 def escalation_package(view: SessionView, package: dict[str, str], *, sender: str, reason: str) -> Card:
     body: list[Card] = [
-        block(text.ESCALATED_TO_YOU.format(sender=sender, title=view.title), weight="Bolder", size="Medium"),
+        block(
+            text.ESCALATED_TO_YOU.format(sender=plain(sender), title=plain(view.title)),
+            weight="Bolder",
+            size="Medium",
+        ),
         {
             "type": "FactSet",
             "facts": [
-                {"title": "Client", "value": view.client_name or "—"},
-                {"title": "Asset", "value": view.asset_name or "—"},
-                {"title": "Category", "value": view.issue_category or "—"},
-                {"title": "Reason", "value": reason or "—"},
+                {"title": "Client", "value": plain(view.client_name) or "—"},
+                {"title": "Asset", "value": plain(view.asset_name) or "—"},
+                {"title": "Category", "value": plain(view.issue_category) or "—"},
+                {"title": "Reason", "value": plain(reason) or "—"},
             ],
         },
-        block(package.get("text", "")),
+        block(prose(package.get("text", ""))),
         block(f"Session {view.session_id}", size="Small", isSubtle=True),
     ]
     return card(body, [submit("Take over", button("takeover", view.session_id))])
@@ -245,7 +272,7 @@ def session_list(views: list[SessionView]) -> Card:
         return card([block(text.NO_SESSIONS)])
     body = [block("**Your open sessions**")]
     body.extend(
-        block(f"• {v.title} — {STATUS_LABEL.get(v.status, v.status)} ({v.session_id})") for v in views
+        block(f"• {plain(v.title)} — {STATUS_LABEL.get(v.status, v.status)} ({v.session_id})") for v in views
     )
     return card(body)
 
@@ -296,7 +323,7 @@ def draft_form(
     if kind == "escalate":
         to_id, to_name = escalate_to or ("", "")
         if to_name:
-            body.insert(0, block(text.ESCALATE_TO.format(name=to_name)))
+            body.insert(0, block(text.ESCALATE_TO.format(name=plain(to_name))))
         body.append({"type": "Input.Text", "id": "reason", "label": "Reason", "value": reason})
         data.update(to=to_id, to_name=to_name)
     title = "Confirm resolution" if kind == "resolve" else "Confirm escalation"

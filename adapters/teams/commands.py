@@ -86,14 +86,34 @@ class Typed:
     rest: str
 
 
+# Commands that take no arguments: "Pause Windows Updates was enabled by GPO" is a problem, not a pause.
+BARE = frozenset(TYPED) - {"escalate"}
+# What may open an escalation reason given without an @mention ("escalate to tier 2 because …").
+REASON_OPENERS = ("to", "because", ":", "-", "—", "–")
+
+
 def parse_typed(text: str) -> Typed | None:
-    words = text.strip().split(maxsplit=1)
+    """A typed command: the word alone (a trailing . ! or ? allowed), or `escalate` with its own arguments.
+
+    `escalate`'s arguments are an @mention (as `<at>Name</at>`, the bot's own mention already removed) and/or a
+    reason; a reason without a mention starts with "to", "because", ":" or a dash. Anything else that merely
+    begins with a command word is problem text for Claude.
+    """
+    words = text.split()
     if not words:
         return None
     word = words[0].lower().lstrip("/")
-    if word not in TYPED:
+    if len(words) == 1 and word.rstrip(".!?") in BARE:
+        return Typed(word.rstrip(".!?"), "")
+    if word.rstrip(":") != "escalate":
         return None
-    return Typed(word, words[1].strip() if len(words) > 1 else "")
+    rest = " ".join(words[1:])
+    if word.endswith(":") and rest:
+        return Typed("escalate", rest)
+    opener = words[1].lower() if len(words) > 1 else ""
+    if not rest or rest.lower().startswith("<at>") or opener in REASON_OPENERS or opener[:1] in ":-—–":
+        return Typed("escalate", rest)
+    return None
 
 
 @dataclass(frozen=True)
@@ -118,6 +138,20 @@ def mentions_of(activity: Activity) -> list[Mentioned]:
 
 def strip_mentions(text: str) -> str:
     return " ".join(_MENTION.sub("", text).split())
+
+
+def without_bot_mention(activity: Activity, text: str) -> str:
+    """The message with the bot's own @mention (how a channel addresses it) removed, other mentions kept."""
+    bot = activity.recipient
+    own = {f"<at>{bot.name}</at>"} if bot and bot.name else set()
+    for entity in activity.entities or []:
+        data = entity.model_dump(by_alias=True, exclude_none=True)
+        mentioned = data.get("mentioned") or {}
+        if data.get("type") == "mention" and bot and mentioned.get("id") == bot.id and data.get("text"):
+            own.add(str(data["text"]))
+    for mention in own:
+        text = text.replace(mention, " ")
+    return " ".join(text.split())
 
 
 def button(command: str, session_id: uuid.UUID | str, **args: Any) -> dict[str, Any]:

@@ -28,10 +28,13 @@ WELCOME = "Hi, I'm FlowPilot. Describe the problem you are troubleshooting (past
 HELP = (
     "Describe a problem to start a session; in a channel, @mention me. In a session:\n\n"
     "- **resolve** — draft the resolution, then confirm it\n"
-    "- **escalate @Name reason** — draft the handoff and send it to an engineer\n"
+    "- **escalate @Name reason** — draft the handoff and send it to an engineer "
+    "(without a name: **escalate**, or **escalate to …** / **escalate because …**)\n"
     "- **pause** / **resume** — park the session and pick it up later\n"
     "- **status** — show the triage header again\n"
     "- **list** — your open sessions\n"
     "- **help** — this message\n\n"
+    "A command is the word on its own (only **escalate** takes more), so a message like "
+    '"Pause Windows Updates was enabled by GPO" goes to FlowPilot as problem text. '
     "Any other reply goes to FlowPilot as your answer."
 )

@@ -136,7 +136,7 @@ class Renderer:
         elif event.new in ("escalated", "requesting_escalation"):
             to = event.escalated_to if isinstance(event.escalated_to, Actor) else None
             if to is not None:
-                name = to.display_name or "the receiving engineer"
+                name = cards.plain(to.display_name) or "the receiving engineer"
                 sent = await self._bot.send_escalation(self._out, to, event)
                 line = (text.ESCALATION_SENT if sent else text.ESCALATION_NOT_SENT).format(name=name)
                 await self._out.send_card(cards.closed(line))

@@ -116,12 +116,13 @@ class TeamsStream:
         if self._stopped or _now() - self._last < self._pace.interval:
             return
         if _now() - self._started >= self._pace.stream_limit:
-            await self._close(self._text + "\n\n" + text.DRAFT_CONTINUES)
+            await self._close(cards.prose(self._text) + "\n\n" + text.DRAFT_CONTINUES)
             self._cut_at = len(self._text)
             self._rest = CardStream(self._outbox, kind=self._kind, pace=self._pace)
             await self._rest.start()
             return
-        await self._chunk("streaming", clip(self._text))
+        # Escaping is character by character, so each chunk still starts with the one before.
+        await self._chunk("streaming", clip(cards.prose(self._text)))
 
     async def _close(self, final: str) -> None:
         if self._stopped or not self._stream_id:
@@ -138,4 +139,4 @@ class TeamsStream:
         if self._rest is not None:
             await self._rest.finish(final[self._cut_at or 0 :])
             return
-        await self._close(final)
+        await self._close(cards.prose(final))

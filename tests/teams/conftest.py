@@ -88,5 +88,9 @@ class Teams:
 
 @pytest.fixture
 async def teams(db_url: str, fake_claude: FakeAnthropic, connector: FakeConnector) -> AsyncIterator[Teams]:
-    async with running_app(app_settings(db_url, fake_claude)) as (url, runtime):
+    # The fake connector is on this machine: anonymous local mode, as with the Agents Playground.
+    async with running_app(app_settings(db_url, fake_claude, FLOWPILOT_TEAMS_ANONYMOUS=True)) as (
+        url,
+        runtime,
+    ):
         yield Teams(url, runtime, connector, fake_claude)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+# A backslash before ASCII punctuation is a Markdown escape: Teams shows the character alone.
+_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 
 
 def card_of(activity: Any) -> dict:
@@ -10,6 +14,12 @@ def card_of(activity: Any) -> dict:
 
 
 def texts(content: dict) -> str:
+    """The card's texts as Teams shows them (Markdown escapes resolved)."""
+    return _ESCAPE.sub(r"\1", raw_texts(content))
+
+
+def raw_texts(content: dict) -> str:
+    """The card's texts as sent, Markdown and its escapes included."""
     found: list[str] = []
 
     def walk(node):

@@ -85,12 +85,32 @@ def test_the_bot_token_is_only_offered_to_the_activitys_own_service() -> None:
                     "name": "b.log",
                     "content": {"downloadUrl": "http://contoso.sharepoint.com/b.log"},
                 },
+                {
+                    "contentType": "image/png",
+                    "name": "g.png",
+                    "contentUrl": "https://graph.microsoft.com/v1.0/x",
+                },
+                {"contentType": "image/png", "name": "l.png", "contentUrl": "https://127.0.0.1/admin/x.png"},
+                {
+                    "contentType": "application/vnd.microsoft.teams.file.download.info",
+                    "name": "c.log",
+                    "content": {"downloadUrl": "https://contoso.sharepoint.com:8443/c.log"},
+                },
+                {
+                    "contentType": "image/png",
+                    "name": "h.png",
+                    "contentUrl": "http://smba.trafficmanager.net/emea/x",
+                },
             ],
         }
     )
-    wanted, refused = incoming_files(activity)
-    assert [(w.name, w.with_token) for w in wanted] == [("screenshot.png", True), ("dc01.log", False)]
-    assert refused == ["a.png", "screenshot.png", "b.log"]
+    wanted, refused = incoming_files(activity, anonymous=False)
+    assert [(w.name, w.with_token) for w in wanted] == [
+        ("screenshot.png", True),
+        ("dc01.log", False),
+        ("g.png", False),
+    ]
+    assert refused == ["a.png", "screenshot.png", "b.log", "l.png", "c.log", "h.png"]
 
 
 def test_an_oversized_turn_keeps_every_question_and_action_by_shortening_texts() -> None:
