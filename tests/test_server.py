@@ -79,8 +79,10 @@ async def test_serve_on_a_fresh_machine_uses_the_embedded_database(tmp_path):
         ready = await wait_for(f"http://127.0.0.1:{port}/readyz")
         assert ready.status == 200
     finally:
-        proc.send_signal(signal.SIGTERM)
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
         out, _ = await asyncio.wait_for(proc.communicate(), 60)
+        print(out.decode())  # shown when the test fails: why the server stopped
     log = out.decode()
     assert proc.returncode == 0, log
     assert "Slack adapter off" in log and "Claude is off" in log
