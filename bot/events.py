@@ -61,6 +61,19 @@ class SessionView:
     awaiting_reply: bool = False
     questions: tuple[Question, ...] = ()
     actions: tuple[SuggestedAction, ...] = ()
+    evidence_limit: int = 0  # the most evidence items the header keeps (bot.triage.MAX_EVIDENCE)
+
+    @property
+    def evidence_full(self) -> bool:
+        """The header holds as much evidence as it keeps: adding more is refused until it is not."""
+        return bool(self.evidence_limit) and len(self.evidence) >= self.evidence_limit
+
+    @property
+    def evidence_heading(self) -> str:
+        """"What we know", saying so when the list is full."""
+        if self.evidence_full:
+            return f"What we know ({len(self.evidence)}, the most a header keeps)"
+        return "What we know"
 
     @property
     def title(self) -> str:

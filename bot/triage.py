@@ -137,4 +137,5 @@ def session_view(
         awaiting_reply=s.awaiting_reply,
         questions=lane_questions(s.pending_task_lane),
         actions=lane_actions(s.pending_task_lane),
+        evidence_limit=MAX_EVIDENCE,
     )

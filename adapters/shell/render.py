@@ -24,7 +24,7 @@ def header(view: SessionView) -> str:
     if view.escalated_to:
         lines.append(f"│ Escalated to: {view.escalated_to}")
     if view.evidence:
-        lines.append("│ What we know:")
+        lines.append(f"│ {view.evidence_heading}:")
         lines.extend(
             f"│   {i}. {EVIDENCE_MARK.get(e.status, '•')} {e.text}"
             for i, e in enumerate(view.evidence, start=1)

@@ -147,7 +147,7 @@ def header_blocks(view: SessionView) -> list[Block]:
         section(f"*Hypothesis*\n{escape(view.hypothesis) if view.hypothesis else '_None yet_'}"),
     ]
     if view.evidence:
-        blocks.append(section("*What we know*"))
+        blocks.append(section(f"*{view.evidence_heading}*"))
         for i, item in enumerate(view.evidence[:MAX_EVIDENCE], 1):
             accessory = None
             if is_open:

@@ -95,7 +95,7 @@ def header(view: SessionView) -> Card:
         block(f"**Hypothesis:** {value('hypothesis', view.hypothesis)}"),
     ]
     if view.evidence:
-        body.append(block("**What we know**", spacing="Medium"))
+        body.append(block(f"**{view.evidence_heading}**", spacing="Medium"))
         body.extend(
             block(f"{i}. {EVIDENCE_MARK.get(e.status, '•')} {plain(e.text)}", spacing="None")
             for i, e in enumerate(view.evidence, start=1)

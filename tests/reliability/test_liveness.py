@@ -3,6 +3,7 @@ expires. The lease here is 90 s (the default), so anything that recovers sooner 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bench.harness import flowpilot
 from bot import messages as msg
+from tests.api.conftest import Api
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.slack import FakeSlack
 from tests.slack.conftest import ALICE, BOB, SlackHarness, shown_text, wait_for
@@ -207,3 +209,26 @@ async def test_a_live_peer_answers_the_waiting_reply_as_soon_as_the_busy_process
     )
     final = await session_row(db, turning.id)
     assert final.lease_owner is None and not final.awaiting_reply
+
+
+async def test_the_rest_answer_says_a_message_waited_and_what_joined_it(api: Api) -> None:
+    sid = (await api.start())["session"]["id"]
+    api.fake.latency = 1.0
+    calls = len(api.fake.requests)
+
+    async def send(text: str) -> dict[str, Any]:
+        _, body = await api.call("POST", f"/api/ai-sessions/{sid}/messages", {"text": text}, expect=200)
+        return body
+
+    first = asyncio.create_task(send("The spooler restarts fine"))
+    await wait_for(lambda: len(api.fake.requests) > calls, what="the first turn with Claude")
+    second = asyncio.create_task(send("It fails on the web too"))
+    await wait_for(lambda: len(api.runtime.handler._queues) == 1, what="the second message waiting")
+    third = await send("And on the phone")
+    assert third["turn"] is None and third["notices"] == [msg.JOINED]
+    answered, waited = await first, await second
+    assert answered["turn"] is not None and waited["turn"] is not None
+    assert waited["notices"][0] == msg.QUEUED
+    request = str(api.fake.requests[-1].body["messages"])
+    assert "It fails on the web too" in request and "And on the phone" in request
+    assert len(api.fake.requests) == calls + 2

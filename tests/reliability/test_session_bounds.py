@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from bot import messages as msg
-from bot.commands import Actor, Rate
+from bot.commands import Actor, EditTriage, Rate
 from bot.prompts import HISTORY_BUDGET_CHARS
 from bot.triage import MAX_EVIDENCE
 from storage.models import AISession
@@ -21,7 +21,7 @@ from tests.api.conftest import TOKENS, Api, read_sse
 from tests.conftest import app_settings, collect, running_app
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.slack import FakeSlack
-from tests.slack.conftest import ALICE, SlackHarness, slack_settings, wait_for
+from tests.slack.conftest import ALICE, SlackHarness, shown_text, slack_settings, started, wait_for
 
 from .conftest import settle
 
@@ -170,3 +170,28 @@ async def test_the_rest_api_says_what_the_administrator_must_do_without_a_claude
         assert not body["error"]["retryable"]
         async with runtime.db() as db:
             assert await db.scalar(sa.select(sa.func.count()).select_from(AISession)) == 0
+
+
+async def test_the_slack_header_says_when_its_evidence_list_is_full(slack: SlackHarness) -> None:
+    header, _ = await started(slack)
+    session = await slack.session()
+    assert session is not None
+    # Filled from elsewhere (the REST API of the same account): the header in the thread is redrawn.
+    api_actor = Actor(platform="slack", workspace_id=slack.team, user_id=ALICE, via="api")
+    room = MAX_EVIDENCE - len(session.evidence_items or [])
+    await collect(
+        slack.runtime.handler.handle(
+            EditTriage(
+                actor=api_actor,
+                session_id=session.id,
+                add_evidence=tuple(f"Checked item {i}" for i in range(room)),
+            )
+        )
+    )
+    await wait_for(
+        lambda: (
+            "the most a header keeps"
+            in shown_text(slack.fake.message(slack.fake.general, header["ts"]) or {})
+        ),
+        what="the full evidence list named in the header",
+    )
