@@ -5,7 +5,9 @@ structure around it, so the text stays useful for troubleshooting.
 
 Speed matters because engineers paste multi-megabyte logs:
 - patterns start with a literal wherever they can (the regex engine finds those with a fast scan) and their
-  repetitions never overlap, so nothing backtracks catastrophically;
+  repetitions never overlap, so nothing backtracks catastrophically; that a word starts a word is checked
+  by a lookbehind behind it (`_word`), and the start of a line by finding a newline, since a lookbehind or
+  `(?m)^` in front would be tried at every position;
 - a scan along a command line commits to the first place it could match (an atomic group), so masking one
   value cannot bring the next into view on a later pass;
 - a rule is skipped unless one of its trigger words occurs;
@@ -206,47 +208,17 @@ _COOKIE_ATTRIBUTE = r"(?:path|domain|expires|max-age|samesite|priority|partition
 _PASSWORD_WORDS = (  # "password" in the languages an MSP meets
     rf"(?:{_word('mot', before=_WB)}{_SP}+de{_SP}+passe|"
     + _word(
-        "password",
-        "passwort",
-        "kennwort",
-        "contraseña",
-        "contrasena",
-        "wachtwoord",
-        "senha",
-        "hasło",
-        "lösenord",
-        "passord",
-        "adgangskode",
-        "salasana",
-        "heslo",
-        "jelszó",
-        "şifre",
-        "parola",
-        "passcode",
-        "passphrase",
-        "pwd",
-        "pw",
+        *"password passwort kennwort contraseña contrasena wachtwoord senha hasło lösenord passord adgangskode"
+        " salasana heslo jelszó şifre parola passcode passphrase pwd pw".split(),
         before=_WB,
     )
     + ")"
 )
-_PASSWORD_TRIGGERS = (  # "pass" and "pw" first
-    "pass",
-    "pw",
-    "passwort",
-    "kennwort",
+# "pass" and "pw" first: the foreign words alone are [2:].
+_PASSWORD_TRIGGERS = (
+    *"pass pw passwort kennwort contrase wachtwoord senha hasło lösenord adgangskode salasana heslo jelszó"
+    " şifre parola".split(),
     "mot de passe",
-    "contrase",
-    "wachtwoord",
-    "senha",
-    "hasło",
-    "lösenord",
-    "adgangskode",
-    "salasana",
-    "heslo",
-    "jelszó",
-    "şifre",
-    "parola",
 )
 
 _RULES: tuple[_Rule, ...] = (
@@ -360,20 +332,7 @@ _RULES: tuple[_Rule, ...] = (
         r"|(?<=dapi)[a-f0-9]{32}|(?<=lin_api_)[A-Za-z0-9]{40}|(?<=pul-)[a-f0-9]{40}|(?<=sntr)[ysu]_[A-Za-z0-9_=+/\-]{40,}"
         r"|(?<=dt0c01\.)[A-Za-z0-9]{24}\.[A-Za-z0-9]{64}|(?<=dp\.)(?:st|ct|sa|scim|audit)\.[A-Za-z0-9_\-]{40,}"
         r"|(?<=ops_eyJ)[A-Za-z0-9+/=_\-]{40,}|(?<=hf_)[A-Za-z0-9]{34,})))(?![A-Za-z0-9_\-])",
-        (
-            "shp",
-            "_v1_",
-            "dckr_pat_",
-            "pmak-",
-            "nrak-",
-            "dapi",
-            "lin_api_",
-            "pul-",
-            "sntr",
-            "dt0c01.",
-            "ops_",
-            "hf_",
-        ),
+        tuple("shp _v1_ dckr_pat_ pmak- nrak- dapi lin_api_ pul- sntr dt0c01. ops_ hf_".split()),
     ),
     _rule(
         "google_oauth_token",
@@ -549,18 +508,7 @@ _RULES: tuple[_Rule, ...] = (
     # elsewhere: sqlcmd's -P is the password, its -p prints statistics).
     _command(
         "password",
-        (
-            "psexec",
-            "psexec64",
-            "paexec",
-            "sshpass",
-            "evil-winrm",
-            "smbmap",
-            "crackmapexec",
-            "netexec",
-            "nxc",
-            "rdesktop",
-        ),
+        tuple("psexec psexec64 paexec sshpass evil-winrm smbmap crackmapexec netexec nxc rdesktop".split()),
         rf"-p{_SP}*",
     ),
     _command(
@@ -574,15 +522,8 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _command(
         "password",
-        (
-            "ldapsearch",
-            "ldapmodify",
-            "ldapadd",
-            "ldapdelete",
-            "ldappasswd",
-            "ldapwhoami",
-            "ldapcompare",
-            "ldapmodrdn",
+        tuple(
+            "ldapsearch ldapmodify ldapadd ldapdelete ldappasswd ldapwhoami ldapcompare ldapmodrdn".split()
         ),
         rf"-w{_SP}*",
         mode="exact",
@@ -600,18 +541,7 @@ _RULES: tuple[_Rule, ...] = (
         "password",
         rf"(?:{_word('smbclient', 'rpcclient', 'smbcacls', 'smbget', 'smbmap', 'smbtree', 'crackmapexec', 'netexec')}"
         rf"|{_word('nxc', 'enum4linux', 'impacket-', 'mount.cifs')}|{_NET}(?:rpc|ads))[^\r\n]*",
-        (
-            "smb",
-            "rpcclient",
-            "net rpc",
-            "net ads",
-            "crackmapexec",
-            "netexec",
-            "nxc",
-            "enum4linux",
-            "impacket",
-            "cifs",
-        ),
+        ("net rpc", "net ads", *"smb rpcclient crackmapexec netexec nxc enum4linux impacket cifs".split()),
         mode="lower",
         inner=rf"{_SP}(?:-u|--user(?:name)?)(?:{_SP}+|=)[\"']?[^\s%\"']+%{_NOT_MASKED}(?P<x>[^\s\"']+)",
     ),
@@ -660,7 +590,7 @@ _RULES: tuple[_Rule, ...] = (
     _rule(  # SQL: IDENTIFIED BY 'x', WITH PASSWORD 'x', PASSWORD N'x'
         "password",
         rf"(?:{_word('identified', before=_WB)}(?:{_SP}+with{_SP}+\S+)?{_SP}+by{_SP}+(?:\"{_NOT_MASKED}(?P<xd>[^\"\r\n]+)\""
-        rf"|(?![\"']){_NOT_MASKED}(?P<xb>[^\s;'\"]+))|(?:{_word('identified', before=_WB)}{_SP}+by"
+        rf"|(?![\"']){_NOT_MASKED}{_SECRETISH}(?P<xb>[^\s;'\"]+))|(?:{_word('identified', before=_WB)}{_SP}+by"
         rf"|{_word('password', before=_WB)}){_SP}+n?'{_NOT_MASKED}(?P<xs>[^'\r\n]+)')",
         ("identified", "password"),
         mode="lower",
@@ -863,21 +793,15 @@ _RULES: tuple[_Rule, ...] = (
         ('"auth"',),
         mode="lower",
     ),
-    # Environment variables: `ENV X_PASSWORD value` (Dockerfile), `APP_KEY=…` and `*_PAT=…` (.env), and
-    # `DD_API_KEY <key>` / `aws_secret_access_key <key>` with a space; a spaced value must look like a key
-    # (8+ characters with a digit), so "DB_PASSWORD not set" stays readable.
+    # Environment variables: `ENV X_PASSWORD value` (Dockerfile), and `DD_API_KEY <key>` /
+    # `aws_secret_access_key <key>` with a space; a spaced value must look like a key (8+ characters with a
+    # digit), so "DB_PASSWORD not set" stays readable.
     _rule(
         "secret",
         rf"{_LINE}ENV{_SP}+(?=[A-Z0-9_]{{0,128}}?(?:PASSWORD|PASSWD|SECRET|TOKEN|_KEY|_PASS|_PWD|_PAT))[A-Z0-9_]{{1,128}}"
         rf"{_SP}+(?!=)"
         rf"{_NOT_MASKED}(?P<x>\S+)",
         ("env",),
-    ),
-    _rule(
-        "secret",
-        rf"_(?<=[A-Z0-9]_)(?:KEY(?<!PUBLIC_KEY)(?<!PUBLISHABLE_KEY)|PAT|SALT|CREDENTIALS?)(?![A-Za-z0-9_])"
-        rf"{_ASSIGN}{_value(exact=True)}",
-        ("_key", "_pat", "_salt", "_credential"),
     ),
     _rule(
         "secret",
@@ -915,6 +839,12 @@ _RULES: tuple[_Rule, ...] = (
     _assignment("api_key", r"api[_.\-]?key", ("api",)),
     _assignment("api_key", r"subscription[_.\-]?key", ("subscription",)),
     _assignment("api_key", r"functions[_.\-]key", ("functions",)),
+    _rule(  # .env: APP_KEY=…, ENCRYPTION_KEY=…, AZURE_DEVOPS_PAT=… (upper case: an environment variable)
+        "secret",
+        rf"_(?<=[A-Z0-9]_)(?:KEY(?<!PUBLIC_KEY)(?<!PUBLISHABLE_KEY)|PAT|SALT|CREDENTIALS?)(?![A-Za-z0-9_])"
+        rf"{_ASSIGN}{_value(exact=True)}",
+        ("_key", "_pat", "_salt", "_credential"),
+    ),
     _parameter(
         "password", r"[\w-]*password|\w*passwd|\w*passphrase|(?:src|dest|new)?(?:store|key)?pass", ("pass",)
     ),

@@ -174,6 +174,7 @@ _FAMILIES: dict[str, list[str]] = {
         "CREATE LOGIN app WITH PASSWORD = N'⟦L0gin-Pw!⟧', CHECK_POLICY = OFF;",
         "ALTER USER app WITH PASSWORD '⟦PgAlter1!⟧';",
         "CREATE USER 'shop'@'%' IDENTIFIED BY '⟦MyShop!9⟧';",
+        "CREATE USER app IDENTIFIED BY ⟦Tiger123⟧;",
         "redis-cli -h cache01 -a ⟦r3disPass⟧ ping",
         "requirepass ⟦R3dis-Conf-Pw⟧",
         "mysqladmin -u root password '⟦NewR00t!⟧'",
