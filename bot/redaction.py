@@ -5,10 +5,15 @@ structure around it, so the text stays useful for troubleshooting.
 
 Speed matters because engineers paste multi-megabyte logs:
 - patterns start with a literal wherever they can (the regex engine finds those with a fast scan) and their
-  repetitions never overlap, so nothing backtracks catastrophically;
+  repetitions never overlap, so nothing backtracks catastrophically; that a word starts a word is checked
+  by a lookbehind behind it (`_word`), and the start of a line by finding a newline, since a lookbehind or
+  `(?m)^` in front would be tried at every position;
 - a scan along a command line commits to the first place it could match (an atomic group), so masking one
   value cannot bring the next into view on a later pass;
 - a rule is skipped unless one of its trigger words occurs;
+- a flag's value on a command line (`sqlcmd … -P x`, `snmpwalk … -A x -X y`) is found in two steps: the
+  rule's pattern finds the command's line, its inner pattern every flag on that line, so flags may come in
+  any order and any number without a pattern that scans a line once per flag;
 - case-insensitive rules are written in lower case and run case-sensitively on a lower-cased copy of the
   text, several times faster than `re.IGNORECASE`; the copy keeps every character at its position, so a
   match's position is also its position in the original.
@@ -32,9 +37,17 @@ _NOT_MASKED = r"(?![{(]?\[(?:REDACTED|redacted):)"
 # Values that describe a setting rather than being the secret stay readable ("password: none").
 _PLACEHOLDER = (
     r"(?:true|false|yes|no|none|null|nil|undefined|0|1|required|optional|enabled|disabled|empty"
-    r"|\*+|x{3,}|\.{3}|…)"
+    r"|(?:system\.security\.)?securestring|\*+|x{3,}|\.{3}|…)"
 )
-_BARE_END = r"(?=[\s,;&\"'<>]|$)"
+_BARE_END = r"(?=[\s,;&\"'<>)\]}]|$)"
+# A bare value that reads as prose, not as a secret: `check_ntlm_password: Authentication for user`,
+# `passwd: files systemd` (nsswitch.conf), `fetch token: 400 Bad Request`. A passphrase of plain words is
+# masked only when quoted.
+_PROSE = r"(?:[a-z]+[ \t]+[a-z]+\b|[1-5][0-9]{2}[ \t]+[a-z])"
+# A bare value after a keyword that is also an English word (`password`, `key`, a plain-language
+# "password is"): it must hold a digit or a symbol, so "key chain", "Password expires", "Key Length:",
+# "the password is incorrect." stay readable.
+_SECRETISH = r"(?=\S{0,255}?[^a-z\s.,;:)'\"])"
 # A value that computes the secret rather than holding it: a variable, a template, a PowerShell call.
 _EXPRESSION = (
     r"\$\{|\$\(|\$env:|\{\{|%\w+%"
@@ -65,26 +78,49 @@ class _Rule:
     # The masked span starts this many characters before the `x` group (the part a lookbehind checked).
     back: int
     secret_groups: tuple[str, ...]
+    # When set, `pattern` finds a region (a command's line) and this finds the secrets inside it.
+    inner: re.Pattern[str] | None = None
 
 
-def _rule(kind: str, regex: str, triggers: tuple[str, ...], *, mode: _Mode = "exact", back: int = 0) -> _Rule:
-    """A rule masking the groups whose names start with `x`."""
-    if mode == "lower":
-        assert not re.search(r"[A-Z]", re.sub(r"\\.|REDACTED|\(\?P<", "", regex)), f"upper case in {regex!r}"
+def _rule(
+    kind: str,
+    regex: str,
+    triggers: tuple[str, ...],
+    *,
+    mode: _Mode = "exact",
+    back: int = 0,
+    inner: str | None = None,
+) -> _Rule:
+    """A rule masking the groups whose names start with `x` (of `inner` when given)."""
+    for source in (regex, inner or ""):
+        if mode == "lower":
+            assert not re.search(r"[A-Z]", re.sub(r"\\.|REDACTED|\(\?P<", "", source)), (
+                f"upper case in {source!r}"
+            )
     pattern = re.compile(regex)
-    groups = tuple(name for name in pattern.groupindex if name.startswith("x"))
-    assert groups, f"nothing to mask in {regex!r}"
-    return _Rule(kind, pattern, mode, triggers, back, groups)
+    finder = re.compile(inner) if inner is not None else None
+    groups = tuple(name for name in (finder or pattern).groupindex if name.startswith("x"))
+    assert groups, f"nothing to mask in {inner or regex!r}"
+    return _Rule(kind, pattern, mode, triggers, back, groups, finder)
 
 
-def _value() -> str:
-    """A quoted or bare value (lower-case mode); only the part inside quotes is masked."""
-    dq = rf"\"(?!{_PLACEHOLDER}\"){_NOT_MASKED}(?P<xd>(?:[^\"\\\r\n]|\\.)+)\""
-    sq = rf"'(?!{_PLACEHOLDER}'){_NOT_MASKED}(?P<xs>[^'\r\n]+)'"
+def _value(*, exact: bool = False) -> str:
+    """A quoted or bare value (lower-case mode unless `exact`); only the part inside quotes is masked.
+
+    A bare value ends at a space, a quote, `;`, `&key=` or `,key=` (`-o username=u,password=p,vers=3.0`);
+    T-SQL's `N'…'` is a quoted value.
+    """
+    placeholder, expression = (
+        (f"(?i:{_PLACEHOLDER})", f"(?i:{_EXPRESSION})") if exact else (_PLACEHOLDER, _EXPRESSION)
+    )
+    prose = f"(?i:{_PROSE})" if exact else _PROSE
+    dq = rf"\"(?!{placeholder}\"){_NOT_MASKED}(?P<xd>(?:[^\"\\\r\n]|\\.)+)\""
+    n = "[nN]" if exact else "n"
+    sq = rf"{n}?'(?!{placeholder}'){_NOT_MASKED}(?P<xs>[^'\r\n]+)'"
     unclosed = rf"[\"']{_NOT_MASKED}(?P<xu>[^\s\"']+)"
     bare = (
-        rf"(?!{_PLACEHOLDER}{_BARE_END}|{_EXPRESSION}|[<(]){_NOT_MASKED}"
-        rf"(?P<xb>(?:[^\s\"'&;,<>]|,(?![\s,])|&(?![\w.\-]+=))+)"
+        rf"(?!{placeholder}{_BARE_END}|{expression}|{prose}|[<({{\[]|{n}'){_NOT_MASKED}"
+        rf"(?P<xb>(?:[^\s\"'&;,<>]|,(?![\s,]|[\w.\-]+=)|&(?![\w.\-]+=))+)"
     )
     return f"(?:{dq}|{sq}|{unclosed}|{bare})"
 
@@ -102,7 +138,7 @@ def _parameter(kind: str, keys: str, triggers: tuple[str, ...]) -> _Rule:
     """Command-line parameters: PowerShell `-Password 'x'`, `--token x`."""
     value = (
         rf"(?:\"{_NOT_MASKED}(?P<xd>[^\"\r\n]+)\"|'{_NOT_MASKED}(?P<xs>[^'\r\n]+)'"
-        rf"|(?![-$(\[@]|{_PLACEHOLDER}{_BARE_END}){_NOT_MASKED}(?P<xb>[^\s\"']+))"
+        rf"|(?![-$(\[@]|{_PLACEHOLDER}{_BARE_END}|(?:pass|env|file|fd):){_NOT_MASKED}(?P<xb>[^\s\"']+))"
     )
     return _rule(kind, rf"-(?<![\w-]-)-?(?:{keys})(?![\w-]){_SP}+{value}", triggers, mode="lower")
 
@@ -115,7 +151,75 @@ def _quoted_or_word(*, exclude: str) -> str:
     )
 
 
+def _word(*words: str, before: str = r"[\w.\-]") -> str:
+    """Any of `words` where it starts a word: `psexec`, not `mypsexec`.
+
+    Each word is checked after it is found (a lookbehind behind the literal), so the pattern still starts
+    with a literal the regex engine can scan for; a lookbehind in front would be tried at every position.
+    """
+    return "(?:" + "|".join(f"{re.escape(w)}(?<!{before}{re.escape(w)})" for w in words) + ")"
+
+
+# What may not stand right before a word (`_word`'s `before`): a word, a token, anything but a space.
+_WB, _TB, _NS = r"[\w-]", r"[A-Za-z0-9_\-]", r"\S"
+
+
+def _command(
+    kind: str, commands: tuple[str, ...], flag: str, *, mode: _Mode = "lower", then: str = ""
+) -> _Rule:
+    """The value after `flag` wherever it stands on a command's line: `sqlcmd -S sql01 -U sa -P <x> -Q …`."""
+    return _rule(
+        kind,
+        rf"{_word(*commands)}(?:\.exe)?{then}\b[^\r\n]*",
+        tuple(c.lower() for c in commands),
+        mode=mode,
+        inner=rf"{_SP}{flag}{_quoted_or_word(exclude='-$(')}",
+    )
+
+
+def _config_value() -> str:
+    """A device setting's value (lower-case mode): quoted, or a word of 4+ characters with a digit or a symbol."""
+    return rf"(?:\"{_NOT_MASKED}(?P<xd>[^\"\r\n]+)\"|{_NOT_MASKED}{_SECRETISH}(?=\S{{4}})(?P<xb>[^\s\"]+))"
+
+
+def _plain_value() -> str:
+    """A secret written in a sentence (lower-case mode): quoted, or a word with a digit or a symbol.
+
+    A full stop, comma or bracket after it ends the sentence, not the secret; "is 14 characters" is a length.
+    """
+    return (
+        rf"(?:\"{_NOT_MASKED}(?P<xd>[^\"\r\n]+)\"|'{_NOT_MASKED}(?P<xs>[^'\r\n]+)'"
+        rf"|(?!{_PLACEHOLDER}{_BARE_END}|[0-9]{{1,3}}(?!\S)|[\"'<(]){_NOT_MASKED}{_SECRETISH}"
+        rf"(?P<xb>[^\s\"']{{1,128}}?)[.,;:)]*(?![^\s\"']))"
+    )
+
+
 _NET = rf"net(?<![\w.]net){_SP}+"
+# The start of a line: `(?m)^` would be tried at every position, a newline is scanned for.
+_LINE = rf"(?:\A|\n){_SP}*"
+# A device setting's type before its value: Cisco's `0`/`5`/`7`/`8`/`9`, FortiOS's `ENC`, Junos's
+# `ascii-text`, `wpa-psk ascii 0`; taken whole, so "password 7 days" cannot fall back to masking "7".
+_TYPE = rf"(?:{_SP}+(?:[0-9]|enc|ascii-text|ascii|hex|encrypted)(?={_SP})){{0,2}}+"
+_SESSION_COOKIE = (
+    r"(?:sess|auth|token|sid|jwt|ests|esctx|fedauth|rtfa|msis|saml|sso|login|remember|identity|xsrf|csrf"
+    r"|antiforgery)"
+)
+_COOKIE_ATTRIBUTE = r"(?:path|domain|expires|max-age|samesite|priority|partitioned|version|comment)="
+_PASSWORD_WORDS = (  # "password" in the languages an MSP meets
+    rf"(?:{_word('mot', before=_WB)}{_SP}+de{_SP}+passe|"
+    + _word(
+        *"password passwort kennwort contraseña contrasena wachtwoord senha hasło lösenord passord adgangskode"
+        " salasana heslo jelszó şifre parola passcode passphrase pwd pw".split(),
+        before=_WB,
+    )
+    + ")"
+)
+# "pass" and "pw" first: the foreign words alone are [2:].
+_PASSWORD_TRIGGERS = (
+    *"pass pw passwort kennwort contrase wachtwoord senha hasło lösenord adgangskode salasana heslo jelszó"
+    " şifre parola".split(),
+    "mot de passe",
+)
 
 _RULES: tuple[_Rule, ...] = (
     # Whole private-key blocks first: their base64 could look like anything else. A block cut off before
@@ -195,11 +299,59 @@ _RULES: tuple[_Rule, ...] = (
     _rule("npm_token", r"(?P<x>npm_[A-Za-z0-9]{36})(?![A-Za-z0-9])", ("npm_",)),
     _rule("pypi_token", rf"(?P<x>pypi-{_URLSAFE}{{50,}})", ("pypi-",)),
     _rule(
+        "vault_token", r"(?P<x>hv[sbr]\.(?<![A-Za-z0-9_]hv.\.)[A-Za-z0-9_\-]{24,})", ("hvs.", "hvb.", "hvr.")
+    ),
+    _rule("google_oauth_secret", r"(?P<x>GOCSPX-[A-Za-z0-9_\-]{20,})", ("gocspx-",)),
+    _rule(
+        "atlassian_token",
+        r"(?P<x>A(?<![A-Za-z0-9]A)T(?:ATT|CTT|BB)[A-Za-z0-9_\-=]{20,})",
+        ("atatt", "atctt", "atbb"),
+    ),
+    _rule(
+        "grafana_token",
+        r"(?P<x>glsa_[A-Za-z0-9]{32}_[0-9a-fA-F]{8}|glc_[A-Za-z0-9+/]{20,}={0,2}|eyJrIjoi[A-Za-z0-9+/]{20,}={0,2})",
+        ("glsa_", "glc_", "eyjrijoi"),
+    ),
+    _rule(  # Discord bot token: the bot's id in base64, a timestamp, an HMAC
+        "discord_token",
+        r"(?P<x>[MNO](?<![A-Za-z0-9_\-.][MNO])(?=[A-Za-z0-9_\-]{0,27}[0-9])[A-Za-z0-9_\-]{23,27}"
+        r"\.[A-Za-z0-9_\-]{6}\.[A-Za-z0-9_\-]{27,38})(?![A-Za-z0-9_\-.])",
+        (".",),
+    ),
+    _rule(  # Telegram bot token
+        "api_token",
+        r"(?P<x>[0-9](?<![0-9][0-9])[0-9]{7,9}:AA[A-Za-z0-9_\-]{33})(?![A-Za-z0-9_\-])",
+        (":aa",),
+    ),
+    _rule(  # SaaS tokens named by their prefix: Shopify, DigitalOcean, Docker Hub, Postman, New Relic, …
+        "api_token",
+        rf"(?P<x>(?:{_word('shp', before=_TB)}(?:at|ss|ca|pa)_[a-fA-F0-9]{{32}}"
+        rf"|{_word('do', before=_TB)}[opr]_v1_[a-f0-9]{{64}}"
+        rf"|{_word('dckr_pat_', 'PMAK-', 'NRAK-', 'dapi', 'lin_api_', 'pul-', 'sntr', 'dt0c01.', 'dp.', 'ops_eyJ', 'hf_', before=_TB)}"
+        r"(?:(?<=dckr_pat_)[A-Za-z0-9_\-]{20,}|(?<=PMAK-)[a-fA-F0-9]{24}-[a-fA-F0-9]{34}|(?<=NRAK-)[A-Z0-9]{27}"
+        r"|(?<=dapi)[a-f0-9]{32}|(?<=lin_api_)[A-Za-z0-9]{40}|(?<=pul-)[a-f0-9]{40}|(?<=sntr)[ysu]_[A-Za-z0-9_=+/\-]{40,}"
+        r"|(?<=dt0c01\.)[A-Za-z0-9]{24}\.[A-Za-z0-9]{64}|(?<=dp\.)(?:st|ct|sa|scim|audit)\.[A-Za-z0-9_\-]{40,}"
+        r"|(?<=ops_eyJ)[A-Za-z0-9+/=_\-]{40,}|(?<=hf_)[A-Za-z0-9]{34,})))(?![A-Za-z0-9_\-])",
+        tuple("shp _v1_ dckr_pat_ pmak- nrak- dapi lin_api_ pul- sntr dt0c01. ops_ hf_".split()),
+    ),
+    _rule(
         "google_oauth_token",
         rf"(?P<x>ya29\.{_URLSAFE}{{20,}}|1//0{_URLSAFE}{{30,}})",
         ("ya29.", "1//0"),
     ),
     _rule("gcp_api_key", rf"(?P<x>AIza{_URLSAFE}{{35}})(?![A-Za-z0-9_\-])", ("aiza",)),
+    # The AWS console's credentials.csv: `User name,Password,Access key ID,Secret access key,Console login link`.
+    _rule(
+        "aws_secret_key",
+        r",(?<=(?<![A-Za-z0-9])A(?:KIA|SIA)[A-Z0-9]{16},)(?P<x>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])",
+        ("akia", "asia"),
+    ),
+    _rule(
+        "password",
+        rf"{_LINE}[^,\r\n]{{1,128}},{_NOT_MASKED}(?P<x>[^,\r\n]{{1,128}}),"
+        r"(?=A(?:KIA|SIA)[A-Z0-9]{16},|https://[^,\s]{1,100}\.signin\.aws\.amazon\.com)",
+        ("signin.aws.amazon.com", "akia", "asia"),
+    ),
     _rule(
         "aws_access_key",
         r"(?P<x>A(?<![A-Za-z0-9]A)(?:KIA|SIA|BIA|CCA)[A-Z0-9]{16})(?![A-Za-z0-9])",
@@ -217,6 +369,39 @@ _RULES: tuple[_Rule, ...] = (
         ("q~",),
         back=4,
     ),
+    # Password hashes: as good as the password to whoever holds them (pass-the-hash, offline cracking).
+    _rule(  # pwdump / secretsdump: user:rid:LM:NT:::
+        "password_hash",
+        r":[0-9]{1,10}:(?P<x>[0-9a-f]{32}:[0-9a-f]{32}):::",
+        (":::",),
+        mode="lower",
+    ),
+    _rule(  # mimikatz: `* NTLM : <hash>`, `* SHA1 : <hash>`
+        "password_hash",
+        rf"(?:\*{_SP}*(?:ntlm|lm|sha1)|ntlm(?:{_SP}*hash)?){_SP}*:{_SP}*(?P<x>[0-9a-f]{{32}}(?:[0-9a-f]{{8}})?)(?![0-9a-z])",
+        ("ntlm", "sha1", "lm"),
+        mode="lower",
+    ),
+    _rule(  # mimikatz ekeys / secretsdump Kerberos keys
+        "password_hash",
+        rf"(?:aes(?:128|256)[_\-](?:cts[_\-])?hmac(?:[_\-]sha1[_\-]96)?|rc4[_\-]hmac(?:[_\-]nt)?|des[_\-]cbc[_\-]md5)"
+        rf"(?:{_SP}+|:)(?P<x>[0-9a-f]{{16,64}})(?![0-9a-z])",
+        ("hmac", "des"),
+        mode="lower",
+    ),
+    _rule(  # NetNTLMv2 (Responder, hashcat 5600): user::DOMAIN:challenge:NTProofStr:blob
+        "password_hash",
+        r"::[^:\s]{0,64}:[0-9a-f]{16}:(?P<x>[0-9a-f]{32}:[0-9a-f]{40,})",
+        ("::",),
+        mode="lower",
+    ),
+    _rule(  # crypt(3) hashes: /etc/shadow, htpasswd, Cisco type 5/8/9, Junos $9$, bcrypt, yescrypt, argon2
+        "password_hash",
+        r"(?P<x>\$(?<![\w$]\$)(?:1|2[abxy]?|5|6|7|8|9|y|gy|sha1|md5|apr1|argon2(?:id|i|d)|pbkdf2(?:-sha(?:1|256|512))?"
+        r"|scrypt)\$(?=[./0-9$=,+\-]{0,511}[A-Za-z])[./A-Za-z0-9$=,+\-]{8,512})",
+        ("$",),
+    ),
+    _rule("password_hash", r"(?P<x>\$krb5(?:tgs|asrep|pa)\$[^\s\"'<>]{16,})", ("$krb5",)),
     # Keys with a fixed shape and no name around them; matching starts at the first dash.
     _rule(
         "windows_product_key",
@@ -282,6 +467,18 @@ _RULES: tuple[_Rule, ...] = (
         ("bearer",),
         mode="lower",
     ),
+    # Cookies: whoever holds a session cookie is signed in. Cookie names vary too much to list, so in a
+    # `Cookie:` or `Set-Cookie:` header a session-looking name (ESTSAUTH, .AspNetCore.Cookies, JSESSIONID,
+    # FedAuth, connect.sid, …) is masked whatever its value, and any other value of 16+ characters too;
+    # short preferences (`lang=en-US`, `theme=dark`) and the attributes (`path=/`) stay readable.
+    _rule(
+        "session_cookie",
+        rf"{_word('set-cookie', 'cookie', before=_WB)}{_SP}*:[^\r\n]*",
+        ("cookie",),
+        mode="lower",
+        inner=rf"(?<=[:;]){_SP}*(?!{_COOKIE_ATTRIBUTE})(?:[^=;\s]{{0,64}}?{_SESSION_COOKIE}[^=;\s]{{0,64}}="
+        rf"(?!{_PLACEHOLDER}(?:;|\s|$)){_NOT_MASKED}(?P<xa>[^;\s]+)|[^=;\s]{{1,128}}={_NOT_MASKED}(?P<xb>[^;\s]{{16,}}))",
+    ),
     # Command lines.
     _rule(  # net use \\srv\share /user:DOM\u P@ssw0rd
         "password",
@@ -307,10 +504,102 @@ _RULES: tuple[_Rule, ...] = (
         ("/pass",),
         mode="lower",
     ),
+    # A password flag on the command line of the tool it belongs to (the same flag means something else
+    # elsewhere: sqlcmd's -P is the password, its -p prints statistics).
+    _command(
+        "password",
+        tuple("psexec psexec64 paexec sshpass evil-winrm smbmap crackmapexec netexec nxc rdesktop".split()),
+        rf"-p{_SP}*",
+    ),
+    _command(
+        "password", ("sqlcmd", "SQLCMD", "osql", "OSQL", "isql", "bcp", "BCP"), rf"-P{_SP}*", mode="exact"
+    ),
+    _command(  # docker login -u ci -p x, az login -u x -p y
+        "password",
+        ("docker", "podman", "nerdctl", "buildah", "skopeo", "oras", "helm", "az"),
+        rf"-p{_SP}+",
+        then=rf"(?:{_SP}+(?:registry|acr))?{_SP}+login",
+    ),
+    _command(
+        "password",
+        tuple(
+            "ldapsearch ldapmodify ldapadd ldapdelete ldappasswd ldapwhoami ldapcompare ldapmodrdn".split()
+        ),
+        rf"-w{_SP}*",
+        mode="exact",
+    ),
+    _command("password", ("redis-cli",), rf"-a{_SP}+"),
+    _command("password", ("mysqladmin",), rf"password{_SP}+"),
+    _command("password", ("xfreerdp", "wfreerdp", "sdl-freerdp", "freerdp", "xfreerdp3"), r"[/\-]p:"),
+    _command("password", ("plink", "pscp", "psftp", "putty", "kitty"), rf"-pw{_SP}+"),
+    _command("password", ("schtasks",), rf"/r?p{_SP}+(?!\*)"),
+    _command("password", ("7z", "7za", "7zr", "7zz", "rar", "unrar", "winrar"), r"-h?p(?=[^\s\-])"),
+    _command("password", ("zip",), rf"-P{_SP}+", mode="exact"),
+    _command("password", ("ssh-keygen",), rf"-[NP]{_SP}*", mode="exact"),
+    _command("wifi_key", ("nmcli",), rf"(?:password|wifi-sec\.psk|802-11-wireless-security\.psk){_SP}+"),
+    _rule(  # smbclient -U 'DOM\user%pass'
+        "password",
+        rf"(?:{_word('smbclient', 'rpcclient', 'smbcacls', 'smbget', 'smbmap', 'smbtree', 'crackmapexec', 'netexec')}"
+        rf"|{_word('nxc', 'enum4linux', 'impacket-', 'mount.cifs')}|{_NET}(?:rpc|ads))[^\r\n]*",
+        ("net rpc", "net ads", *"smb rpcclient crackmapexec netexec nxc enum4linux impacket cifs".split()),
+        mode="lower",
+        inner=rf"{_SP}(?:-u|--user(?:name)?)(?:{_SP}+|=)[\"']?[^\s%\"']+%{_NOT_MASKED}(?P<x>[^\s\"']+)",
+    ),
+    _rule(  # htpasswd -b file user password
+        "password",
+        rf"{_word('htpasswd')}(?=[^\r\n]{{0,100}}?{_SP}-[a-zA-Z]*b)(?:{_SP}+-[a-zA-Z]+)*{_SP}+(?!-)\S+{_SP}+(?!-)\S+"
+        rf"{_SP}+{_quoted_or_word(exclude='-')}",
+        ("htpasswd",),
+    ),
+    _rule(  # openssl -passin pass:x
+        "password",
+        rf"-pass(?:in|out|word)?{_SP}+pass:{_NOT_MASKED}(?P<x>\S+)",
+        ("pass:",),
+        mode="lower",
+    ),
+    _rule(  # echo pw | sudo -S …, echo pw | passwd --stdin u, echo pw | docker login --password-stdin
+        "password",
+        rf"{_word('echo', 'printf', before=_WB)}(?:{_SP}+-[a-z]+)*{_SP}+(?:\"(?!\$){_NOT_MASKED}(?P<xd>[^\"\r\n]+)\""
+        rf"|'{_NOT_MASKED}(?P<xs>[^'\r\n]+)'|(?![-$]){_NOT_MASKED}(?P<xb>[^\s|\"']+)){_SP}*\|{_SP}*"
+        rf"(?:sudo\b(?>[^|\r\n]{{0,80}}?{_SP}-[a-z]*s[a-z]*\b)|sudo{_SP}+--stdin|passwd\b[^|\r\n]{{0,60}}--stdin|kinit\b"
+        rf"|[^|\r\n]{{0,80}}?--password-stdin)",
+        ("echo", "printf"),
+        mode="lower",
+    ),
+    _rule(  # echo 'user:pw' | chpasswd
+        "password",
+        rf"{_word('echo', before=_WB)}(?:{_SP}+-[a-z]+)*{_SP}+[\"']?[^\s:\"'|]+:{_NOT_MASKED}(?P<x>[^\s\"'|]+)[\"']?{_SP}*\|"
+        rf"{_SP}*(?:sudo{_SP}+)?chpasswd",
+        ("chpasswd",),
+        mode="lower",
+    ),
+    _rule(  # sqlplus system/pw@db, expdp, rman target sys/pw@db
+        "password",
+        rf"{_word('sqlplus', 'sqlldr', 'expdp', 'impdp', 'rman', 'dgmgrl')}(?:\.exe)?(?:{_SP}+-\w+)*{_SP}+"
+        rf"(?:(?:target|catalog|userid){_SP}*={_SP}*|(?:target|catalog){_SP}+)?[\w$#\"]+/{_NOT_MASKED}(?P<x>[^\s@/\"]+)"
+        rf"(?=@|\s|$)",
+        ("sqlplus", "sqlldr", "expdp", "impdp", "rman", "dgmgrl"),
+        mode="lower",
+    ),
     _rule(
         "password",
-        rf"(?:psexec|paexec|sshpass)\b(?>[^\r\n]{{0,300}}?{_SP}-p{_SP}){_SP}*{_quoted_or_word(exclude='-$')}",
-        ("psexec", "paexec", "sshpass"),
+        rf"jdbc:oracle:[a-z0-9]+:[^/\s@:]+/{_NOT_MASKED}(?P<x>[^@\s]+)@",
+        ("jdbc:oracle",),
+        mode="lower",
+    ),
+    _rule(  # SQL: IDENTIFIED BY 'x', WITH PASSWORD 'x', PASSWORD N'x'
+        "password",
+        rf"(?:{_word('identified', before=_WB)}(?:{_SP}+with{_SP}+\S+)?{_SP}+by{_SP}+(?:\"{_NOT_MASKED}(?P<xd>[^\"\r\n]+)\""
+        rf"|(?![\"']){_NOT_MASKED}{_SECRETISH}(?P<xb>[^\s;'\"]+))|(?:{_word('identified', before=_WB)}{_SP}+by"
+        rf"|{_word('password', before=_WB)}){_SP}+n?'{_NOT_MASKED}(?P<xs>[^'\r\n]+)')",
+        ("identified", "password"),
+        mode="lower",
+    ),
+    _rule(  # New-Object System.Net.NetworkCredential('user', 'pw'), C# new NetworkCredential("u", "p")
+        "password",
+        rf"networkcredential(?:{_SP}*\(|{_SP}+-argumentlist{_SP}+\(?){_SP}*(?:\"[^\"\r\n]*\"|'[^'\r\n]*'){_SP}*,{_SP}*"
+        rf"(?:\"{_NOT_MASKED}(?P<xd>[^\"\r\n]+)\"|'{_NOT_MASKED}(?P<xs>[^'\r\n]+)')",
+        ("networkcredential",),
         mode="lower",
     ),
     _rule(
@@ -318,9 +607,10 @@ _RULES: tuple[_Rule, ...] = (
         rf"mysql(?:dump|admin)?\b(?>[^\r\n]{{0,300}}?{_SP}-p(?=[^\s\-])){_NOT_MASKED}(?P<x>\S+)",
         ("mysql",),
     ),
-    _rule(
+    _rule(  # its flags in any order, before or after the value: -AsPlainText -Force -String 'x'
         "password",
-        rf"convertto-securestring{_SP}+(?:-string{_SP}+)?{_quoted_or_word(exclude='-$(')}",
+        rf"convertto-securestring(?:{_SP}+-(?:asplaintext|force|string)(?::\$true)?)*{_SP}+"
+        rf"{_quoted_or_word(exclude='-$(')}",
         ("convertto-securestring",),
         mode="lower",
     ),
@@ -331,10 +621,10 @@ _RULES: tuple[_Rule, ...] = (
         ("convertto-securestring",),
         mode="lower",
     ),
-    _rule(  # curl -u user:pass
+    _rule(  # curl -u user:pass, curl --user user:pass
         "password",
-        rf"-(?<![\w-]-)u{_SP}+[\"']?[^\s:\"'\[\]]+:{_NOT_MASKED}(?P<x>[^\s\"']+)",
-        ("-u",),
+        rf"-(?<![\w-]-)(?:u|-user)(?:{_SP}+|=)[\"']?[^\s:\"'\[\]]+:{_NOT_MASKED}(?P<x>[^\s\"']+)",
+        ("-u", "--user"),
     ),
     # XML: <AdminPassword>x</AdminPassword>, unattend.xml <Password><Value>x</Value>.
     _rule(
@@ -345,8 +635,8 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _rule(
         "secret",
-        rf"(?:secret|token|apikey)>(?:\s*<value>|{_SP}*){_NOT_MASKED}(?P<x>[^<\r\n]+)</",
-        ("secret>", "token>", "apikey>"),
+        rf"(?:secret|token|apikey|pre-shared-key|psk|passphrase)>(?:\s*<value>|{_SP}*){_NOT_MASKED}(?P<x>[^<\r\n]+)</",
+        ("secret>", "token>", "apikey>", "key>", "psk>", "passphrase>"),
         mode="lower",
     ),
     _rule(  # Wi-Fi profile XML
@@ -396,9 +686,130 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _rule(
         "snmp_community",
-        rf"snmp(?:walk|get|getnext|bulkwalk|bulkget|set|table|trap)\b(?>[^\r\n]{{0,300}}?{_SP}-c{_SP}*(?=[^\s\-]))"
+        rf"snmp(?:walk|get|getnext|bulkwalk|bulkget|set|table|trap)\b(?>[^\r\n]{{0,300}}?{_SP}-c{_SP}*(?=[^\s\-$]))"
         rf"{_NOT_MASKED}(?P<x>\S+)",
         ("snmp",),
+        mode="lower",
+    ),
+    _rule(  # snmp-server host 10.0.0.5 version 2c <community>
+        "snmp_community",
+        rf"snmp-server{_SP}+host{_SP}+\S+(?:{_SP}+(?:informs|traps))?(?:{_SP}+version{_SP}+(?:1|2c|3{_SP}+(?:auth|noauth|priv)))?"
+        rf"{_SP}+(?!(?:version|informs|traps|vrf)\b){_NOT_MASKED}(?P<x>\S+)",
+        ("snmp-server",),
+        mode="lower",
+    ),
+    _rule(  # Junos `set snmp community x`, net-snmp `com2sec name source x`
+        "snmp_community",
+        rf"(?:{_word('snmp', before=_WB)}{_SP}+community{_SP}+{_config_value()}"
+        rf"|com2sec6?{_SP}+\S+{_SP}+\S+{_SP}+{_NOT_MASKED}(?P<x>\S+))",
+        ("snmp", "com2sec"),
+        mode="lower",
+    ),
+    _rule(  # SNMPv3 users: snmp-server user u g v3 auth sha <x> priv aes 128 <y>; net-snmp createUser
+        "snmp_key",
+        r"(?:snmp-server[ \t]+user|createuser)\b[^\r\n]*",
+        ("snmp-server", "createuser"),
+        mode="lower",
+        inner=rf"{_SP}(?:md5|sha[0-9\-]*|3?des|aes(?:{_SP}*(?:128|192|256))?+){_SP}+{_quoted_or_word(exclude='-')}",
+    ),
+    _rule(  # snmpwalk -v3 … -A <auth> -X <priv>
+        "snmp_key",
+        rf"{_word('snmp', 'SNMP', before=_WB)}[a-zA-Z]*\b[^\r\n]*",
+        ("snmp",),
+        inner=rf"{_SP}-[AX]{_SP}*{_quoted_or_word(exclude='-$')}",
+    ),
+    # IPsec / IKE pre-shared keys and RADIUS / TACACS+ shared secrets.
+    _rule(
+        "shared_secret",
+        rf"crypto{_SP}+isakmp{_SP}+key{_TYPE}{_SP}+{_NOT_MASKED}(?P<x>\S+)",
+        ("isakmp",),
+        mode="lower",
+    ),
+    _rule(  # strongSwan ipsec.secrets: `left right : PSK "x"`
+        "shared_secret",
+        rf"(?:psk(?<=: psk)|eap(?<=: eap)|xauth(?<=: xauth)){_SP}+{_config_value()}",
+        ("psk", "eap", "xauth"),
+        mode="lower",
+    ),
+    _rule(
+        "shared_secret",
+        rf"{_LINE}(?:radius|tacacs)-server\b(?>[^\r\n]{{0,200}}?{_SP}key(?={_SP})){_TYPE}{_SP}+{_config_value()}",
+        ("radius-server", "tacacs-server"),
+        mode="lower",
+    ),
+    _assignment("shared_secret", r"(?:pre[_.\-]?)?shared[_.\-]?(?:key|secret)", ("shared",)),
+    _parameter("shared_secret", r"(?:pre-?)?shared-?key|psk", ("shared", "psk")),
+    # Device configurations (IOS, ASA, NX-OS, FortiOS, Junos, Aruba, Redis): the keyword, its type and the
+    # value. IOS's `enable secret` and `username … password` are unambiguous; keywords that are also
+    # English words (password, secret, key) count only at the start of a line, with a value that holds a
+    # digit or a symbol, so "Password expires …", "key chain OSPF" and "Key Length: 0" stay readable.
+    _rule(
+        "password",
+        rf"{_LINE}(?:enable{_SP}+(?:password|secret)(?:{_SP}+level{_SP}+[0-9]+)?|username{_SP}+\S+"
+        rf"(?:{_SP}+privilege{_SP}+[0-9]+)?(?:{_SP}+algorithm-type{_SP}+\S+)?{_SP}+(?:password|secret))"
+        rf"{_TYPE}{_SP}+{_config_value()}",
+        ("enable", "username"),
+        mode="lower",
+    ),
+    _rule(
+        "secret",
+        rf"{_LINE}(?:set{_SP}+)?(?:password|passwd|secret|key|requirepass|masterauth"
+        rf"|neighbor{_SP}+\S+{_SP}+password|ppp{_SP}+(?:chap|pap){_SP}+(?:sent-username{_SP}+\S+{_SP}+)?password"
+        rf"|l2tp{_SP}+tunnel{_SP}+password){_TYPE}{_SP}+{_config_value()}",
+        ("pass", "secret", "key", "requirepass", "masterauth"),
+        mode="lower",
+    ),
+    _rule(
+        "secret",
+        rf"(?:{_word('authentication-key', 'key-string', 'pre-shared-key', 'encrypted-password', before=_NS)}"
+        rf"|{_word('psksecret', 'wpa-passphrase', before=_NS)}"
+        rf"|(?<=authentication-key){_SP}+[0-9]+{_SP}+md5|{_word('message-digest-key', before=_NS)}{_SP}+[0-9]+{_SP}+md5"
+        rf"|{_word('wpa-psk', before=_NS)}(?={_SP}+(?:ascii|hex))|{_word('psk', before=_NS)}{_SP}+set-key)"
+        rf"{_TYPE}{_SP}+{_config_value()}",
+        ("-key", "key-", "encrypted-password", "psksecret", "wpa-passphrase", "wpa-psk", "set-key"),
+        mode="lower",
+    ),
+    _rule(  # Android / iOS Wi-Fi QR code: WIFI:S:name;T:WPA;P:x;;
+        "wifi_key",
+        r"wifi:[^\r\n]*",
+        ("wifi:",),
+        mode="lower",
+        inner=rf"(?<=[:;])p:{_NOT_MASKED}(?P<x>(?:\\.|[^;\\\r\n])+)",
+    ),
+    # LAPS: legacy ms-Mcs-AdmPwd in clear; Windows LAPS's msLAPS-Password is JSON with the password in "p".
+    _assignment("password", r"ms-mcs-admpwd(?![a-z])", ("ms-mcs-admpwd",)),
+    _rule(
+        "password",
+        rf"mslaps-password\b(?>[^\r\n]{{0,300}}?\"p\"{_SP}*:{_SP}*)\"{_NOT_MASKED}(?P<x>(?:[^\"\\\r\n]|\\.)+)\"",
+        ("mslaps-password",),
+        mode="lower",
+    ),
+    # Kubernetes and container registries.
+    _assignment("private_key", r"client[_\-]key[_\-]data", ("client-key-data", "client_key_data")),
+    _assignment("secret", r"\.docker(?:configjson|cfg)", (".dockerconfigjson", ".dockercfg")),
+    _rule(
+        "secret",
+        rf"\"auth\"{_SP}*:{_SP}*\"{_NOT_MASKED}(?P<x>[a-z0-9+/]{{8,}}={{0,2}})\"",
+        ('"auth"',),
+        mode="lower",
+    ),
+    # Environment variables: `ENV X_PASSWORD value` (Dockerfile), and `DD_API_KEY <key>` /
+    # `aws_secret_access_key <key>` with a space; a spaced value must look like a key (8+ characters with a
+    # digit), so "DB_PASSWORD not set" stays readable.
+    _rule(
+        "secret",
+        rf"{_LINE}ENV{_SP}+(?=[A-Z0-9_]{{0,128}}?(?:PASSWORD|PASSWD|SECRET|TOKEN|_KEY|_PASS|_PWD|_PAT))[A-Z0-9_]{{1,128}}"
+        rf"{_SP}+(?!=)"
+        rf"{_NOT_MASKED}(?P<x>\S+)",
+        ("env",),
+    ),
+    _rule(
+        "secret",
+        rf"_(?<=[a-z0-9]_)(?:api_?key|app_?key|access_?key|secret(?:_access)?(?:_key)?|client_secret"
+        rf"|(?:auth|access|session|refresh)?_?token|password|passwd|pass|pwd|pat|license_?key|master_?key|private_?key"
+        rf"|signing_?key|encryption_?key|sas)(?![\w-]){_SP}+(?!{_PLACEHOLDER}{_BARE_END}|{_EXPRESSION}){_NOT_MASKED}"
+        rf"(?=[^\s\"']{{0,255}}[0-9])(?P<x>[^\s\"'<>(\-][^\s\"']{{7,255}})(?![^\s\"'])",
+        ("key", "secret", "token", "pass", "pwd", "pat", "sas"),
         mode="lower",
     ),
     # Connection strings: `Password=...;` may hold spaces up to the next `;`.
@@ -412,7 +823,7 @@ _RULES: tuple[_Rule, ...] = (
     # Named settings, most specific first.
     _rule(
         "aws_secret_key",
-        rf"secret_?access_?key{_ASSIGN}[\"']?{_NOT_MASKED}(?P<x>[a-z0-9/+=]{{30,}})",
+        rf"secret_?access_?key(?:{_ASSIGN}|{_SP}+)[\"']?{_NOT_MASKED}(?P<x>[a-z0-9/+=]{{30,}})",
         ("secret",),
         mode="lower",
     ),
@@ -423,15 +834,55 @@ _RULES: tuple[_Rule, ...] = (
         rf"|(?<![a-z0-9]p)wd(?![\"']?{_SP}*[:=]{_SP}*[/~]))",
         ("pass", "psk", "pw"),
     ),
-    _assignment("secret", r"secret(?:[_.\-]?(?:access[_.\-]?)?key)?", ("secret",)),
+    _assignment("secret", r"secret(?:[_.\-]?(?:access[_.\-]?)?key|text)?", ("secret",)),
     _assignment("token", r"token", ("token",)),
     _assignment("api_key", r"api[_.\-]?key", ("api",)),
     _assignment("api_key", r"subscription[_.\-]?key", ("subscription",)),
     _assignment("api_key", r"functions[_.\-]key", ("functions",)),
-    _parameter("password", r"\w*password|\w*passwd|\w*passphrase|pass", ("pass",)),
+    _rule(  # .env: APP_KEY=…, ENCRYPTION_KEY=…, AZURE_DEVOPS_PAT=… (upper case: an environment variable)
+        "secret",
+        rf"_(?<=[A-Z0-9]_)(?:KEY(?<!PUBLIC_KEY)(?<!PUBLISHABLE_KEY)|PAT|SALT|CREDENTIALS?)(?![A-Za-z0-9_])"
+        rf"{_ASSIGN}{_value(exact=True)}",
+        ("_key", "_pat", "_salt", "_credential"),
+    ),
+    _parameter(
+        "password", r"[\w-]*password|\w*passwd|\w*passphrase|(?:src|dest|new)?(?:store|key)?pass", ("pass",)
+    ),
     _parameter("secret", r"\w*secret", ("secret",)),
     _parameter("token", r"\w*token", ("token",)),
     _parameter("api_key", r"api-?key", ("api",)),
+    # Plain language: "Passwort: x", "the new password is x", "password for bob is x", "temp password x",
+    # "creds: admin / x". The value must hold a digit or a symbol: "the password is incorrect" is prose.
+    _assignment(
+        "password",
+        rf"passwort|kennwort|mot{_SP}+de{_SP}+passe|mdp|contraseña|contrasena|wachtwoord|senha|hasło|haslo|lösenord"
+        r"|losenord|passord|adgangskode|salasana|heslo|jelszó|şifre|sifre|parola",
+        (*_PASSWORD_TRIGGERS[2:], "mdp", "sifre", "haslo", "losenord"),
+    ),
+    _rule(
+        "password",
+        rf"{_PASSWORD_WORDS}(?:{_SP}+(?:for|für|fuer|pour|para|voor|van|of|de|do|da|del)"
+        rf"(?:{_SP}+(?:the|le|la|el|der|die|das|het|o|a))?{_SP}+\S{{1,64}}?)?{_SP}+"
+        rf"(?:(?:(?:has{_SP}+been|was|is){_SP}+)?(?:re)?set{_SP}+to|(?:has{_SP}+been{_SP}+|was{_SP}+)?changed{_SP}+to"
+        rf"|is(?:{_SP}+(?:now|nu|still))?|now{_SP}+is|was|will{_SP}+be|ist(?:{_SP}+jetzt)?|lautet(?:{_SP}+jetzt)?"
+        rf"|wird|est|es|era|é|è|sera){_SP}*:?{_SP}+{_plain_value()}",
+        _PASSWORD_TRIGGERS,
+        mode="lower",
+    ),
+    _rule(
+        "password",
+        rf"(?:{_word('temp', 'temporary', 'new', 'initial', 'one-time', 'default', 'wifi', 'wi-fi', 'guest', 'admin', before=_WB)}"
+        rf"(?:{_SP}+(?:admin|user|wi-?fi|account|login))?{_SP}+(?:password|passwort|kennwort|pw)(?:{_SP}*:)?"
+        rf"|{_word('pw', before=_WB)}){_SP}+{_plain_value()}",
+        ("pass", "pw", "kennwort"),
+        mode="lower",
+    ),
+    _rule(
+        "password",
+        rf"{_word('cred', before=_WB)}(?:s|entials){_SP}*[:=]{_SP}*[^\s/:]{{1,128}}{_SP}*[/:]{_SP}*(?!/){_plain_value()}",
+        ("cred",),
+        mode="lower",
+    ),
 )
 
 
@@ -443,11 +894,13 @@ def _lower(text: str) -> str:
 
 def _spans(rule: _Rule, subject: str) -> list[tuple[int, int]]:
     spans = []
-    for match in rule.pattern.finditer(subject):
-        for name in rule.secret_groups:
-            start, end = match.span(name)
-            if start >= 0:
-                spans.append((max(start - rule.back, 0), end))
+    for region in rule.pattern.finditer(subject):
+        matches = [region] if rule.inner is None else rule.inner.finditer(subject, *region.span())
+        for match in matches:
+            for name in rule.secret_groups:
+                start, end = match.span(name)
+                if start >= 0:
+                    spans.append((max(start - rule.back, 0), end))
     return spans
 
 

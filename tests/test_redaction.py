@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.redaction import Redaction, redact
+from tests.reliability.secret_catalogue import CATALOGUE, FAMILIES, Sample, as_masked, corpus_lines
 
 # Every token below is made up for these tests.
 PEM_RSA = """-----BEGIN RSA PRIVATE KEY-----
@@ -418,6 +419,21 @@ FRAGMENTS = st.sampled_from(
         "https://u:p@h/",
         "hunter2",
         "\u0130",
+        "Cookie: ESTSAUTH=",
+        "enable secret 5 ",
+        "\n password 7 ",
+        "sqlcmd -U sa -P ",
+        "echo x | sudo -S ",
+        "$6$salt$",
+        ":500:",
+        ":::",
+        "APP_KEY=",
+        "DD_API_KEY ",
+        "the password is ",
+        "Passwort: ",
+        "N'",
+        "AKIAIOSFODNN7EXAMPLE,",
+        "snmp-server user u g v3 auth sha ",
     ]
 )
 MIXED = st.lists(FRAGMENTS | st.text(max_size=8), max_size=25).map("".join)
@@ -444,3 +460,81 @@ def test_is_idempotent(text: str) -> None:
 def test_a_planted_secret_never_survives(prefix: str, suffix: str, planted: tuple[str, str]) -> None:
     text, secret = planted
     assert secret not in redact(f"{prefix}\n{text}\n{suffix}").text
+
+
+# ── The catalogue of secrets an MSP engineer pastes (tests/reliability/secret_catalogue.py) ────────────
+@pytest.mark.parametrize("sample", CATALOGUE, ids=[f"{s.family}: {s.text[:60]}" for s in CATALOGUE])
+def test_masks_every_format_in_the_catalogue_and_keeps_the_words_around_it(sample: Sample) -> None:
+    result = redact(sample.text)
+    assert as_masked(result.text) == sample.expected
+    assert not [secret for secret in sample.secrets if secret in result.text]
+    assert redact(result.text) == Redaction(text=result.text, count=0, kinds=())
+
+
+def test_the_catalogue_covers_every_family_the_issue_names() -> None:
+    assert len(CATALOGUE) >= 250
+    assert all(sum(s.family == family for s in CATALOGUE) >= 4 for family in FAMILIES)
+
+
+def test_ordinary_logs_pass_unchanged_line_by_line_and_whole() -> None:
+    lines = corpus_lines()
+    assert len(lines) >= 600
+    assert [line for line in lines if redact(line).text != line] == []
+    whole = "\n".join(lines)
+    assert redact(whole) == Redaction(text=whole, count=0, kinds=())
+
+
+# Inputs that would take minutes with a pattern that backtracks (nested or overlapping repetitions): each
+# must come back in one piece. Keeping every pattern linear is by construction; this only proves it.
+PATHOLOGICAL = [
+    "a_" * 30_000 + " key",
+    ("x_api_key " + "1" * 8 + " ") * 5_000,
+    "Cookie: " + "a" * 60_000,
+    "Cookie: " + "sess" * 15_000,
+    "Set-Cookie: " + "a=b;" * 15_000,
+    "$1$" * 20_000,
+    "$1$" + "." * 60_000,
+    "echo " + "a" * 60_000,
+    "echo a | " * 7_000,
+    "password is " * 5_000,
+    "password is x" + "." * 60_000,
+    ("password for " + "x" * 60) * 800,
+    "\n".join(["password " + "a1" * 20] * 3_000),
+    "\n key 7 " * 8_000,
+    ":" * 60_000,
+    "::" + ":" * 60_000,
+    ("a" * 32 + ":") * 1_800,
+    "AKIA" + "A" * 60_000,
+    "a,b,c\n" * 10_000,
+    "sqlcmd " + "-P " * 20_000,
+    "snmpwalk" + " -A" * 20_000,
+    "WIFI:" + "p:" * 30_000,
+    "creds: " + "a" * 60_000,
+    "M" * 60_000,
+    ("M" * 25 + ".") * 2_400,
+    "1" * 60_000 + ":AA",
+    "ENV " + "A_KEY" * 12_000,
+    "A_" * 30_000 + "KEY=1",
+    "ConvertTo-SecureString" + " -Force" * 10_000,
+    "htpasswd -b " + "x " * 30_000,
+    "msLAPS-Password " + "x" * 60_000,
+    "enable secret " + "7 " * 30_000,
+    "username " + "a " * 30_000,
+    "radius-server " + "key " * 15_000,
+    " : PSK " * 10_000,
+    "https://" + "a:" * 30_000,
+    "* NTLM : " * 7_000,
+]
+
+
+@pytest.mark.parametrize("text", PATHOLOGICAL, ids=[repr(t[:24]) for t in PATHOLOGICAL])
+def test_a_pathological_paste_is_masked_in_one_pass_over_it(text: str) -> None:
+    result = redact(text)
+    assert redact(result.text).text == result.text
+
+
+def test_a_200_kb_ordinary_log_comes_back_unchanged() -> None:
+    lines = corpus_lines()
+    log = "\n".join(lines * (200_000 // sum(len(line) + 1 for line in lines) + 1))
+    assert len(log) >= 200_000
+    assert redact(log).text == log
