@@ -70,7 +70,7 @@ class SessionView:
 
     @property
     def evidence_heading(self) -> str:
-        """"What we know", saying so when the list is full."""
+        """The heading of the evidence list, saying so when the list is full."""
         if self.evidence_full:
             return f"What we know ({len(self.evidence)}, the most a header keeps)"
         return "What we know"
