@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import asyncpg
@@ -24,6 +25,50 @@ def normalize_url(url: str) -> str:
     raise ValueError(
         "DATABASE_URL must be a PostgreSQL URL (postgres://, postgresql:// or postgresql+asyncpg://)"
     )
+
+
+class DatabaseUnreachable(Exception):
+    """The database in DATABASE_URL cannot be used at start; the message says why and what to check."""
+
+
+def where(url: str) -> str:
+    """host:port (or the socket directory) of a database URL, for messages."""
+    parsed = make_url(normalize_url(url))
+    host = parsed.host or str(parsed.query.get("host") or "localhost")
+    return f"{host}:{parsed.port or parsed.query.get('port') or 5432}"
+
+
+async def check_database(url: str, *, timeout: float = 10.0) -> None:
+    """Connect once, so a server that is down or refuses us is one clear sentence, not a driver traceback."""
+    parsed = make_url(normalize_url(url))
+    dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+    try:
+        conn = await asyncpg.connect(dsn, timeout=timeout)
+    except OSError as err:  # TimeoutError, ConnectionRefusedError and socket.gaierror too
+        if isinstance(err, TimeoutError):
+            reason = f"no answer in {timeout:g} s"
+        elif isinstance(err, ConnectionRefusedError):
+            reason = "connection refused"
+        elif isinstance(err, socket.gaierror):
+            reason = "unknown host"
+        else:
+            reason = err.strerror or type(err).__name__
+        raise DatabaseUnreachable(
+            f"can't reach PostgreSQL at {where(url)} ({reason}) — is it running? check DATABASE_URL"
+        ) from err
+    except asyncpg.InvalidCatalogNameError as err:
+        raise DatabaseUnreachable(
+            f"PostgreSQL at {where(url)} has no database {parsed.database!r}: create it "
+            f"(createdb {parsed.database}) or fix DATABASE_URL"
+        ) from err
+    except (asyncpg.InvalidAuthorizationSpecificationError, asyncpg.InvalidPasswordError) as err:
+        raise DatabaseUnreachable(
+            f"PostgreSQL at {where(url)} refused user {parsed.username!r} ({err}): "
+            "check the user and password in DATABASE_URL"
+        ) from err
+    except (asyncpg.PostgresError, asyncpg.InterfaceError) as err:
+        raise DatabaseUnreachable(f"PostgreSQL at {where(url)} refused the connection: {err}") from err
+    await conn.close()
 
 
 def safe_url(url: str) -> str:
