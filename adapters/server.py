@@ -111,6 +111,11 @@ async def _stop_recovery(app: web.Application) -> None:
 async def serve(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT, then shut down gracefully."""
     async with open_runtime(settings) as runtime:
+        # Before anyone is told it listens: a SIGTERM from then on is a clean stop (the database's too).
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
         app = build_app(runtime)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
@@ -131,10 +136,6 @@ async def serve(settings: Settings) -> None:
         host = "localhost" if settings.host in ("", "0.0.0.0", "::") else settings.host
         host = f"[{host}]" if ":" in host else host
         logger.info("FlowPilot listening on http://%s:%d", host, settings.port)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         logger.info(
             "shutting down: letting turns in flight finish (up to %ss)", settings.shutdown_grace_seconds
