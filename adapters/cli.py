@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
+import socket
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterable
+from pathlib import Path
 
 from pydantic import SecretStr, ValidationError
 
@@ -98,20 +102,28 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings()
     except ValidationError as err:
-        print(
-            f"flowpilot: invalid setting: {err.errors()[0]['loc'][0]}: {err.errors()[0]['msg']}",
-            file=sys.stderr,
-        )
-        return 2
+        name, message = err.errors()[0]["loc"][0], err.errors()[0]["msg"]
+        return _fail(f"invalid setting {name}: {message}; fix {name}, or unset it for the default")
     if args.command == "serve":
         if args.port:
             settings.port = args.port
+        # Every mistake that can be seen without the database, before it starts (first start: seconds).
+        problem = _database_problem(settings) or _serve_problem(settings)
+        if problem:
+            return _fail(problem)
         configure_logging(settings.log_level, secrets=credentials(settings))
+        from .runtime import StartupError
         from .server import serve
 
-        asyncio.run(serve(settings))
+        try:
+            asyncio.run(serve(settings))
+        except StartupError as err:
+            return _fail(str(err))
         return 0
     if args.command == "migrate":
+        problem = _database_problem(settings)
+        if problem:
+            return _fail(problem)
         configure_logging(settings.log_level, secrets=credentials(settings))
         return asyncio.run(_migrate(settings))
     if args.command == "shell":
@@ -124,17 +136,126 @@ def main(argv: list[str] | None = None) -> int:
             except ValueError:
                 print(f"flowpilot: '{args.session}' is not a session id", file=sys.stderr)
                 return 2
+        problem = _database_problem(settings)
+        if problem:
+            return _fail(problem)
+        from .runtime import StartupError
         from .shell.repl import run_shell
 
-        return asyncio.run(run_shell(settings, session_id=session_id))
+        try:
+            return asyncio.run(run_shell(settings, session_id=session_id))
+        except StartupError as err:
+            return _fail(str(err))
     if args.command == "teams-package":
         return _teams_package(args.app_id or settings.teams_client_id, args.output)
     parser.print_help()
     return 2
 
 
+def _fail(problem: str) -> int:
+    """A start-up mistake: one line on stderr saying what is wrong and how to fix it, and exit code 1."""
+    print(f"flowpilot: {problem}", file=sys.stderr)
+    return 1
+
+
+def _database_problem(settings: Settings) -> str | None:
+    """DATABASE_URL that is not PostgreSQL's, or, without it, a data dir the embedded one cannot write."""
+    if settings.database_url:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        from storage.engine import DatabaseUnreachable, check_database, normalize_url
+
+        scheme = settings.database_url.partition("://")[0]
+        try:
+            make_url(normalize_url(settings.database_url))
+        except (ValueError, ArgumentError):
+            return (
+                f"DATABASE_URL ({scheme}://…) is not a PostgreSQL URL: FlowPilot needs PostgreSQL "
+                "(postgresql://user:password@host:5432/database), or leave DATABASE_URL unset to use its own"
+            )
+        try:
+            asyncio.run(check_database(settings.database_url))
+        except DatabaseUnreachable as err:
+            return str(err)
+        return None
+    data_dir = settings.data_dir.expanduser()
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=data_dir):
+            pass
+    except OSError as err:
+        return (
+            f"can't write to the data dir {data_dir} ({err.strerror or err}): set FLOWPILOT_DATA_DIR to a "
+            "directory you can write to, or DATABASE_URL to use your own PostgreSQL"
+        )
+    return None
+
+
+def _serve_problem(settings: Settings) -> str | None:
+    return _api_tokens_problem(settings) or _slack_problem(settings) or _port_problem(settings)
+
+
+def _api_tokens_problem(settings: Settings) -> str | None:
+    if settings.api_tokens is None:
+        return None
+    from .api.auth import TokenBook, TokenError
+
+    try:
+        TokenBook.parse(settings.api_tokens.get_secret_value())
+    except TokenError as err:  # its message never holds a token
+        return f"{err}: fix it, or unset FLOWPILOT_API_TOKENS to leave the REST API off"
+    return None
+
+
+def _slack_problem(s: Settings) -> str | None:
+    """Slack settings that turn the adapter on without what it needs to talk to Slack: a bot token, or the
+    OAuth app's id and secret to install it in workspaces."""
+    if s.slack_bot_token or (s.slack_client_id and s.slack_client_secret):
+        return None
+    if s.slack_app_token:
+        return (
+            "SLACK_APP_TOKEN is set without SLACK_BOT_TOKEN: Socket Mode needs the bot token too (xoxb-…, "
+            "on your Slack app's OAuth & Permissions page); set SLACK_BOT_TOKEN, or unset SLACK_APP_TOKEN"
+        )
+    if s.slack_signing_secret and s.slack_client_id:
+        return (
+            "SLACK_CLIENT_ID is set without SLACK_CLIENT_SECRET: installing by OAuth needs both (on your Slack "
+            "app's Basic Information page); set SLACK_CLIENT_SECRET, or SLACK_BOT_TOKEN for one workspace"
+        )
+    return None
+
+
+def _port_problem(settings: Settings) -> str | None:
+    """Whether `flowpilot serve` can listen where asked: tried here, before the database starts."""
+    host, port = settings.host, settings.port
+    fix = "choose another port with PORT or --port"
+    if not 0 < port < 65536:
+        return f"port {port} is not a TCP port: {fix} (1-65535)"
+    try:
+        addresses = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        return f"FLOWPILOT_HOST {host!r} is not an address of this machine: set it to 0.0.0.0 (every one)"
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            # As the server's own socket will be: a port in TIME_WAIT is free, one listened on is not.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(address)
+            except OSError as err:
+                if err.errno == errno.EADDRINUSE:
+                    return f"port {port} is already in use (another FlowPilot or another program): stop it, or {fix}"
+                if err.errno == errno.EACCES:
+                    return f"port {port} is reserved for the administrator: {fix} (above 1023)"
+                if err.errno == errno.EADDRNOTAVAIL:
+                    return f"FLOWPILOT_HOST {host!r} is not an address of this machine: set it to 0.0.0.0 (every one)"
+                return f"can't listen on {host}:{port} ({err.strerror}): {fix}"
+    return None
+
+
 def _teams_package(app_id: str | None, output: str) -> int:
-    from pathlib import Path
 
     from .teams.package import build
 
@@ -154,12 +275,12 @@ def _teams_package(app_id: str | None, output: str) -> int:
 
 
 async def _migrate(settings: Settings) -> int:
-    from storage.migrate import upgrade_to_head
+    from .runtime import StartupError, ready_database
 
-    from .runtime import database_url
-
-    url = await asyncio.to_thread(database_url, settings)
-    await upgrade_to_head(url)
+    try:
+        await ready_database(settings)
+    except StartupError as err:
+        return _fail(str(err))
     logger.info("database is at the latest migration")
     return 0
 

@@ -17,8 +17,8 @@ from bot.claude import AnthropicClaude, warm_up
 from bot.events import Notice
 from bot.handler import SessionHandler
 from bot.settings import Settings
-from storage.embedded import start_embedded
-from storage.engine import create_engine, safe_url, session_factory
+from storage.embedded import EmbeddedStartError, start_embedded
+from storage.engine import DatabaseUnreachable, check_database, create_engine, safe_url, session_factory
 from storage.migrate import upgrade_to_head
 from storage.notify import ChangeListener
 
@@ -71,21 +71,38 @@ class Runtime:
             await asyncio.sleep(self.recovery_interval)
 
 
+class StartupError(Exception):
+    """FlowPilot cannot start as configured: the message is one line saying what is wrong and how to fix it."""
+
+
 def database_url(settings: Settings) -> str:
     """DATABASE_URL, or the embedded PostgreSQL under FLOWPILOT_DATA_DIR when it is unset."""
     if settings.database_url:
         return settings.database_url
-    return start_embedded(settings.data_dir)
+    try:
+        return start_embedded(settings.data_dir)
+    except EmbeddedStartError as err:
+        raise StartupError(str(err)) from err
+
+
+async def ready_database(settings: Settings, *, migrate: bool = True) -> str:
+    """The database's URL once it answers (and is migrated); StartupError says why it does not."""
+    url = await asyncio.to_thread(database_url, settings)
+    logger.info("database: %s", safe_url(url))
+    try:
+        await check_database(url)
+    except DatabaseUnreachable as err:
+        raise StartupError(str(err)) from err
+    if migrate:
+        await upgrade_to_head(url)
+    return url
 
 
 @asynccontextmanager
 async def open_runtime(
     settings: Settings, *, migrate: bool = True, listen: bool = True
 ) -> AsyncIterator[Runtime]:
-    url = await asyncio.to_thread(database_url, settings)
-    logger.info("database: %s", safe_url(url))
-    if migrate:
-        await upgrade_to_head(url)
+    url = await ready_database(settings, migrate=migrate)
     engine = create_engine(url)
     claude = None
     if settings.claude_configured:

@@ -18,7 +18,7 @@ from bot.settings import Settings
 from storage.migrate import current_revision, head_revision
 
 from . import limits
-from .runtime import Runtime, open_runtime
+from .runtime import Runtime, StartupError, open_runtime
 
 logger = logging.getLogger(__name__)
 
@@ -118,20 +118,31 @@ async def _stop_recovery(app: web.Application) -> None:
 async def serve(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT, then shut down gracefully."""
     async with open_runtime(settings) as runtime:
-        app = build_app(runtime)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        site = web.TCPSite(runner, settings.host, settings.port)
-        await site.start()
-        # Everything loaded so far (modules, the SDKs' schemas, the app) lives as long as the process: keep
-        # it out of the garbage collector's full passes, which otherwise walk it all and pause the loop.
-        gc.collect()
-        gc.freeze()
-        logger.info("FlowPilot listening on http://%s:%d", settings.host, settings.port)
+        # Before anyone is told it listens: a SIGTERM from then on is a clean stop (the database's too).
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        app = build_app(runtime)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, settings.host, settings.port)
+        try:
+            await site.start()
+        except OSError as err:  # taken since the check before the database started
+            await runner.cleanup()
+            raise StartupError(
+                f"can't listen on port {settings.port} ({err.strerror}): stop what listens there, or choose "
+                "another port with PORT or --port"
+            ) from err
+        # Everything loaded so far (modules, the SDKs' schemas, the app) lives as long as the process: keep
+        # it out of the garbage collector's full passes, which otherwise walk it all and pause the loop.
+        gc.collect()
+        gc.freeze()
+        # Every address of the machine (0.0.0.0, ::): the one a browser here opens.
+        host = "localhost" if settings.host in ("", "0.0.0.0", "::") else settings.host
+        host = f"[{host}]" if ":" in host else host
+        logger.info("FlowPilot listening on http://%s:%d", host, settings.port)
         await stop.wait()
         logger.info(
             "shutting down: letting turns in flight finish (up to %ss)", settings.shutdown_grace_seconds

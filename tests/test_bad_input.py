@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import concurrent.futures
 import json
 import uuid
 
+import asyncpg
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
-from bot.commands import AnswerQuestion, EditTriage, RetryTurn, StartSession, UserMessage
+from bot.commands import AnswerQuestion, EditTriage, RetryTurn, StartSession, ThreadRef, UserMessage
 from bot.events import AssistantTurn, Notice, SessionStarted, TriageChanged
 from bot.handler import SessionHandler
 from bot.intake import Attachment
@@ -173,20 +177,47 @@ async def test_secrets_are_masked_before_storage_and_claude(handler, alice, db, 
     assert "[REDACTED" in (await steps(db, session_id))[0].content
 
 
-async def test_database_connections_dropped_mid_session_recover(handler, alice, db, db_url):
-    session_id, events = await start(handler, alice)
-    # Kill every connection to this database, as a PostgreSQL restart does.
-    async with db() as s:
-        await s.execute(
-            sa.text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+def end_every_other_connection(db_url: str) -> None:
+    """End every connection to this database, as a PostgreSQL restart does, and wait until they are gone.
+
+    From a thread of its own, blocking this event loop meanwhile: the server has ended this process's
+    pooled connections, but the process has not read that yet (as under load), so only a fresh connection
+    or a statement that tells can reveal it.
+    """
+
+    async def terminate() -> None:
+        conn = await asyncpg.connect(make_url(db_url).set(drivername="postgresql").render_as_string(False))
+        try:
+            pids = await conn.fetch(
+                "SELECT pid FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
+            assert pids, "nothing to end: the test would prove nothing"
+            for (pid,) in pids:  # each returns once that server process has ended
+                assert await conn.fetchval("SELECT pg_terminate_backend($1, 10000)", pid)
+        finally:
+            await conn.close()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, terminate()).result()
+
+
+async def test_database_connections_dropped_mid_session_recover(handler, alice, db, db_url):
+    thread = ThreadRef(platform="slack", workspace_id="T-ACME", channel_id="C-IT", thread_id="1700000000.1")
+    events = await collect(handler.handle(StartSession(actor=alice, text="printer offline", thread=thread)))
+    session_id = first(events, SessionStarted).session_id
+    for attempt in ("after restart", "and again"):
+        # Between one turn's last statement and the next message's first, every connection is cut.
+        end_every_other_connection(db_url)
+        # What a chat adapter does with a message: find the thread's session (the ORM's pool), then the
+        # turn (storage.raw's pool). Neither connection it had is alive; each statement is sent again.
+        binding = await handler.session_for_thread(
+            platform="slack", workspace_id="T-ACME", channel_id="C-IT", thread_id="1700000000.1"
         )
-    events = await collect(
-        handler.handle(UserMessage(actor=alice, session_id=session_id, text="after restart"))
-    )
-    assert first(events, AssistantTurn)
+        assert binding is not None and binding.session_id == session_id
+        events = await collect(handler.handle(UserMessage(actor=alice, session_id=session_id, text=attempt)))
+        assert not errors(events), errors(events)
+        assert first(events, AssistantTurn)
 
 
 async def test_editing_an_unknown_triage_field_is_refused(handler, alice):
