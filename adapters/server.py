@@ -46,7 +46,7 @@ ADAPTERS = (
         "Slack",
         "adapters.slack",
         _slack_configured,
-        "set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (HTTP), or SLACK_APP_TOKEN (Socket Mode)",
+        "set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (HTTP), or SLACK_APP_TOKEN with SLACK_BOT_TOKEN (Socket Mode)",
     ),
     # Anonymous local mode (Agents Playground, Emulator) is only ever a deliberate choice.
     AdapterSpec(
