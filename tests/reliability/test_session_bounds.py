@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -114,27 +113,42 @@ async def test_three_draft_requests_at_once_cost_one_claude_call(api: Api) -> No
     assert len(api.fake.requests) == calls + 1
 
 
-async def test_a_given_rating_changes_only_on_purpose(api: Api) -> None:
-    sid = (await api.start())["session"]["id"]
-    await api.call(
-        "POST",
-        f"/api/ai-sessions/{sid}/resolve",
-        {"root_cause": "Stale credentials", "steps_taken": "Cleared them", "recommendations": "None"},
-        expect=200,
+async def test_a_given_rating_changes_only_on_purpose(slack: SlackHarness) -> None:
+    header, _ = await started(slack)
+    await slack.click(header, "fp_resolve")
+    controls = (await wait_for(lambda: slack.with_action("fp_confirm"), what="the draft"))[0]
+    await slack.click(controls, "fp_confirm")
+    prompt = (await wait_for(lambda: slack.with_action("fp_rate_4"), what="the rating prompt"))[0]
+    await slack.click(prompt, "fp_rate_5")
+
+    async def rating() -> int | None:
+        session = await slack.session()
+        return session.session_rating if session else None
+
+    async def rated(value: int) -> bool:
+        return await rating() == value
+
+    await wait_for(lambda: rated(5), what="the rating")
+    # The old rating message pressed again (a replay, a second device, a slip): the rating stays.
+    await slack.click(prompt, "fp_rate_1")
+    told = await wait_for(
+        lambda: [
+            e
+            for e in slack.fake.ephemerals(slack.fake.general)
+            if e["text"] == msg.ALREADY_RATED.format(rating=5)
+        ],
+        what="the refusal",
     )
-    # The rating buttons of Slack and Teams send a plain Rate command: pressed once, it rates.
-    handler, alice = api.runtime.handler, Actor(platform="slack", workspace_id="T-ACME", user_id="U-ALICE")
-    first = await collect(handler.handle(Rate(actor=alice, session_id=uuid.UUID(sid), rating=5)))
-    assert msg.RATED.format(rating=5) in [getattr(e, "text", "") for e in first]
-    # An old rating button pressed again (a replay, a second device) does not change it…
-    again = await collect(handler.handle(Rate(actor=alice, session_id=uuid.UUID(sid), rating=1)))
-    assert msg.ALREADY_RATED.format(rating=5) in [getattr(e, "text", "") for e in again]
-    _, detail = await api.call("GET", f"/api/ai-sessions/{sid}", expect=200)
-    assert detail["rating"] == 5
-    # …while rating again on purpose does.
-    await api.call("POST", f"/api/ai-sessions/{sid}/rating", {"rating": 3}, expect=200)
-    _, detail = await api.call("GET", f"/api/ai-sessions/{sid}", expect=200)
-    assert detail["rating"] == 3
+    assert told[0]["user"] == ALICE
+    assert await rating() == 5
+    # Rated again on purpose (the REST API's rating call, a typed rating in the shell): it changes.
+    api_actor = Actor(platform="slack", workspace_id=slack.team, user_id=ALICE, via="api")
+    session = await slack.session()
+    assert session is not None
+    await collect(
+        slack.runtime.handler.handle(Rate(actor=api_actor, session_id=session.id, rating=3, replace=True))
+    )
+    assert await rating() == 3
 
 
 @pytest.fixture
