@@ -256,8 +256,11 @@ async def test_header_buttons_pressed_again_later_work_and_a_double_click_is_one
     await _after_double_click_window(paused_at)
     await slack.click(_header(slack, header["ts"]), "fp_pause")
     await wait_for(lambda: _status(slack, "paused"), what="paused again")
+    # The header is redrawn after the change is saved: wait for its Resume before pressing it.
+    await wait_for(lambda: "fp_resume" in action_ids(_header(slack, header["ts"])), what="Resume")
     await slack.click(_header(slack, header["ts"]), "fp_resume")
     await wait_for(lambda: _status(slack, "active"), what="active")
+    await wait_for(lambda: "fp_resolve" in action_ids(_header(slack, header["ts"])), what="Resolve")
 
     # Resolve double-clicked (two payloads, each with its own action_ts): one draft, written once.
     drafts = len(slack.claude.requests)
