@@ -34,11 +34,11 @@ async def drafts_of(db: async_sessionmaker[AsyncSession], session_id: Any) -> li
         return list(rows.scalars().all())
 
 
-async def test_kill_9_mid_turn_and_mid_draft_then_restart_loses_nothing(served: Served) -> None:
-    slack, db = served.slack, served.db
+async def start_draft_and_turn(slack: SlackHarness) -> tuple[dict[str, Any], Any, dict[str, Any], Any, str]:
+    """Alice's reply is with Claude and Bob's resolution draft is streaming, both in `slack`'s process;
+    returns Alice's header and session, Bob's header and session, and the streaming draft's ts."""
     turn_header, turning = await open_session(slack, "Outlook keeps asking for the password", user=ALICE)
     draft_header, drafting = await open_session(slack, "Printer PRN-2 at Contoso is offline", user=BOB)
-
     # Bob's resolution draft streams slowly into his thread…
     slack.claude.chunk_chars, slack.claude.chunk_delay = 4, 0.2
     await slack.click(draft_header, "fp_resolve", user=BOB)
@@ -50,7 +50,7 @@ async def test_kill_9_mid_turn_and_mid_draft_then_restart_loses_nothing(served: 
         ],
         what="the draft streaming into the thread",
     )
-    # …while Claude is thinking about Alice's reply, when the process is killed.
+    # …while Claude is thinking about Alice's reply.
     slack.claude.latency = 60
     calls = slack.claude_calls()
     await slack.event(
@@ -59,6 +59,12 @@ async def test_kill_9_mid_turn_and_mid_draft_then_restart_loses_nothing(served: 
         )
     )
     await wait_for(lambda: slack.claude_calls() > calls, what="Alice's turn to reach Claude")
+    return turn_header, turning, draft_header, drafting, streaming[0]["ts"]
+
+
+async def test_kill_9_mid_turn_and_mid_draft_then_restart_loses_nothing(served: Served) -> None:
+    slack, db = served.slack, served.db
+    turn_header, turning, draft_header, drafting, cut = await start_draft_and_turn(slack)
     await served.kill()
 
     for session in (turning, drafting):
@@ -81,7 +87,6 @@ async def test_kill_9_mid_turn_and_mid_draft_then_restart_loses_nothing(served: 
     )[0]
     assert "draft was cut off" in shown_text(lost) and "not saved" in shown_text(lost)
     # The half-written draft message is no longer left streaming, and says it was cut off.
-    cut = streaming[0]["ts"]
     assert not slack.fake.is_streaming(slack.fake.general, cut)
     assert "cut off when FlowPilot restarted" in shown_text(slack.fake.message(slack.fake.general, cut) or {})
     for session in (turning, drafting):

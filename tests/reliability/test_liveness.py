@@ -20,7 +20,7 @@ from tests.fakes.slack import FakeSlack
 from tests.slack.conftest import ALICE, BOB, SlackHarness, shown_text, wait_for
 
 from .conftest import Served, _DbOnly, serve_env, session_row, steps
-from .test_crashes import drafts_of, in_thread, open_session
+from .test_crashes import drafts_of, in_thread, start_draft_and_turn
 
 LEASE = 90
 # Well under the lease: recovering within it can only come from seeing the owner dead.
@@ -59,31 +59,6 @@ async def pair(
                 await served.server.stop()
                 if served.server.log:
                     served.server.log.unlink(missing_ok=True)
-
-
-async def start_draft_and_turn(slack: SlackHarness) -> tuple[dict[str, Any], Any, dict[str, Any], Any, str]:
-    """Alice's reply is with Claude and Bob's resolution draft is streaming, both in `slack`'s process."""
-    turn_header, turning = await open_session(slack, "Outlook keeps asking for the password", user=ALICE)
-    draft_header, drafting = await open_session(slack, "Printer PRN-2 at Contoso is offline", user=BOB)
-    slack.claude.chunk_chars, slack.claude.chunk_delay = 4, 0.2
-    await slack.click(draft_header, "fp_resolve", user=BOB)
-    streaming = await wait_for(
-        lambda: [
-            m
-            for m in slack.fake.thread(slack.fake.general, draft_header["ts"])
-            if slack.fake.is_streaming(slack.fake.general, m["ts"])
-        ],
-        what="the draft streaming into the thread",
-    )
-    slack.claude.latency = 60
-    calls = slack.claude_calls()
-    await slack.event(
-        slack.fake.post_user_message(
-            slack.fake.general, "The spooler restarts fine", user=ALICE, thread_ts=turn_header["ts"]
-        )
-    )
-    await wait_for(lambda: slack.claude_calls() > calls, what="Alice's turn to reach Claude")
-    return turn_header, turning, draft_header, drafting, streaming[0]["ts"]
 
 
 async def test_a_restarted_process_takes_a_dead_ones_turns_over_within_seconds(
