@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.bindings import Bindings
+from bot.changes import ChangeFeed
 from bot.claude import AnthropicClaude, warm_up
+from bot.deliveries import Deliveries
 from bot.events import Notice
 from bot.handler import SessionHandler
 from bot.settings import Settings
@@ -41,6 +44,16 @@ class Runtime:
     changes: ChangeListener
     # Chat adapters that tell an engineer about a turn a dead or stopped process left unfinished.
     recovered: list[Callable[[Notice], Awaitable[None]]] = field(default_factory=list)
+    # The core services chat adapters use instead of storage: de-duplication, thread bindings, and the
+    # session changes above as core events.
+    deliveries: Deliveries = field(init=False)
+    bindings: Bindings = field(init=False)
+    feed: ChangeFeed = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.deliveries = Deliveries(self.db)
+        self.bindings = Bindings(self.db)
+        self.feed = ChangeFeed(self.changes)
 
     @property
     def recovery_interval(self) -> float:

@@ -127,7 +127,7 @@ class SlackApp:
         )
 
     async def startup(self, app: web.Application) -> None:
-        self._runtime.changes.subscribe(self.service.on_change)
+        self._runtime.feed.subscribe(self.service.on_change)
         self._runtime.recovered.append(self.service.on_recovered)
         if self.socket is not None:
             await self.socket.start()

@@ -101,26 +101,6 @@ def submitted(view: dict[str, Any]) -> dict[str, str | None]:
     return out
 
 
-def triage_changes(
-    values: dict[str, str | None], view: SessionView
-) -> tuple[dict[str, str], tuple[str, ...]]:
-    """Only the fields the engineer changed ("" clears one), and the evidence lines they added."""
-    current = {
-        "problem_summary": view.problem_summary,
-        "client_name": view.client_name,
-        "asset_name": view.asset_name,
-        "issue_category": view.issue_category,
-        "hypothesis": view.hypothesis,
-    }
-    changes: dict[str, str] = {}
-    for name in TRIAGE_FIELDS:
-        new = (values.get(name) or "").strip()
-        if new != (current[name] or "").strip() and not (not new and current[name] is None):
-            changes[name] = new
-    evidence = tuple(line.strip() for line in (values.get("add_evidence") or "").splitlines() if line.strip())
-    return changes, evidence
-
-
 def handoff_fields(values: dict[str, str | None]) -> HandoffFields:
     return HandoffFields(
         root_cause=values.get("root_cause") or "",

@@ -16,6 +16,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import retry_codec
 from bot.commands import Actor, AnswerQuestion, MarkAction, Rate, SessionCommand
 from bot.events import (
     ActionMarked,
@@ -35,17 +36,16 @@ from bot.events import (
 
 from . import messages as msg
 from . import render
-from .ids import RENDER, encode_retry
+from .ids import render_value
 from .render import Block
 from .streaming import UNREACHABLE, DraftWriter, error_code, retrying
 
 logger = logging.getLogger(__name__)
 
 PLATFORM = "slack"
-
-# Refusals meant for the person who clicked, not for the whole thread.
 # How long Claude may take before the thread shows "FlowPilot is thinking…".
 THINKING_DELAY_SECONDS = 0.8
+# Refusals meant for the person who clicked, not for the whole thread.
 PERSONAL_ERRORS = ("not_found", "forbidden", "already_answered", "invalid_transition", "bad_input")
 # Remembers where a session's draft is being streamed (session id, {"channel", "ts"}), for crash recovery.
 NoteDraft = Callable[[uuid.UUID, dict[str, str]], Awaitable[None]]
@@ -130,7 +130,7 @@ class Renderer:
         text = msg.SLACK_FAILED.format(error=self.failure)
         try:
             await self._post(
-                render.notice_blocks(text, retry_value=f"{RENDER}|{self.session_id}", error=True), text
+                render.notice_blocks(text, retry_value=render_value(self.session_id), error=True), text
             )
         except SlackApiError as err:
             logger.error("could not report a Slack failure in the thread: %s", error_code(err))
@@ -321,7 +321,7 @@ class Renderer:
         if personal or self.place is None:
             await self.ephemeral(event.text)
             return
-        retry = encode_retry(event.retry) if isinstance(event.retry, SessionCommand) else None
+        retry = retry_codec.encode(event.retry) if isinstance(event.retry, SessionCommand) else None
         text = event.text
         if event.retry is not None and retry is None:
             text = f"{text} {msg.RETRY_TOO_LONG}"

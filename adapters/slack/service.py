@@ -14,12 +14,11 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.runtime import Runtime
+from bot.bindings import Binding
+from bot.changes import SessionChange
 from bot.commands import Actor, Command, SessionCommand
 from bot.events import Event, Notice, Thinking
-from storage import raw
-from storage.engine import is_outage
-from storage.models import ThreadBinding
-from storage.notify import SessionChange
+from bot.outage import is_outage
 
 from . import files
 from . import messages as msg
@@ -47,6 +46,7 @@ class SlackService:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._admission = asyncio.Semaphore(ADMITTED)
         self._threads: OrderedDict[tuple[str, str, str], tuple[uuid.UUID, Place]] = OrderedDict()
+        self._names: dict[tuple[str, str], str] = {}
 
     # ── background work ────────────────────────────────────────────────────────────────────────────
     def spawn(
@@ -105,13 +105,12 @@ class SlackService:
     async def first(self, key: str, *, within: float | None = None) -> bool:
         """True the first time `key` is seen, in any process (PostgreSQL); with `within`, also when it was
         last seen longer ago than that many seconds."""
-        async with raw.autocommit(self.runtime.db) as conn:
-            return await raw.first_delivery(conn, platform=PLATFORM, event_id=key[:255], within=within)
+        return await self.runtime.deliveries.first(PLATFORM, key, within=within)
 
     # ── places ─────────────────────────────────────────────────────────────────────────────────────
     async def place_for(self, session_id: uuid.UUID, team_id: str) -> Place | None:
         """The session's Slack thread, only when it belongs to `team_id` (never show a thread to a stranger)."""
-        threads = await self.handler.threads_of(session_id, platform=PLATFORM, workspace_id=team_id)
+        threads = await self.runtime.bindings.of_session(session_id, platform=PLATFORM, workspace_id=team_id)
         return place_of(threads[0]) if threads else None
 
     async def place_of_thread(
@@ -124,7 +123,7 @@ class SlackService:
         if known is not None:
             self._threads.move_to_end(key)
             return known
-        b = await self.handler.session_for_thread(
+        b = await self.runtime.bindings.of_thread(
             platform=PLATFORM, workspace_id=team_id, channel_id=channel, thread_id=thread_ts
         )
         if b is None:
@@ -134,6 +133,27 @@ class SlackService:
         if len(self._threads) > THREADS_REMEMBERED:
             self._threads.popitem(last=False)
         return found
+
+    async def latest_open(self, actor: Actor, channel: str) -> tuple[uuid.UUID, Place] | None:
+        """The actor's most recently active open session in a channel, and its thread."""
+        b = await self.runtime.bindings.latest_open(actor=actor, platform=PLATFORM, channel_id=channel)
+        return (b.session_id, place_of(b)) if b is not None else None
+
+    async def name_of(self, client: AsyncWebClient, team: str, user: str) -> str:
+        """A user's display name, remembered per process; the id when Slack cannot say."""
+        if not user:
+            return ""
+        key = (team, user)
+        if key not in self._names:
+            try:
+                info = (await client.users_info(user=user))["user"]
+                profile = info.get("profile") or {}
+                self._names[key] = (
+                    profile.get("display_name") or info.get("real_name") or info.get("name") or user
+                )
+            except (SlackApiError, *UNREACHABLE):  # a name is a nicety: the message must still be handled
+                return user
+        return self._names[key]
 
     # ── running a command ──────────────────────────────────────────────────────────────────────────
     async def run(
@@ -227,7 +247,7 @@ class _Ticket:
 _TICKET: contextvars.ContextVar[_Ticket] = contextvars.ContextVar("slack_admission_ticket")
 
 
-def place_of(b: ThreadBinding) -> Place:
+def place_of(b: Binding) -> Place:
     """Where a bound thread is, for rendering into it."""
     return Place(b.channel_id, b.thread_id, b.header_message_id, bool(b.extra.get("assistant")))
 

@@ -17,7 +17,7 @@ from typing import Any
 from bot.events import AssistantTurn, Notice, Question, SessionView, SuggestedAction
 
 from . import messages as text
-from .commands import button, encode
+from .commands import button, retry_button
 
 SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 # Teams refuses activities over about 28 KB; the card leaves room for the activity around it.
@@ -167,11 +167,8 @@ def assistant_turn(event: AssistantTurn) -> Card:
 
 def notice(event: Notice) -> Card:
     mark = "⚠️ " if event.level == "error" else ""
-    actions = []
-    data = encode(event.retry) if event.retry is not None else None
-    if data is not None:
-        actions.append(submit("Retry", data))
-    return card([block(mark + prose(event.text))], actions)
+    data = retry_button(event.retry) if event.retry is not None else None
+    return card([block(mark + prose(event.text))], [submit("Retry", data)] if data is not None else [])
 
 
 def failure(retry_data: Card | None, *, saved: bool = False) -> Card:
@@ -296,7 +293,7 @@ def triage_form(view: SessionView) -> Card:
         field("asset_name", "Asset", view.asset_name),
         field("issue_category", "Category", view.issue_category),
         field("hypothesis", "Hypothesis", view.hypothesis, multiline=True),
-        {"type": "Input.Text", "id": "add_evidence", "label": "Add evidence", "value": ""},
+        field("add_evidence", "Add evidence (one per line)", "", multiline=True),
     ]
     return card(body, [submit("Save", button("edit_triage", view.session_id))])
 

@@ -13,10 +13,10 @@ from typing import Any
 
 from microsoft_agents.activity import Activity
 
+from bot import retry_codec
 from bot.commands import (
     Abandon,
     Actor,
-    AnswerQuestion,
     DiscardDraft,
     DraftHandoff,
     Escalate,
@@ -30,13 +30,14 @@ from bot.commands import (
     SessionCommand,
     TakeOver,
     ThreadRef,
-    UserMessage,
 )
 from bot.schemas import HandoffFields
 
 PLATFORM = "teams"
 # Card data key naming the command; the rest of the data carries its arguments.
 KEY = "fp"
+# A Retry's value may be longer than a Slack button's: a card carries up to about 28 KB.
+RETRY_LIMIT = 8000
 TYPED = ("resolve", "escalate", "pause", "resume", "status", "list", "help")
 _MENTION = re.compile(r"<at>(.*?)</at>", re.IGNORECASE)
 
@@ -159,45 +160,15 @@ def button(command: str, session_id: uuid.UUID | str, **args: Any) -> dict[str, 
     return {KEY: command, "sid": str(session_id), **args}
 
 
-def encode(command: SessionCommand) -> dict[str, Any] | None:
-    """Card data that replays `command` (a Retry button), or None when it cannot travel in a card."""
-    sid = command.session_id
-    if isinstance(command, RetryTurn):
-        return button("retry", sid)
-    if isinstance(command, DraftHandoff):
-        return button("draft", sid, kind=command.kind)
-    if isinstance(command, AnswerQuestion):
-        return button("answer", sid, qid=command.question_id, value=command.answer)
-    if isinstance(command, MarkAction):
-        return button("mark", sid, aid=command.action_id, value=command.outcome)
-    if isinstance(command, UserMessage) and not command.attachments and len(command.text) <= 4000:
-        return button("say", sid, text=command.text)
-    if isinstance(command, Resolve):
-        return button("resolve", sid, **(command.fields.model_dump() if command.fields else {}))
-    if isinstance(command, Escalate):
-        to = command.to
-        return button(
-            "escalate",
-            sid,
-            to=to.user_id if to else "",
-            to_name=to.display_name if to else "",
-            reason=command.reason,
-            **(command.fields.model_dump() if command.fields else {}),
-        )
-    simple = {
-        Pause: "pause",
-        Resume: "resume",
-        TakeOver: "takeover",
-        GetStatus: "status",
-        DiscardDraft: "discard",
-        Abandon: "abandon",
-    }
-    for kind, name in simple.items():
-        if isinstance(command, kind):
-            return button(name, sid)
-    if isinstance(command, Rate):
-        return button("rate", sid, rating=str(command.rating))
-    return None
+def retry_button(command: SessionCommand) -> dict[str, Any] | None:
+    """Card data for a Retry that replays `command` (bot.retry_codec), or None when it cannot travel."""
+    value = retry_codec.encode(command, limit=RETRY_LIMIT)
+    return button("again", command.session_id, v=value) if value is not None else None
+
+
+def data_of(value: Any) -> dict[str, Any]:
+    """An activity's or a card's data as a dict (anything else as no data)."""
+    return value if isinstance(value, dict) else {}
 
 
 def _fields(data: dict[str, Any]) -> HandoffFields | None:
@@ -207,19 +178,11 @@ def _fields(data: dict[str, Any]) -> HandoffFields | None:
     return HandoffFields(**{k: str(data.get(k) or "") for k in keys})
 
 
-def option_of(data: dict[str, Any]) -> int | None:
-    """The index of the option an answer button stands for; None for an answer given as text (Retry)."""
-    option = data.get("option")
-    if data.get(KEY) != "answer" or option is None:
-        return None
-    try:
-        return int(str(option))
-    except ValueError:
-        return -1
-
-
 def decode(data: dict[str, Any], actor: Actor) -> SessionCommand | None:
-    """The command a card submit asks for, acted by `actor`; None when the data is not ours."""
+    """The command a card button asks for, acted by `actor`; None when the data is not ours.
+
+    An answer button (its option index) and a Retry (bot.retry_codec) are resolved by the core: see submits.
+    """
     kind = data.get(KEY)
     try:
         sid = uuid.UUID(str(data.get("sid")))
@@ -232,12 +195,8 @@ def decode(data: dict[str, Any], actor: Actor) -> SessionCommand | None:
             return RetryTurn(**common)
         case "draft" if data.get("kind") in ("resolve", "escalate"):
             return DraftHandoff(**common, kind=data["kind"])
-        case "answer":
-            return AnswerQuestion(**common, question_id=str(data.get("qid")), answer=value)
         case "mark" if value in ("done", "failed"):
             return MarkAction(**common, action_id=str(data.get("aid")), outcome=value)  # type: ignore[arg-type]
-        case "say":
-            return UserMessage(**common, text=str(data.get("text") or ""))
         case "resolve":
             return Resolve(**common, fields=_fields(data))
         case "escalate":

@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -29,11 +30,9 @@ from bot.events import (
 
 from . import cards
 from . import messages as text
+from .headers import Headers
 from .outbox import Outbox
-from .streaming import DraftStream, open_stream
-
-if TYPE_CHECKING:
-    from .app import TeamsBot
+from .streaming import DraftStream, Pace, open_stream
 
 logger = logging.getLogger(__name__)
 
@@ -47,19 +46,34 @@ class Escalation:
     reason: str = ""
 
 
+class Views(Protocol):
+    async def view(self, *, actor: Actor, session_id: uuid.UUID) -> SessionView: ...
+
+
+@dataclass(frozen=True)
+class Shows:
+    """What rendering needs beyond the conversation: the header cards, the escalation chat, the session's
+    view (to redraw a turn card) and the streaming pace."""
+
+    headers: Headers
+    send_escalation: Callable[[Outbox, Actor, StatusChanged], Awaitable[bool]]
+    views: Views
+    pace: Pace
+
+
 class Renderer:
     """Renders the events of one command into the conversation the command came from."""
 
     def __init__(
         self,
-        bot: TeamsBot,
+        shows: Shows,
         outbox: Outbox,
         *,
         actor: Actor,
         escalation: Escalation | None = None,
         fresh_header: bool = False,
     ) -> None:
-        self._bot = bot
+        self._shows = shows
         self._out = outbox
         self._actor = actor
         self._escalation = escalation or Escalation()
@@ -69,7 +83,7 @@ class Renderer:
 
     async def _binding_info(self, session_id: uuid.UUID) -> dict[str, Any]:
         if self._binding is None:
-            self._binding = await self._bot.binding_info(session_id, self._out.conversation_id)
+            self._binding = await self._shows.headers.info(session_id, self._out.conversation_id)
         return self._binding
 
     async def render(self, event: Event) -> None:
@@ -83,7 +97,7 @@ class Renderer:
                 assert event.session_id is not None
                 card_id = await self._out.send_card(cards.assistant_turn(event))
                 turn = {"step": event.step_order, "id": card_id, "message": event.message[:6000]}
-                await self._bot.remember(event.session_id, self._out, extra={"turn": turn})
+                await self._shows.headers.remember(event.session_id, self._out, extra={"turn": turn})
             case TriageChanged(view=view):
                 if self._fresh_header:
                     await self._new_header(view)
@@ -94,7 +108,7 @@ class Renderer:
             case QuestionAnswered() | ActionMarked():
                 await self._refresh_turn(event)
             case DraftStarted(kind=kind):
-                self._stream = open_stream(self._out, kind=kind, pace=self._bot.pace)
+                self._stream = open_stream(self._out, kind=kind, pace=self._shows.pace)
                 await self._stream.start()
             case DraftDelta(text=chunk) if self._stream is not None:
                 await self._stream.add(chunk)
@@ -105,7 +119,7 @@ class Renderer:
 
     async def _new_header(self, view: SessionView) -> None:
         header_id = await self._out.send_card(cards.header(view))
-        await self._bot.remember(view.session_id, self._out, header_id=header_id)
+        await self._shows.headers.remember(view.session_id, self._out, header_id=header_id)
         self._binding = None
 
     async def _update_headers(self, view: SessionView) -> None:
@@ -115,7 +129,7 @@ class Renderer:
         elif info.get("bound"):
             await self._new_header(view)
         # Other Teams conversations showing this session (the taker's chat) follow too.
-        await self._bot.refresh_headers(view.session_id, view, skip=self._out.conversation_id)
+        await self._shows.headers.refresh(view.session_id, view, skip=self._out.conversation_id)
 
     async def _status(self, event: StatusChanged) -> None:
         assert event.session_id is not None
@@ -126,9 +140,9 @@ class Renderer:
             and not info["bound"]
         ):
             # The engineer took it over from their own chat: that chat now carries the session too.
-            await self._bot.bind(event.session_id, self._out)
+            await self._shows.headers.bind(event.session_id, self._out)
             await self._new_header(event.view)
-            await self._bot.refresh_headers(event.session_id, event.view, skip=self._out.conversation_id)
+            await self._shows.headers.refresh(event.session_id, event.view, skip=self._out.conversation_id)
             return
         await self._update_headers(event.view)
         if event.new == "resolved":
@@ -137,7 +151,7 @@ class Renderer:
             to = event.escalated_to if isinstance(event.escalated_to, Actor) else None
             if to is not None:
                 name = cards.plain(to.display_name) or "the receiving engineer"
-                sent = await self._bot.send_escalation(self._out, to, event)
+                sent = await self._shows.send_escalation(self._out, to, event)
                 line = (text.ESCALATION_SENT if sent else text.ESCALATION_NOT_SENT).format(name=name)
                 await self._out.send_card(cards.closed(line))
             await self._out.send_card(cards.rating(event.session_id))
@@ -147,7 +161,7 @@ class Renderer:
         turn = (await self._binding_info(event.session_id)).get("turn") or {}
         if turn.get("step") != event.step_order or not turn.get("id"):
             return
-        view = await self._bot.runtime.handler.view(actor=self._actor, session_id=event.session_id)
+        view = await self._shows.views.view(actor=self._actor, session_id=event.session_id)
         content = cards.turn(event.session_id, turn.get("message", ""), view.questions, view.actions)
         await self._out.update_card(turn["id"], content)
 

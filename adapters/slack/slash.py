@@ -1,0 +1,89 @@
+"""The /flowpilot slash command: help, list, start, and the subcommands on the channel's open session."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.commands import DraftHandoff, Pause, Resume, SessionCommand
+from bot.errors import FlowPilotError
+
+from . import messages as msg
+from . import render
+from .commands import parse_slash, slash_actor
+from .incoming import Incoming
+from .output import Place, Renderer
+from .service import SlackService
+from .streaming import retrying
+
+logger = logging.getLogger(__name__)
+
+
+class Slash:
+    def __init__(self, service: SlackService, incoming: Incoming) -> None:
+        self.s = service
+        self.incoming = incoming
+
+    async def __call__(self, body: dict[str, Any], client: AsyncWebClient, key: str | None) -> None:
+        # Slack never retries a slash command, but a signed one replayed within the signature's five
+        # minutes (by an attacker or a proxy) must not start a second session: the replay is acked, no more.
+        if key is not None and not await self.s.first(key):
+            logger.info("ignored a replayed slash command")
+            return
+        actor = slash_actor(body)
+        channel = str(body.get("channel_id") or "")
+        sub, rest = parse_slash(str(body.get("text") or ""))
+        say = Renderer(client, place=Place(channel, ""), actor=actor)
+        if sub == "help":
+            await say.ephemeral(msg.HELP)
+            return
+        if sub == "start":
+            await self.incoming.start(
+                client, actor=actor, channel=channel, thread_ts=None, text=rest, top_level=True
+            )
+            return
+        if sub == "list":
+            views = await self.s.handler.list_sessions(actor=actor)
+            if not views:
+                await say.ephemeral(msg.NO_SESSIONS)
+                return
+            await retrying(
+                lambda: client.chat_postEphemeral(
+                    channel=channel,
+                    user=actor.user_id,
+                    text=msg.YOUR_SESSIONS,
+                    blocks=render.session_list(views, {}),
+                )
+            )
+            return
+        found = await self.s.latest_open(actor, channel)
+        if found is None:
+            await say.ephemeral(msg.NO_SESSION_HERE)
+            return
+        sid, place = found
+        if sub == "status":
+            try:
+                view = await self.s.handler.view(actor=actor, session_id=sid)
+            except FlowPilotError as err:
+                await say.ephemeral(err.message)
+                return
+            await Renderer(client, place=place, actor=actor).header(view)
+            await retrying(
+                lambda: client.chat_postEphemeral(
+                    channel=channel,
+                    user=actor.user_id,
+                    text=render.header_text(view),
+                    blocks=render.header_blocks(view),
+                )
+            )
+            return
+        command: SessionCommand
+        if sub == "pause":
+            command = Pause(actor=actor, session_id=sid)
+        elif sub == "resume":
+            command = Resume(actor=actor, session_id=sid)
+        else:
+            command = DraftHandoff(actor=actor, session_id=sid, kind=sub)  # type: ignore[arg-type]
+        await self.s.run(command, client=client, place=place)
