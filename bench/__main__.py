@@ -16,8 +16,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.fakes.anthropic import FakeAnthropic
-from tests.fakes.slack import FakeSlack
+from fakes.anthropic import FakeAnthropic
+from fakes.slack import FakeSlack
 
 from . import harness as h
 from . import scenarios as sc

@@ -23,9 +23,9 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 
+from fakes.slack import event_callback, signed_headers, slash_command_body
 from storage.embedded import start_embedded
 from storage.engine import normalize_url
-from tests.fakes.slack import event_callback, signed_headers, slash_command_body
 
 SIGNING_SECRET = "bench-signing-secret"
 BOT_TOKEN = "xoxb-test"

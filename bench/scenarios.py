@@ -12,8 +12,8 @@ from typing import Any
 
 import asyncpg
 
-from tests.fakes.anthropic import FakeAnthropic, RecordedRequest
-from tests.fakes.slack import FakeSlack
+from fakes.anthropic import FakeAnthropic, RecordedRequest
+from fakes.slack import FakeSlack
 
 from . import harness as h
 

@@ -44,15 +44,15 @@ from sqlalchemy.engine import make_url
 
 from adapters.slack.commands import DOUBLE_CLICK_SECONDS
 from bot import messages as core_msg
-from storage.engine import normalize_url
-from tests.fakes.anthropic import FakeAnthropic
-from tests.fakes.slack import (
+from fakes.anthropic import FakeAnthropic
+from fakes.slack import (
     FakeSlack,
     block_actions_body,
     event_callback,
     signed_headers,
     slash_command_body,
 )
+from storage.engine import normalize_url
 
 from . import harness as h
 from .__main__ import machine
