@@ -13,6 +13,7 @@ import logging
 import os
 import platform
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -49,7 +50,7 @@ def table(rows: list[sc.Row]) -> str:
     return "\n".join(lines)
 
 
-SCENARIO_RUNNERS = {
+SCENARIO_RUNNERS: dict[str, Callable[[sc.Context, float | None], Awaitable[list[sc.Row]]]] = {
     "ack": lambda ctx, _: load.ack_latency(ctx),
     "overhead": lambda ctx, _: load.overhead_and_throughput(ctx),
     "length": lambda ctx, _: sessions.session_length(ctx),

@@ -14,6 +14,7 @@ from .scenarios import (
     Row,
     drive_turns,
     mark,
+    replied,
     reply_with,
 )
 
@@ -125,19 +126,17 @@ async def scale_out(ctx: Context, single_tps: float | None = None) -> list[Row]:
 
             async def session(i: int) -> None:
                 token = mark("so", i, "t0")
-                t0 = time.perf_counter()
                 ts, _ = await driver.mention(
                     urls[i % 2], channel=ctx.slack.general, user="USO", text=f"{token} DNS"
                 )
                 await h.wait_until(lambda: reply_with(ctx, token) is not None, 120)
                 for t in range(1, turns):
                     token = mark("so", i, "t", t)
-                    t0 = time.perf_counter()
                     # Alternate processes within one session, as a load balancer would.
                     await driver.reply(
                         urls[(i + t) % 2], channel=ctx.slack.general, user="USO", thread_ts=ts, text=token
                     )
-                    await h.wait_until(lambda token=token, t0=t0: reply_with(ctx, token) is not None, 120)
+                    await h.wait_until(replied(ctx, token), 120)
 
             started = time.perf_counter()
             await asyncio.gather(*(session(i) for i in range(sessions)))

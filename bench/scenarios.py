@@ -6,9 +6,11 @@ The measurements themselves are in `load.py` and `sessions.py`; each returns row
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,6 +101,11 @@ def claude_request_with(ctx: Context, token: str) -> tuple[float, float] | None:
     return (request.received_at, request.answered_at) if request else None
 
 
+def replied(ctx: Context, token: str) -> Callable[[], bool]:
+    """Whether the reply carrying `token` has arrived (a predicate for `h.wait_until`)."""
+    return lambda: reply_with(ctx, token) is not None
+
+
 def reply_with(ctx: Context, token: str) -> float | None:
     """When the app first wrote Claude's reply to Slack: the first write carrying `token` (the reply quotes
     it) after Claude answered the request carrying it. Earlier writes with the token (a header showing the
@@ -130,7 +137,7 @@ async def drive_turns(
         to_claude: list[float] = []
         to_slack: list[float] = []
 
-        async def one_turn(send, token: str) -> None:  # type: ignore[no-untyped-def]
+        async def one_turn(send: Callable[[], Awaitable[object]], token: str) -> None:
             t0 = time.perf_counter()
             await send()
             ok = await h.wait_until(lambda: reply_with(ctx, token) is not None, timeout=120)
@@ -159,16 +166,15 @@ async def drive_turns(
             await one_turn(start, token)
             for t in range(1, turns):
                 token = mark(prefix, "s", i, "t", t)
-                await one_turn(
-                    lambda token=token: driver.reply(  # type: ignore[misc]
-                        url,
-                        channel=ctx.slack.general,
-                        user=user,
-                        thread_ts=holder["ts"],
-                        text=f"{token} still offline",
-                    ),
-                    token,
+                reply = functools.partial(
+                    driver.reply,
+                    url,
+                    channel=ctx.slack.general,
+                    user=user,
+                    thread_ts=holder["ts"],
+                    text=f"{token} still offline",
                 )
+                await one_turn(reply, token)
 
         started = time.perf_counter()
         if concurrent:

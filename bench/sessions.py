@@ -17,6 +17,7 @@ from .scenarios import (
     claude_request_with,
     drive_turns,
     mark,
+    replied,
     reply_with,
 )
 
@@ -49,7 +50,7 @@ async def session_length(ctx: Context) -> list[Row]:
                         server.url, channel=ctx.slack.general, user="ULONG", thread_ts=thread_ts,
                         text=f"{token} checked item {t}: " + "detail " * 20,
                     )  # fmt: skip
-                if not await h.wait_until(lambda token=token, t0=t0: reply_with(ctx, token) is not None, 60):
+                if not await h.wait_until(replied(ctx, token), 60):
                     raise RuntimeError(f"turn {t} got no reply")
                 t3 = reply_with(ctx, token) or t0
                 claude = claude_request_with(ctx, token)
@@ -162,11 +163,10 @@ async def streaming(ctx: Context) -> list[Row]:
             for i in range(drafts):
                 user = f"UDRAFT{i:04d}"
                 token = mark("draft", i)
-                t0 = time.perf_counter()
                 ts, _ = await driver.mention(
                     server.url, channel=channel, user=user, text=f"{token} printer jam"
                 )
-                await h.wait_until(lambda token=token, t0=t0: reply_with(ctx, token) is not None, 60)
+                await h.wait_until(replied(ctx, token), 60)
                 threads.append((user, ts))
             ctx.anthropic.chunk_chars = 16
             ctx.anthropic.chunk_delay = 0.01
