@@ -13,13 +13,15 @@ import logging
 import os
 import platform
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.fakes.anthropic import FakeAnthropic
-from tests.fakes.slack import FakeSlack
+from fakes.anthropic import FakeAnthropic
+from fakes.slack import FakeSlack
 
 from . import harness as h
+from . import load, sessions
 from . import scenarios as sc
 
 SCENARIOS = ("ack", "overhead", "length", "streaming", "memory", "scaleout")
@@ -48,13 +50,13 @@ def table(rows: list[sc.Row]) -> str:
     return "\n".join(lines)
 
 
-SCENARIO_RUNNERS = {
-    "ack": lambda ctx, _: sc.ack_latency(ctx),
-    "overhead": lambda ctx, _: sc.overhead_and_throughput(ctx),
-    "length": lambda ctx, _: sc.session_length(ctx),
-    "streaming": lambda ctx, _: sc.streaming(ctx),
-    "memory": lambda ctx, _: sc.memory(ctx),
-    "scaleout": lambda ctx, tps: sc.scale_out(ctx, tps),
+SCENARIO_RUNNERS: dict[str, Callable[[sc.Context, float | None], Awaitable[list[sc.Row]]]] = {
+    "ack": lambda ctx, _: load.ack_latency(ctx),
+    "overhead": lambda ctx, _: load.overhead_and_throughput(ctx),
+    "length": lambda ctx, _: sessions.session_length(ctx),
+    "streaming": lambda ctx, _: sessions.streaming(ctx),
+    "memory": lambda ctx, _: sessions.memory(ctx),
+    "scaleout": lambda ctx, tps: load.scale_out(ctx, tps),
 }
 
 

@@ -5,6 +5,7 @@ ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL and PORT set (the bench does this).
 """
 
 import os
+from typing import Any
 
 from anthropic import AsyncAnthropic
 from slack_bolt.async_app import AsyncApp
@@ -19,7 +20,7 @@ app = AsyncApp(
 )
 
 
-async def answer(event: dict, client: AsyncWebClient) -> None:
+async def answer(event: dict[str, Any], client: AsyncWebClient) -> None:
     reply = await claude.messages.create(
         model="claude-test", max_tokens=1024, messages=[{"role": "user", "content": event["text"]}]
     )

@@ -16,16 +16,17 @@ import tempfile
 import time
 import uuid
 from asyncio.subprocess import PIPE
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import asyncpg
 
+from fakes.slack import event_callback, signed_headers, slash_command_body
 from storage.embedded import start_embedded
 from storage.engine import normalize_url
-from tests.fakes.slack import event_callback, signed_headers, slash_command_body
 
 SIGNING_SECRET = "bench-signing-secret"
 BOT_TOKEN = "xoxb-test"
@@ -265,7 +266,7 @@ class SlackDriver:
             await r.read()
             return r.status, time.perf_counter() - started
 
-    async def post(self, url: str, event: dict) -> float:
+    async def post(self, url: str, event: dict[str, Any]) -> float:
         body = json.dumps(event_callback(event, team_id=TEAM, bot_user_id=BOT_USER)).encode()
         status, elapsed = await self._send(
             url + "/slack/events", body, signed_headers(body, secret=SIGNING_SECRET)
@@ -302,7 +303,7 @@ class SlackDriver:
         return await self.post(url, event)
 
 
-async def wait_until(predicate, timeout: float, interval: float = 0.05) -> bool:  # type: ignore[no-untyped-def]
+async def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

@@ -14,6 +14,7 @@ import asyncio
 import json
 import sys
 import time
+from typing import Any
 
 import aiohttp
 
@@ -26,7 +27,7 @@ async def main() -> None:
     tasks: set[asyncio.Task[None]] = set()
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as http:
 
-        async def send(request: dict) -> None:
+        async def send(request: dict[str, Any]) -> None:
             started = time.perf_counter()
             try:
                 async with http.post(

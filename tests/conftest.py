@@ -24,10 +24,10 @@ from bot.claude import AnthropicClaude
 from bot.commands import Actor
 from bot.handler import SessionHandler
 from bot.settings import Settings
+from fakes.anthropic import FakeAnthropic
 from storage.embedded import start_embedded
 from storage.engine import create_engine, normalize_url, session_factory
 from storage.migrate import upgrade_to_head
-from tests.fakes.anthropic import FakeAnthropic
 
 TEMPLATE = f"fp_template_{os.getpid()}"
 

@@ -11,11 +11,13 @@ import uuid
 import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.commands import AnswerQuestion, EditTriage, RetryTurn, StartSession, ThreadRef, UserMessage
+from bot.commands import Actor, AnswerQuestion, EditTriage, RetryTurn, StartSession, ThreadRef, UserMessage
 from bot.events import AssistantTurn, Notice, SessionStarted, TriageChanged
 from bot.handler import SessionHandler
 from bot.intake import Attachment
+from fakes.anthropic import FakeAnthropic
 from storage.models import AISession, AISessionStep
 from tests.conftest import collect
 from tests.test_session_lifecycle import errors, first, start
@@ -25,12 +27,12 @@ PNG_1PX = base64.b64decode(
 )
 
 
-async def count(db, model=AISession):
+async def count(db: async_sessionmaker[AsyncSession], model=AISession):
     async with db() as s:
         return (await s.execute(sa.select(sa.func.count()).select_from(model))).scalar()
 
 
-async def steps(db, session_id):
+async def steps(db: async_sessionmaker[AsyncSession], session_id):
     async with db() as s:
         return (
             (
@@ -45,14 +47,18 @@ async def steps(db, session_id):
         )
 
 
-async def test_empty_problem_is_refused_and_creates_nothing(handler, alice, db):
+async def test_empty_problem_is_refused_and_creates_nothing(
+    handler: SessionHandler, alice: Actor, db: async_sessionmaker[AsyncSession]
+) -> None:
     events = await collect(handler.handle(StartSession(actor=alice, text="   \n ")))
     assert errors(events)[0].code == "bad_input"
     assert "describe" in errors(events)[0].text.lower()
     assert await count(db) == 0
 
 
-async def test_a_2mb_paste_is_trimmed_to_fit_with_errors_kept(handler, alice, db, fake_claude):
+async def test_a_2mb_paste_is_trimmed_to_fit_with_errors_kept(
+    handler: SessionHandler, alice: Actor, db: async_sessionmaker[AsyncSession], fake_claude: FakeAnthropic
+) -> None:
     session_id, _ = await start(handler, alice)
     lines = [f"2026-11-24 10:{i % 60:02d}:00 INFO spooler heartbeat ok seq={i}" for i in range(40_000)]
     lines[23_456] = "2026-11-24 10:33:00 ERROR 0x80070005 Access is denied opening \\\\PRN01\\queue"
@@ -67,7 +73,9 @@ async def test_a_2mb_paste_is_trimmed_to_fit_with_errors_kept(handler, alice, db
     assert any("Trimmed" in n or "kept" in n for n in notes)
 
 
-async def test_a_binary_log_file_is_refused_and_the_session_is_untouched(handler, alice, db):
+async def test_a_binary_log_file_is_refused_and_the_session_is_untouched(
+    handler: SessionHandler, alice: Actor, db: async_sessionmaker[AsyncSession]
+) -> None:
     session_id, _ = await start(handler, alice)
     before = await steps(db, session_id)
     blob = Attachment(filename="dump.log", media_type="text/plain", data=b"\x00\x01\x02\xff" * 100)
@@ -78,7 +86,9 @@ async def test_a_binary_log_file_is_refused_and_the_session_is_untouched(handler
     assert len(await steps(db, session_id)) == len(before)
 
 
-async def test_a_screenshot_that_is_not_an_image_is_refused(handler, alice, db):
+async def test_a_screenshot_that_is_not_an_image_is_refused(
+    handler: SessionHandler, alice: Actor, db: async_sessionmaker[AsyncSession]
+) -> None:
     fake_png = Attachment(filename="screen.png", media_type="image/png", data=b"this is not a png at all")
     events = await collect(
         handler.handle(StartSession(actor=alice, text="see screenshot", attachments=(fake_png,)))
@@ -87,7 +97,9 @@ async def test_a_screenshot_that_is_not_an_image_is_refused(handler, alice, db):
     assert await count(db) == 0
 
 
-async def test_a_real_screenshot_reaches_claude_as_an_image(handler, alice, fake_claude):
+async def test_a_real_screenshot_reaches_claude_as_an_image(
+    handler: SessionHandler, alice: Actor, fake_claude: FakeAnthropic
+) -> None:
     shot = Attachment(filename="error.png", media_type="image/png", data=PNG_1PX)
     events = await collect(handler.handle(StartSession(actor=alice, text="this dialog", attachments=(shot,))))
     assert first(events, AssistantTurn)
@@ -95,7 +107,9 @@ async def test_a_real_screenshot_reaches_claude_as_an_image(handler, alice, fake
     assert any(b["type"] == "image" and b["source"]["media_type"] == "image/png" for b in blocks)
 
 
-async def test_unknown_and_foreign_session_ids_look_the_same(handler, alice, mallory):
+async def test_unknown_and_foreign_session_ids_look_the_same(
+    handler: SessionHandler, alice: Actor, mallory: Actor
+) -> None:
     session_id, _ = await start(handler, alice)
     unknown = await collect(handler.handle(UserMessage(actor=alice, session_id=uuid.uuid4(), text="hi")))
     foreign = await collect(handler.handle(UserMessage(actor=mallory, session_id=session_id, text="hi")))
@@ -103,7 +117,9 @@ async def test_unknown_and_foreign_session_ids_look_the_same(handler, alice, mal
     assert errors(unknown)[0].text == errors(foreign)[0].text
 
 
-async def test_claude_down_keeps_the_message_and_retry_answers_it(handler, alice, db, fake_claude):
+async def test_claude_down_keeps_the_message_and_retry_answers_it(
+    handler: SessionHandler, alice: Actor, db: async_sessionmaker[AsyncSession], fake_claude: FakeAnthropic
+) -> None:
     session_id, _ = await start(handler, alice)
     fake_claude.queue_error(529, error_type="overloaded_error")
     events = await collect(
@@ -118,7 +134,9 @@ async def test_claude_down_keeps_the_message_and_retry_answers_it(handler, alice
     assert [r.role for r in rows[-2:]] == ["user", "assistant"]
 
 
-async def test_claude_500_and_timeouts_are_reported_not_raised(db, fake_claude, alice):
+async def test_claude_500_and_timeouts_are_reported_not_raised(
+    db: async_sessionmaker[AsyncSession], fake_claude: FakeAnthropic, alice: Actor
+) -> None:
     from tests.conftest import make_claude
 
     handler = SessionHandler(db=db, claude=make_claude(fake_claude, timeout=0.5), lease_seconds=30)
@@ -134,7 +152,9 @@ async def test_claude_500_and_timeouts_are_reported_not_raised(db, fake_claude, 
     assert first(events, AssistantTurn)
 
 
-async def test_schema_breaking_output_is_retried_once_then_reported(handler, alice, db, fake_claude):
+async def test_schema_breaking_output_is_retried_once_then_reported(
+    handler: SessionHandler, alice: Actor, db: async_sessionmaker[AsyncSession], fake_claude: FakeAnthropic
+) -> None:
     session_id, _ = await start(handler, alice)
     before = await handler.view(actor=alice, session_id=session_id)
     fake_claude.queue_turn({"message": "", "confidence": 7})
@@ -155,7 +175,9 @@ async def test_schema_breaking_output_is_retried_once_then_reported(handler, ali
     assert first(events, AssistantTurn)
 
 
-async def test_secrets_are_masked_before_storage_and_claude(handler, alice, db, fake_claude):
+async def test_secrets_are_masked_before_storage_and_claude(
+    handler: SessionHandler, alice: Actor, db: async_sessionmaker[AsyncSession], fake_claude: FakeAnthropic
+) -> None:
     secret = "hunter2-Sup3r-S3cret"
     session_id, _ = await start(handler, alice, f"VPN login fails, config has password={secret} for Contoso")
     events = await collect(
@@ -202,7 +224,9 @@ def end_every_other_connection(db_url: str) -> None:
         thread.submit(asyncio.run, terminate()).result()
 
 
-async def test_database_connections_dropped_mid_session_recover(handler, alice, db, db_url):
+async def test_database_connections_dropped_mid_session_recover(
+    handler: SessionHandler, alice: Actor, db: async_sessionmaker[AsyncSession], db_url: str
+) -> None:
     thread = ThreadRef(platform="slack", workspace_id="T-ACME", channel_id="C-IT", thread_id="1700000000.1")
     events = await collect(handler.handle(StartSession(actor=alice, text="printer offline", thread=thread)))
     session_id = first(events, SessionStarted).session_id
@@ -220,7 +244,7 @@ async def test_database_connections_dropped_mid_session_recover(handler, alice, 
         assert first(events, AssistantTurn)
 
 
-async def test_editing_an_unknown_triage_field_is_refused(handler, alice):
+async def test_editing_an_unknown_triage_field_is_refused(handler: SessionHandler, alice: Actor) -> None:
     session_id, _ = await start(handler, alice)
     events = await collect(
         handler.handle(EditTriage(actor=alice, session_id=session_id, changes={"status": "resolved"}))
@@ -231,7 +255,7 @@ async def test_editing_an_unknown_triage_field_is_refused(handler, alice):
     assert not [e for e in events if isinstance(e, TriageChanged)]
 
 
-async def test_answering_a_stale_question_is_refused(handler, alice):
+async def test_answering_a_stale_question_is_refused(handler: SessionHandler, alice: Actor) -> None:
     session_id, events = await start(handler, alice)
     old_question = first(events, AssistantTurn).questions[0]
     await collect(handler.handle(UserMessage(actor=alice, session_id=session_id, text="new info")))
@@ -243,7 +267,9 @@ async def test_answering_a_stale_question_is_refused(handler, alice):
     assert "earlier turn" in errors(events)[0].text
 
 
-async def test_an_unreachable_database_is_a_clear_notice_not_a_crash(fake_claude, alice):
+async def test_an_unreachable_database_is_a_clear_notice_not_a_crash(
+    fake_claude: FakeAnthropic, alice: Actor
+) -> None:
     from storage.engine import create_engine, session_factory
     from tests.conftest import make_claude
 

@@ -5,18 +5,22 @@ from __future__ import annotations
 import asyncio
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.commands import StartSession, UserMessage
+from bot.commands import Actor, StartSession, UserMessage
 from bot.events import AssistantTurn
 from bot.handler import SessionHandler
 from bot.limits import Limits
+from fakes.anthropic import FakeAnthropic
 from storage.engine import create_engine, session_factory
 from storage.models import AISession, AISessionStep
 from tests.conftest import collect, make_claude
 from tests.test_session_lifecycle import first, start
 
 
-async def test_later_turns_read_the_history_from_the_prompt_cache(handler, alice, db, fake_claude):
+async def test_later_turns_read_the_history_from_the_prompt_cache(
+    handler: SessionHandler, alice: Actor, db: async_sessionmaker[AsyncSession], fake_claude: FakeAnthropic
+) -> None:
     session_id, _ = await start(handler, alice, "Printer PRN-07 at Fabrikam prints blank pages. " * 60)
     for i in range(4):
         events = await collect(
@@ -47,7 +51,9 @@ async def test_later_turns_read_the_history_from_the_prompt_cache(handler, alice
 NO_LIMITS = Limits(sessions_per_user=0, sessions_per_workspace=0, turns_per_user=0, turns_per_workspace=0)
 
 
-async def test_many_sessions_thinking_at_once_share_a_small_pool(db_url, fake_claude, alice):
+async def test_many_sessions_thinking_at_once_share_a_small_pool(
+    db_url: str, fake_claude: FakeAnthropic, alice: Actor
+) -> None:
     # Two connections for 30 sessions thinking at once: no connection is held while Claude thinks.
     engine = create_engine(db_url, pool_size=2, max_overflow=0)
     # One engineer starting 30 sessions at once is past the per-engineer limit: off for this test.

@@ -13,7 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from bot.schemas import TURN_TOOL_NAME, ClaudeTurn
-from tests.fakes.anthropic import FakeAnthropic
+from fakes.anthropic import FakeAnthropic
 
 MODEL = "claude-sonnet-4-6"
 TURN_TOOL: Any = {

@@ -51,7 +51,7 @@ from microsoft_agents.hosting.core.app import CreateConversationOptions, Proacti
 from microsoft_agents.hosting.core.connector import ConnectorClientBase
 from microsoft_agents.hosting.core.connector.teams import TeamsConnectorClient
 
-from tests.fakes.connector import (
+from fakes.connector import (
     DEFAULT_BOT_APP_ID,
     DEFAULT_BOT_ID,
     DEFAULT_CHANNEL_ID,

@@ -5,33 +5,39 @@ from __future__ import annotations
 import uuid
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.commands import Abandon, Actor, Pause, StartSession, ThreadRef
 from bot.events import Notice, SessionStarted
+from bot.handler import SessionHandler
 from storage import repo
 from tests.conftest import collect
 
 CHANNEL = "C-SUPPORT"
 
 
-async def start(handler, actor, *, thread: str, channel: str = CHANNEL, text: str = "VPN drops every hour"):
+async def start(
+    handler: SessionHandler, actor, *, thread: str, channel: str = CHANNEL, text: str = "VPN drops every hour"
+):
     ref = ThreadRef(actor.platform, actor.workspace_id, channel, thread)
     events = await collect(handler.handle(StartSession(actor=actor, text=text, thread=ref)))
     assert not [e for e in events if isinstance(e, Notice) and e.level == "error"]
     return next(e for e in events if isinstance(e, SessionStarted)).session_id
 
 
-async def run(handler, command) -> None:
+async def run(handler: SessionHandler, command) -> None:
     events = await collect(handler.handle(command))
     assert not [e for e in events if isinstance(e, Notice) and e.level == "error"], events
 
 
-async def latest(handler, actor, channel: str = CHANNEL):
+async def latest(handler: SessionHandler, actor, channel: str = CHANNEL):
     binding = await handler.latest_open_thread(actor=actor, platform="slack", channel_id=channel)
     return binding.thread_id if binding else None
 
 
-async def test_latest_open_thread_is_the_actors_most_recently_active_open_session(handler, alice, bob):
+async def test_latest_open_thread_is_the_actors_most_recently_active_open_session(
+    handler: SessionHandler, alice: Actor, bob: Actor
+) -> None:
     assert await latest(handler, alice) is None
     first = await start(handler, alice, thread="1.0001")
     await start(handler, alice, thread="1.0002")
@@ -49,7 +55,9 @@ async def test_latest_open_thread_is_the_actors_most_recently_active_open_sessio
     assert await latest(handler, alice) == "1.0002"
 
 
-async def test_latest_open_thread_is_checked_against_the_actors_account(handler, alice, mallory):
+async def test_latest_open_thread_is_checked_against_the_actors_account(
+    handler: SessionHandler, alice: Actor, mallory: Actor
+) -> None:
     await start(handler, alice, thread="1.0001")
     # The same workspace and user ids under another platform are another account.
     twin = Actor(platform="teams", workspace_id=alice.workspace_id, user_id=alice.user_id)
@@ -59,7 +67,9 @@ async def test_latest_open_thread_is_checked_against_the_actors_account(handler,
     assert await latest(handler, alice) == "1.0001"
 
 
-async def test_threads_of_lists_a_sessions_threads_in_one_workspace_oldest_first(handler, alice, db):
+async def test_threads_of_lists_a_sessions_threads_in_one_workspace_oldest_first(
+    handler: SessionHandler, alice: Actor, db: async_sessionmaker[AsyncSession]
+) -> None:
     sid = await start(handler, alice, thread="1.0001")
     async with db() as session, session.begin():
         for workspace, channel, thread in [
@@ -83,7 +93,9 @@ async def test_threads_of_lists_a_sessions_threads_in_one_workspace_oldest_first
     assert await handler.threads_of(uuid.uuid4(), platform="slack", workspace_id=alice.workspace_id) == []
 
 
-async def test_a_second_session_in_a_thread_that_has_one_is_refused_and_leaves_nothing(handler, alice, db):
+async def test_a_second_session_in_a_thread_that_has_one_is_refused_and_leaves_nothing(
+    handler: SessionHandler, alice: Actor, db: async_sessionmaker[AsyncSession]
+) -> None:
     first = await start(handler, alice, thread="2.0001")
     ref = ThreadRef(alice.platform, alice.workspace_id, CHANNEL, "2.0001")
     events = await collect(handler.handle(StartSession(actor=alice, text="printer jams", thread=ref)))

@@ -7,9 +7,11 @@ import os
 import signal
 import socket
 import sys
+from pathlib import Path
 
 import aiohttp
 
+from fakes.anthropic import FakeAnthropic
 from tests.conftest import app_settings, running_app
 
 
@@ -33,7 +35,7 @@ async def wait_for(url: str, timeout: float = 60) -> aiohttp.ClientResponse:
                 await asyncio.sleep(0.2)
 
 
-async def test_health_and_readiness(db_url, fake_claude):
+async def test_health_and_readiness(db_url: str, fake_claude: FakeAnthropic) -> None:
     async with (
         running_app(app_settings(db_url, fake_claude)) as (base, _runtime),
         aiohttp.ClientSession() as http,
@@ -45,7 +47,9 @@ async def test_health_and_readiness(db_url, fake_claude):
             assert r.status == 200 and body["migrations"]["current"]
 
 
-async def test_readyz_says_unavailable_when_migrations_are_behind(db_url, fake_claude):
+async def test_readyz_says_unavailable_when_migrations_are_behind(
+    db_url: str, fake_claude: FakeAnthropic
+) -> None:
     async with (
         running_app(app_settings(db_url, fake_claude)) as (base, runtime),
         aiohttp.ClientSession() as http,
@@ -56,7 +60,7 @@ async def test_readyz_says_unavailable_when_migrations_are_behind(db_url, fake_c
             assert r.status == 503 and (await r.json())["migrations"]["current"] == "old"
 
 
-async def test_serve_on_a_fresh_machine_uses_the_embedded_database(tmp_path):
+async def test_serve_on_a_fresh_machine_uses_the_embedded_database(tmp_path: Path) -> None:
     """No DATABASE_URL, no credentials: it starts, migrates, answers, and stops cleanly on SIGTERM."""
     port = free_port()
     env = {

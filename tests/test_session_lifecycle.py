@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.commands import (
+    Actor,
     AnswerQuestion,
     DraftHandoff,
     EditTriage,
@@ -32,7 +34,9 @@ from bot.events import (
     StatusChanged,
     TriageChanged,
 )
+from bot.handler import SessionHandler
 from bot.schemas import HandoffFields
+from fakes.anthropic import FakeAnthropic
 from storage.models import AISession, AISessionStep, SessionHandoff, SessionResolutionOutput
 from tests.conftest import collect
 
@@ -45,13 +49,17 @@ def errors(events):
     return [e for e in events if isinstance(e, Notice) and e.level == "error"]
 
 
-async def start(handler, actor, text="Outlook keeps asking for the password at Contoso on LAPTOP-042"):
+async def start(
+    handler: SessionHandler, actor, text="Outlook keeps asking for the password at Contoso on LAPTOP-042"
+):
     events = await collect(handler.handle(StartSession(actor=actor, text=text)))
     assert not errors(events), errors(events)
     return first(events, SessionStarted).session_id, events
 
 
-async def test_full_session_start_to_rating(handler, alice, db, fake_claude):
+async def test_full_session_start_to_rating(
+    handler: SessionHandler, alice: Actor, db: async_sessionmaker[AsyncSession], fake_claude: FakeAnthropic
+) -> None:
     session_id, events = await start(handler, alice)
     turn = first(events, AssistantTurn)
     assert turn.questions and turn.questions[0].options, "the first turn asks a question with options"
@@ -160,7 +168,9 @@ async def test_full_session_start_to_rating(handler, alice, db, fake_claude):
         assert json.loads(next(o.content for o in outputs if o.format == "json"))["root_cause"]
 
 
-async def test_resolve_with_edited_fields_overrides_the_draft(handler, alice, db):
+async def test_resolve_with_edited_fields_overrides_the_draft(
+    handler: SessionHandler, alice: Actor, db: async_sessionmaker[AsyncSession]
+) -> None:
     session_id, _ = await start(handler, alice, "Printer at Fabrikam is offline")
     await collect(handler.handle(DraftHandoff(actor=alice, session_id=session_id, kind="resolve")))
     edited = HandoffFields(
@@ -175,7 +185,9 @@ async def test_resolve_with_edited_fields_overrides_the_draft(handler, alice, db
         assert handoff.root_cause == "Stuck job in the spooler"
 
 
-async def test_escalation_and_take_over(handler, alice, bob, db):
+async def test_escalation_and_take_over(
+    handler: SessionHandler, alice: Actor, bob: Actor, db: async_sessionmaker[AsyncSession]
+) -> None:
     session_id, _ = await start(handler, alice, "VPN drops every 10 minutes for the Northwind sales team")
     await collect(handler.handle(DraftHandoff(actor=alice, session_id=session_id, kind="escalate")))
     events = await collect(
@@ -204,7 +216,9 @@ async def test_escalation_and_take_over(handler, alice, bob, db):
         assert row.escalation_package["reason"] == "Needs firewall access"
 
 
-async def test_pause_blocks_turns_until_resumed_and_counts_parked_time(handler, alice, db):
+async def test_pause_blocks_turns_until_resumed_and_counts_parked_time(
+    handler: SessionHandler, alice: Actor, db: async_sessionmaker[AsyncSession]
+) -> None:
     session_id, _ = await start(handler, alice)
     await collect(handler.handle(Pause(actor=alice, session_id=session_id)))
     async with db() as s, s.begin():
@@ -230,7 +244,9 @@ async def test_pause_blocks_turns_until_resumed_and_counts_parked_time(handler, 
         assert steps == 2, "the refused message was not stored"
 
 
-async def test_lifecycle_errors_are_clear_and_change_nothing(handler, alice, db):
+async def test_lifecycle_errors_are_clear_and_change_nothing(
+    handler: SessionHandler, alice: Actor, db: async_sessionmaker[AsyncSession]
+) -> None:
     session_id, events = await start(handler, alice)
     q = first(events, AssistantTurn).questions[0]
     await collect(
@@ -255,7 +271,9 @@ async def test_lifecycle_errors_are_clear_and_change_nothing(handler, alice, db)
         assert row.status == "resolved" and row.session_rating is None
 
 
-async def test_active_time_counts_work_not_idle_hours(handler, alice, db):
+async def test_active_time_counts_work_not_idle_hours(
+    handler: SessionHandler, alice: Actor, db: async_sessionmaker[AsyncSession]
+) -> None:
     session_id, _ = await start(handler, alice)
     async with db() as s, s.begin():
         # The engineer went home for two hours with the session open.
@@ -271,7 +289,9 @@ async def test_active_time_counts_work_not_idle_hours(handler, alice, db):
     assert row.total_parked_seconds == 0
 
 
-async def test_an_engineer_whose_first_command_is_refused_can_go_on(handler, alice, bob):
+async def test_an_engineer_whose_first_command_is_refused_can_go_on(
+    handler: SessionHandler, alice: Actor, bob: Actor
+) -> None:
     session_id, _ = await start(handler, alice)
     await collect(handler.handle(Pause(actor=alice, session_id=session_id)))
     # Bob's very first command is refused (the session is paused) ...
@@ -285,7 +305,9 @@ async def test_an_engineer_whose_first_command_is_refused_can_go_on(handler, ali
     assert first(events, AssistantTurn)
 
 
-async def test_adapters_can_read_the_header_and_the_open_draft(handler, alice, mallory):
+async def test_adapters_can_read_the_header_and_the_open_draft(
+    handler: SessionHandler, alice: Actor, mallory: Actor
+) -> None:
     import uuid
 
     import pytest
@@ -305,7 +327,7 @@ async def test_adapters_can_read_the_header_and_the_open_draft(handler, alice, m
         await handler.latest_draft(actor=mallory, session_id=session_id)
 
 
-async def test_escalation_event_carries_the_reason(handler, alice, bob):
+async def test_escalation_event_carries_the_reason(handler: SessionHandler, alice: Actor, bob: Actor) -> None:
     session_id, _ = await start(handler, alice)
     await collect(handler.handle(DraftHandoff(actor=alice, session_id=session_id, kind="escalate")))
     events = await collect(

@@ -7,11 +7,15 @@ import os
 import sys
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from fakes.anthropic import FakeAnthropic
 from storage.models import AISession, AISessionStep, SessionHandoff, SessionResolutionOutput
 
 
-async def run_shell(db_url: str, fake_claude, lines: list[str], *args: str, user: str = "alice") -> str:
+async def run_shell(
+    db_url: str, fake_claude: FakeAnthropic, lines: list[str], *args: str, user: str = "alice"
+) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC", "SLACK"))}
     env.update(
         {
@@ -32,7 +36,9 @@ async def run_shell(db_url: str, fake_claude, lines: list[str], *args: str, user
     return text
 
 
-async def test_shell_session_from_problem_to_confirmed_resolution(db_url, db, fake_claude):
+async def test_shell_session_from_problem_to_confirmed_resolution(
+    db_url: str, db: async_sessionmaker[AsyncSession], fake_claude: FakeAnthropic
+) -> None:
     out = await run_shell(
         db_url,
         fake_claude,
@@ -74,7 +80,9 @@ async def test_shell_session_from_problem_to_confirmed_resolution(db_url, db, fa
         assert sorted(formats) == ["json", "markdown", "plain"]
 
 
-async def test_a_session_is_picked_up_again_in_a_new_shell(db_url, db, fake_claude):
+async def test_a_session_is_picked_up_again_in_a_new_shell(
+    db_url: str, db: async_sessionmaker[AsyncSession], fake_claude: FakeAnthropic
+) -> None:
     await run_shell(db_url, fake_claude, ["The VPN drops every ten minutes at Northwind", "/pause", "/quit"])
     async with db() as s:
         session_id = (await s.execute(sa.select(AISession.id))).scalar_one()
@@ -96,7 +104,9 @@ async def test_a_session_is_picked_up_again_in_a_new_shell(db_url, db, fake_clau
         assert "still dropping after the update" in list(contents)
 
 
-async def test_escalate_to_a_colleague_who_takes_over(db_url, db, fake_claude):
+async def test_escalate_to_a_colleague_who_takes_over(
+    db_url: str, db: async_sessionmaker[AsyncSession], fake_claude: FakeAnthropic
+) -> None:
     await run_shell(
         db_url,
         fake_claude,
@@ -113,7 +123,7 @@ async def test_escalate_to_a_colleague_who_takes_over(db_url, db, fake_claude):
         assert row.status == "active" and row.handoff_count == 1
 
 
-async def test_help_and_bad_session_id(db_url, fake_claude):
+async def test_help_and_bad_session_id(db_url: str, fake_claude: FakeAnthropic) -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "adapters.cli", "--help", stdout=asyncio.subprocess.PIPE
     )

@@ -8,17 +8,19 @@ import json
 import uuid
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import messages as msg
-from bot.commands import RetryTurn, UserMessage
+from bot.commands import Actor, RetryTurn, UserMessage
 from bot.events import AssistantTurn, Notice
 from bot.handler import SessionHandler
+from fakes.anthropic import FakeAnthropic
 from storage.models import AISession, AISessionStep
 from tests.conftest import collect, make_claude
 from tests.test_session_lifecycle import errors, first, start
 
 
-async def roles_in_order(db, session_id):
+async def roles_in_order(db: async_sessionmaker[AsyncSession], session_id):
     async with db() as s:
         rows = (
             await s.execute(
@@ -30,7 +32,13 @@ async def roles_in_order(db, session_id):
     return rows
 
 
-async def test_two_messages_racing_on_one_session_are_serialized(handler, alice, bob, db, fake_claude):
+async def test_two_messages_racing_on_one_session_are_serialized(
+    handler: SessionHandler,
+    alice: Actor,
+    bob: Actor,
+    db: async_sessionmaker[AsyncSession],
+    fake_claude: FakeAnthropic,
+) -> None:
     session_id, _ = await start(handler, alice)
     fake_claude.latency = 0.3
     a, b = await asyncio.gather(
@@ -48,7 +56,9 @@ async def test_two_messages_racing_on_one_session_are_serialized(handler, alice,
     assert "first: spooler restarted" in second_request and "second: still offline" in second_request
 
 
-async def test_a_finished_turn_leaves_no_turn_in_flight_for_the_recovery_sweep(handler, alice, db):
+async def test_a_finished_turn_leaves_no_turn_in_flight_for_the_recovery_sweep(
+    handler: SessionHandler, alice: Actor, db: async_sessionmaker[AsyncSession]
+) -> None:
     """A turn that ended normally is not an interrupted one: nothing is left for the sweep to announce."""
     session_id, _ = await start(handler, alice)
     await collect(handler.handle(UserMessage(actor=alice, session_id=session_id, text="still offline")))
@@ -65,7 +75,9 @@ async def test_a_finished_turn_leaves_no_turn_in_flight_for_the_recovery_sweep(h
     assert await handler.recover_unfinished() == []
 
 
-async def test_handlers_in_two_processes_share_the_lease(db, fake_claude, alice):
+async def test_handlers_in_two_processes_share_the_lease(
+    db: async_sessionmaker[AsyncSession], fake_claude: FakeAnthropic, alice: Actor
+) -> None:
     # Two handlers with separate owners stand for two `flowpilot serve` processes on one database.
     one = SessionHandler(db=db, claude=make_claude(fake_claude), lease_seconds=30, lease_wait_seconds=10)
     two = SessionHandler(db=db, claude=make_claude(fake_claude), lease_seconds=30, lease_wait_seconds=10)
@@ -86,8 +98,8 @@ async def test_handlers_in_two_processes_share_the_lease(db, fake_claude, alice)
 
 
 async def test_a_lease_left_by_a_dead_process_expires_and_the_turn_is_retryable(
-    handler, alice, db, fake_claude
-):
+    handler: SessionHandler, alice: Actor, db: async_sessionmaker[AsyncSession], fake_claude: FakeAnthropic
+) -> None:
     session_id, _ = await start(handler, alice)
     # A process died mid-turn: the engineer's message is stored, the lease is stale, no reply was written.
     async with db() as s, s.begin():
@@ -109,7 +121,9 @@ async def test_a_lease_left_by_a_dead_process_expires_and_the_turn_is_retryable(
         assert row.lease_owner is None and row.awaiting_reply is False
 
 
-async def test_any_command_after_a_crash_says_the_turn_was_interrupted(handler, alice, db):
+async def test_any_command_after_a_crash_says_the_turn_was_interrupted(
+    handler: SessionHandler, alice: Actor, db: async_sessionmaker[AsyncSession]
+) -> None:
     session_id, _ = await start(handler, alice)
     async with db() as s, s.begin():
         row = await s.get(AISession, session_id)
@@ -123,7 +137,9 @@ async def test_any_command_after_a_crash_says_the_turn_was_interrupted(handler, 
     assert first(events, AssistantTurn)
 
 
-async def test_a_live_lease_makes_others_wait_not_fail(handler, alice, db, fake_claude):
+async def test_a_live_lease_makes_others_wait_not_fail(
+    handler: SessionHandler, alice: Actor, db: async_sessionmaker[AsyncSession], fake_claude: FakeAnthropic
+) -> None:
     session_id, _ = await start(handler, alice)
     other_owner = uuid.uuid4()
     async with db() as s, s.begin():
@@ -131,7 +147,7 @@ async def test_a_live_lease_makes_others_wait_not_fail(handler, alice, db, fake_
         row.lease_owner = other_owner
         row.lease_expires_at = sa.func.now() + sa.text("interval '30 seconds'")
 
-    async def release_soon():
+    async def release_soon() -> None:
         await asyncio.sleep(0.5)
         async with db() as s, s.begin():
             await s.execute(
@@ -146,7 +162,9 @@ async def test_a_live_lease_makes_others_wait_not_fail(handler, alice, db, fake_
     assert first(events, AssistantTurn) and not errors(events)
 
 
-async def test_busy_session_gives_a_clear_retryable_notice(db, fake_claude, alice):
+async def test_busy_session_gives_a_clear_retryable_notice(
+    db: async_sessionmaker[AsyncSession], fake_claude: FakeAnthropic, alice: Actor
+) -> None:
     impatient = SessionHandler(
         db=db, claude=make_claude(fake_claude), lease_seconds=30, lease_wait_seconds=0.3
     )
@@ -162,7 +180,9 @@ async def test_busy_session_gives_a_clear_retryable_notice(db, fake_claude, alic
     assert len(rows) == 2, "nothing was written while the session was busy"
 
 
-async def test_graceful_shutdown_lets_a_turn_finish(db, fake_claude, alice):
+async def test_graceful_shutdown_lets_a_turn_finish(
+    db: async_sessionmaker[AsyncSession], fake_claude: FakeAnthropic, alice: Actor
+) -> None:
     handler = SessionHandler(db=db, claude=make_claude(fake_claude), lease_seconds=30, lease_wait_seconds=10)
     session_id, _ = await start(handler, alice)
     fake_claude.latency = 0.5
@@ -176,7 +196,9 @@ async def test_graceful_shutdown_lets_a_turn_finish(db, fake_claude, alice):
     assert errors(refused)[0].code == "shutting_down"
 
 
-async def test_shutdown_past_the_grace_period_leaves_the_turn_retryable(db, fake_claude, alice):
+async def test_shutdown_past_the_grace_period_leaves_the_turn_retryable(
+    db: async_sessionmaker[AsyncSession], fake_claude: FakeAnthropic, alice: Actor
+) -> None:
     handler = SessionHandler(db=db, claude=make_claude(fake_claude), lease_seconds=30, lease_wait_seconds=10)
     session_id, _ = await start(handler, alice)
     fake_claude.latency = 5
@@ -199,7 +221,9 @@ async def test_shutdown_past_the_grace_period_leaves_the_turn_retryable(db, fake
     assert rows[-2].content == "slow" and rows[-1].role == "assistant"
 
 
-async def test_a_draft_abandoned_by_its_reader_is_not_reported_as_interrupted(handler, alice, fake_claude):
+async def test_a_draft_abandoned_by_its_reader_is_not_reported_as_interrupted(
+    handler: SessionHandler, alice: Actor, fake_claude: FakeAnthropic
+) -> None:
     from bot.commands import DraftHandoff
     from bot.events import DraftDelta
 
@@ -218,8 +242,8 @@ async def test_a_draft_abandoned_by_its_reader_is_not_reported_as_interrupted(ha
 
 
 async def test_an_answer_that_arrives_after_another_process_took_the_session_over_is_dropped_whole(
-    db, fake_claude, alice
-):
+    db: async_sessionmaker[AsyncSession], fake_claude: FakeAnthropic, alice: Actor
+) -> None:
     # Claude took longer than the lease and another process took the session over meanwhile: the late
     # answer must not be written over that process's turn, not even in part.
     handler = SessionHandler(db=db, claude=make_claude(fake_claude), lease_seconds=30)
@@ -246,7 +270,9 @@ async def test_an_answer_that_arrives_after_another_process_took_the_session_ove
     assert [r.role for r in rows][-1] == "user", "no step of the dropped answer was written"
 
 
-async def test_claude_hears_the_whole_conversation_when_two_processes_take_turns(db, fake_claude, alice):
+async def test_claude_hears_the_whole_conversation_when_two_processes_take_turns(
+    db: async_sessionmaker[AsyncSession], fake_claude: FakeAnthropic, alice: Actor
+) -> None:
     # Each process remembers the steps it wrote; the steps the other process wrote in between must still
     # reach Claude, in order, each once.
     one = SessionHandler(db=db, claude=make_claude(fake_claude), lease_seconds=30)
@@ -265,7 +291,9 @@ async def test_claude_hears_the_whole_conversation_when_two_processes_take_turns
         assert [r.split('"')[1] for r in replies] == said[:-1], f"turn {i}: Claude's own replies, in order"
 
 
-async def test_a_message_that_must_wait_says_so_at_once_privately(handler, alice, fake_claude):
+async def test_a_message_that_must_wait_says_so_at_once_privately(
+    handler: SessionHandler, alice: Actor, fake_claude: FakeAnthropic
+) -> None:
     session_id, _ = await start(handler, alice)
     fake_claude.latency = 1.0
     calls = len(fake_claude.requests)
@@ -283,7 +311,9 @@ async def test_a_message_that_must_wait_says_so_at_once_privately(handler, alice
     assert first(rest, AssistantTurn), "and then it is answered"
 
 
-async def test_messages_sent_while_one_waits_join_its_turn_one_claude_call(handler, alice, db, fake_claude):
+async def test_messages_sent_while_one_waits_join_its_turn_one_claude_call(
+    handler: SessionHandler, alice: Actor, db: async_sessionmaker[AsyncSession], fake_claude: FakeAnthropic
+) -> None:
     session_id, _ = await start(handler, alice)
     fake_claude.latency = 0.5
     calls = len(fake_claude.requests)

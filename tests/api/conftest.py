@@ -11,8 +11,8 @@ import aiohttp
 import pytest
 
 from adapters.runtime import Runtime
+from fakes.anthropic import FakeAnthropic
 from tests.conftest import app_settings, running_app
-from tests.fakes.anthropic import FakeAnthropic
 
 ACME = "tok-acme"
 EVIL = "tok-evil"

@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+from fakes.anthropic import FakeAnthropic
 from storage.notify import SessionChange
+from tests.api.conftest import Api
 from tests.conftest import app_settings, running_app
 
 
-async def test_triage_edits_and_resolutions_made_here_reach_another_process(api, db_url, fake_claude):
+async def test_triage_edits_and_resolutions_made_here_reach_another_process(
+    api: Api, db_url: str, fake_claude: FakeAnthropic
+) -> None:
     # A second FlowPilot process on the same database (as the Slack or Teams adapter would run).
     async with running_app(app_settings(db_url, fake_claude)) as (_base, other):
         received: asyncio.Queue[SessionChange] = asyncio.Queue()

@@ -7,14 +7,16 @@ import uuid
 
 import aiohttp
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.api.routes import BODY_LIMIT
 from storage.models import AISession, SessionHandoff
+from tests.api.conftest import Api
 
 from .conftest import EVIL
 
 
-async def test_tokens_are_required_and_scoped_to_one_account(api):
+async def test_tokens_are_required_and_scoped_to_one_account(api: Api) -> None:
     sid = (await api.start())["session"]["id"]
     async with api.http.get(f"{api.base}/api/ai-sessions") as r:
         assert r.status == 401 and r.headers["WWW-Authenticate"].startswith("Bearer")
@@ -37,14 +39,14 @@ async def test_tokens_are_required_and_scoped_to_one_account(api):
     assert read["client_name"] != "Evil Corp"
 
 
-async def test_unknown_and_malformed_ids_are_not_found(api):
+async def test_unknown_and_malformed_ids_are_not_found(api: Api) -> None:
     for sid in (str(uuid.uuid4()), "not-a-uuid", "123"):
         for method, path in (("GET", ""), ("PATCH", "/triage"), ("POST", "/messages"), ("POST", "/rating")):
             status, data = await api.call(method, f"/api/ai-sessions/{sid}{path}", {"text": "hi"})
             assert status == 404 and data["error"]["code"] == "not_found", (sid, path)
 
 
-async def test_bad_bodies_are_client_errors_with_the_fields_named(api):
+async def test_bad_bodies_are_client_errors_with_the_fields_named(api: Api) -> None:
     sid = (await api.start())["session"]["id"]
     status, data = await api.call("POST", f"/api/ai-sessions/{sid}/rating", {"rating": "five"})
     assert status == 422 and data["error"]["fields"][0]["loc"] == ["body", "rating"]
@@ -90,7 +92,7 @@ async def test_bad_bodies_are_client_errors_with_the_fields_named(api):
     assert status == 409  # not resolved yet
 
 
-async def test_malformed_json_and_huge_bodies(api):
+async def test_malformed_json_and_huge_bodies(api: Api) -> None:
     sid = (await api.start())["session"]["id"]
     headers = {**api.headers(), "Content-Type": "application/json"}
     for raw in (b"{", b'{"text": "unterminated', b"\xff\xfe", b"[" * 100_000):
@@ -114,7 +116,7 @@ async def test_malformed_json_and_huge_bodies(api):
     assert read["status"] == "active"
 
 
-async def test_claude_overloaded_is_a_retryable_502_and_the_message_is_kept(api):
+async def test_claude_overloaded_is_a_retryable_502_and_the_message_is_kept(api: Api) -> None:
     api.fake.queue_error(529)
     status, data = await api.call(
         "POST", "/api/ai-sessions", {"text": "Outlook at Contoso keeps asking for the password"}
@@ -141,7 +143,9 @@ async def test_claude_overloaded_is_a_retryable_502_and_the_message_is_kept(api)
     assert read["steps"][-1]["content"] == "Still failing"
 
 
-async def test_claude_failing_mid_draft_ends_the_stream_with_an_error_event(api, db):
+async def test_claude_failing_mid_draft_ends_the_stream_with_an_error_event(
+    api: Api, db: async_sessionmaker[AsyncSession]
+) -> None:
     sid = (await api.start())["session"]["id"]
     api.fake.queue_cut_stream(
         "## Root cause\nThe spooler " + "x" * 400, after_chars=60, error_type="overloaded_error"
@@ -161,7 +165,7 @@ async def test_claude_failing_mid_draft_ends_the_stream_with_an_error_event(api,
     assert events[-1][0] == "done"
 
 
-async def test_a_draft_refused_before_streaming_is_a_plain_json_error(api):
+async def test_a_draft_refused_before_streaming_is_a_plain_json_error(api: Api) -> None:
     sid = (await api.start())["session"]["id"]
     await api.call(
         "POST", f"/api/ai-sessions/{sid}/escalate",
@@ -171,7 +175,9 @@ async def test_a_draft_refused_before_streaming_is_a_plain_json_error(api):
     assert status == 409 and data["error"]["code"] == "invalid_transition"
 
 
-async def test_a_client_leaving_mid_draft_cancels_it_and_leaves_nothing_half_made(api, db):
+async def test_a_client_leaving_mid_draft_cancels_it_and_leaves_nothing_half_made(
+    api: Api, db: async_sessionmaker[AsyncSession]
+) -> None:
     sid = (await api.start())["session"]["id"]
     api.fake.chunk_delay = 0.05
     api.fake.queue_text("## Root cause\n" + "The print spooler was stuck. " * 60 + "\n## Steps taken\n1. x\n")
@@ -206,14 +212,14 @@ async def test_a_client_leaving_mid_draft_cancels_it_and_leaves_nothing_half_mad
     assert (await api.draft(sid))[-1][0] == "done"
 
 
-async def test_the_openapi_document_needs_no_token(api):
+async def test_the_openapi_document_needs_no_token(api: Api) -> None:
     async with aiohttp.ClientSession() as http, http.get(f"{api.base}/api/openapi.json") as r:
         doc = await r.json()
     assert r.status == 200 and doc["openapi"].startswith("3.1")
     assert "/api/ai-sessions/{session_id}/handoff-draft" in doc["paths"]
 
 
-async def test_a_refused_command_does_not_break_the_next_one_of_the_same_engineer(api):
+async def test_a_refused_command_does_not_break_the_next_one_of_the_same_engineer(api: Api) -> None:
     """Found by schemathesis: a new engineer's first command is refused (409), their next one must work."""
     sid = (await api.start())["session"]["id"]
     status, _ = await api.call(

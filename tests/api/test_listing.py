@@ -6,13 +6,15 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.models import AISession
+from tests.api.conftest import Api
 
 from .conftest import EVIL
 
 
-async def _all_pages(api, query: dict, limit: int = 2) -> list[dict]:
+async def _all_pages(api: Api, query: dict, limit: int = 2) -> list[dict]:
     items, cursor, pages = [], None, 0
     while True:
         params = [*query.items(), ("limit", limit)] + ([("cursor", cursor)] if cursor else [])
@@ -26,7 +28,7 @@ async def _all_pages(api, query: dict, limit: int = 2) -> list[dict]:
         assert pages < 20
 
 
-async def test_pages_and_filters(api, db):
+async def test_pages_and_filters(api: Api, db: async_sessionmaker[AsyncSession]) -> None:
     made = []
     for n, (user, client) in enumerate(
         [

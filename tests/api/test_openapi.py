@@ -15,6 +15,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from tests.api.conftest import Api
+
 from .conftest import ACME
 
 CHECKS = [
@@ -58,7 +60,7 @@ def _fuzz(url: str, session_id: str) -> list[str]:
     return failures
 
 
-async def test_the_running_app_conforms_to_its_openapi_document(api):
+async def test_the_running_app_conforms_to_its_openapi_document(api: Api) -> None:
     session_id = (await api.start())["session"]["id"]
     hypothesis.seed(0)
     failures = await asyncio.to_thread(_fuzz, api.base, session_id)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import base64
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.models import SessionHandoff, SessionResolutionOutput
+from tests.api.conftest import Api
 
 LOG = "2026-11-20 08:01:13 INFO spooler started\n2026-11-20 08:02:44 ERROR job 17 stuck in queue PRN-2\n"
 
 
-async def test_a_session_from_start_to_rating(api, db):
+async def test_a_session_from_start_to_rating(api: Api, db: async_sessionmaker[AsyncSession]) -> None:
     started = await api.start(
         "Users at Contoso cannot print to PRN-2 since this morning",
         attachments=[
@@ -143,7 +145,7 @@ async def test_a_session_from_start_to_rating(api, db):
         assert sorted(formats) == ["json", "markdown", "plain"]
 
 
-async def test_escalation_to_another_engineer_with_its_package(api):
+async def test_escalation_to_another_engineer_with_its_package(api: Api) -> None:
     sid = (await api.start("VPN at Fabrikam drops every 10 minutes on LAPTOP-7"))["session"]["id"]
     _, escalated = await api.call(
         "POST",
@@ -168,7 +170,9 @@ async def test_escalation_to_another_engineer_with_its_package(api):
     assert status == 409
 
 
-async def test_resolving_without_a_draft_or_fields_is_a_conflict_and_changes_nothing(api, db):
+async def test_resolving_without_a_draft_or_fields_is_a_conflict_and_changes_nothing(
+    api: Api, db: async_sessionmaker[AsyncSession]
+) -> None:
     sid = (await api.start())["session"]["id"]
     status, body = await api.call("POST", f"/api/ai-sessions/{sid}/resolve")
     assert status == 409 and "draft" in body["error"]["message"]

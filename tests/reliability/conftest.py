@@ -15,10 +15,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bench.harness import Server, flowpilot
+from fakes.anthropic import FakeAnthropic
+from fakes.slack import FakeSlack
 from storage.models import AISession, AISessionStep
 from tests.api.conftest import api  # noqa: F401  (fixtures shared with the API suite)
-from tests.fakes.anthropic import FakeAnthropic
-from tests.fakes.slack import FakeSlack
 from tests.slack.conftest import SECRET, SlackHarness, fake_slack, slack  # noqa: F401  (fixtures shared with the Slack suite)
 from tests.teams.conftest import connector, teams  # noqa: F401  (fixtures shared with the Teams suite)
 

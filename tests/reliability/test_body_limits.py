@@ -16,11 +16,11 @@ import aiohttp
 import pytest
 
 from adapters.limits import MB
+from fakes.anthropic import FakeAnthropic
+from fakes.connector import personal_message
+from fakes.slack import FakeSlack, signed_headers, slash_command_body
 from tests.api.conftest import TOKENS
 from tests.conftest import running_app
-from tests.fakes.anthropic import FakeAnthropic
-from tests.fakes.connector import personal_message
-from tests.fakes.slack import FakeSlack, signed_headers, slash_command_body
 from tests.reliability.capture import Capture, capture_server  # noqa: F401  (the capture fixture)
 from tests.slack.conftest import ALICE, SECRET, SlackHarness, slack_settings, wait_for
 

@@ -20,12 +20,12 @@ import aiohttp
 import pytest
 import sqlalchemy as sa
 
+from fakes.anthropic import FakeAnthropic
+from fakes.slack import FakeSlack
 from storage.embedded import start_embedded
 from storage.migrate import upgrade_to_head
 from storage.models import AISession
 from tests.conftest import running_app
-from tests.fakes.anthropic import FakeAnthropic
-from tests.fakes.slack import FakeSlack
 from tests.slack.conftest import ALICE, SlackHarness, action_ids, slack_settings, started, wait_for
 
 from .conftest import session_row, steps

@@ -79,7 +79,7 @@ async def sql(pgdata: Path, statement: str) -> object:
         await conn.close()
 
 
-async def test_after_kill_9_the_next_start_reuses_the_database_and_its_stop_stops_it(data_dir):
+async def test_after_kill_9_the_next_start_reuses_the_database_and_its_stop_stops_it(data_dir: Path) -> None:
     pgdata = data_dir / "pg"
     first = embedded_serve(data_dir)
     await first.start(ready_path="/readyz", timeout=90)

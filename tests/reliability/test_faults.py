@@ -11,9 +11,9 @@ import pytest
 import sqlalchemy as sa
 
 import adapters.slack.app as slack_app
+from fakes.anthropic import FakeAnthropic
+from fakes.slack import FakeSlack
 from tests.conftest import running_app
-from tests.fakes.anthropic import FakeAnthropic
-from tests.fakes.slack import FakeSlack
 from tests.slack.conftest import (
     ALICE,
     SlackHarness,

@@ -8,8 +8,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fakes.slack import event_callback_body, slash_command_body
 from tests.api.conftest import Api
-from tests.fakes.slack import event_callback_body, slash_command_body
 from tests.slack.conftest import ALICE, SlackHarness
 
 FUZZ = settings(

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.fakes.connector import card_submit, invoke, personal_message
+from fakes.connector import card_submit, invoke, personal_message
 from tests.reliability.test_hostile_input import json_value, odd_text
 from tests.teams.conftest import Teams, fast_timing  # noqa: F401  (autouse: fast Teams pacing)
 

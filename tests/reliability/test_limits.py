@@ -9,9 +9,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+from fakes.anthropic import FakeAnthropic
+from fakes.slack import FakeSlack
 from tests.conftest import running_app
-from tests.fakes.anthropic import FakeAnthropic
-from tests.fakes.slack import FakeSlack
 from tests.slack.conftest import ALICE, BOB, SlackHarness, action_ids, shown_text, slack_settings, wait_for
 
 from .conftest import session_row, settle, steps

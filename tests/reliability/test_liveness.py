@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bench.harness import flowpilot
 from bot import messages as msg
+from fakes.anthropic import FakeAnthropic
+from fakes.slack import FakeSlack
 from tests.api.conftest import Api
-from tests.fakes.anthropic import FakeAnthropic
-from tests.fakes.slack import FakeSlack
 from tests.slack.conftest import ALICE, BOB, SlackHarness, shown_text, wait_for
 
 from .conftest import Served, _DbOnly, serve_env, session_row, steps

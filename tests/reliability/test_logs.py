@@ -27,10 +27,10 @@ from adapters.cli import credentials
 from bench.harness import ROOT, flowpilot
 from bot.redaction import LogMask
 from bot.settings import Settings
+from fakes.anthropic import FakeAnthropic
+from fakes.connector import DEFAULT_BOT_APP_ID, DEFAULT_TENANT_ID, FakeConnector, personal_message
+from fakes.slack import FakeSlack, slash_command_body
 from tests.conftest import app_settings, running_app
-from tests.fakes.anthropic import FakeAnthropic
-from tests.fakes.connector import DEFAULT_BOT_APP_ID, DEFAULT_TENANT_ID, FakeConnector, personal_message
-from tests.fakes.slack import FakeSlack, slash_command_body
 from tests.slack.conftest import ALICE, SlackHarness, action_ids, shown_text, started, wait_for
 
 from .conftest import _DbOnly, serve_env

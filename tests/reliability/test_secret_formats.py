@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bench.harness import Server, flowpilot
 from bot.redaction import redact
+from fakes.anthropic import FakeAnthropic
+from fakes.slack import FakeSlack
 from storage.models import AISession, AISessionStep
-from tests.fakes.anthropic import FakeAnthropic
-from tests.fakes.slack import FakeSlack
 from tests.reliability.conftest import serve_env
 from tests.reliability.secret_catalogue import CATALOGUE, table
 

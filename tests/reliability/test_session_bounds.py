@@ -15,11 +15,11 @@ from bot import messages as msg
 from bot.commands import Actor, EditTriage, Rate
 from bot.prompts import HISTORY_BUDGET_CHARS
 from bot.triage import MAX_EVIDENCE
+from fakes.anthropic import FakeAnthropic
+from fakes.slack import FakeSlack
 from storage.models import AISession
 from tests.api.conftest import TOKENS, Api, read_sse
 from tests.conftest import app_settings, collect, running_app
-from tests.fakes.anthropic import FakeAnthropic
-from tests.fakes.slack import FakeSlack
 from tests.slack.conftest import ALICE, SlackHarness, shown_text, slack_settings, started, wait_for
 
 from .conftest import settle

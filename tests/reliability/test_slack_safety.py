@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import func, select
 
 from adapters.slack import messages as slack_msg
+from fakes.slack import block_actions_payload, event_callback_body, signed_headers, slash_command_body
 from storage.models import AISession, ThreadBinding
-from tests.fakes.slack import block_actions_payload, event_callback_body, signed_headers, slash_command_body
 from tests.reliability.capture import Capture, capture_server  # noqa: F401  (the capture fixture)
 from tests.reliability.conftest import settle
 from tests.slack.conftest import ALICE, EVIL_TEAM, MALLORY, SECRET, SlackHarness, started, wait_for

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from fakes.connector import DEFAULT_PERSONAL_CONVERSATION_ID as CHAT
+from fakes.connector import card_submit, personal_message
 from storage.models import AISession
-from tests.fakes.connector import DEFAULT_PERSONAL_CONVERSATION_ID as CHAT
-from tests.fakes.connector import card_submit, personal_message
 from tests.slack.conftest import wait_for
 from tests.teams.conftest import Teams, fast_timing  # noqa: F401  (fast retries, as the Teams suite)
 from tests.teams.helpers import button, buttons, card_of, card_with, texts

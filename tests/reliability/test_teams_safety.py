@@ -23,11 +23,11 @@ import pytest
 import sqlalchemy as sa
 from aiohttp import web
 
+from fakes.anthropic import FakeAnthropic
+from fakes.connector import DEFAULT_PERSONAL_CONVERSATION_ID as CHAT
+from fakes.connector import FakeConnector, invoke, personal_message
 from storage.models import AISession
 from tests.conftest import app_settings, running_app
-from tests.fakes.anthropic import FakeAnthropic
-from tests.fakes.connector import DEFAULT_PERSONAL_CONVERSATION_ID as CHAT
-from tests.fakes.connector import FakeConnector, invoke, personal_message
 from tests.teams.conftest import Teams, fast_timing, wait_for  # noqa: F401  (autouse: fast Teams pacing)
 from tests.teams.helpers import button, card_of, raw_texts, texts
 

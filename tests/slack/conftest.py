@@ -14,10 +14,8 @@ import pytest
 import sqlalchemy as sa
 
 from adapters.runtime import Runtime
-from storage.models import AISession
-from tests.conftest import app_settings, running_app
-from tests.fakes.anthropic import FakeAnthropic
-from tests.fakes.slack import (
+from fakes.anthropic import FakeAnthropic
+from fakes.slack import (
     FakeSlack,
     block_actions_body,
     event_callback_body,
@@ -25,6 +23,8 @@ from tests.fakes.slack import (
     slash_command_body,
     view_submission_body,
 )
+from storage.models import AISession
+from tests.conftest import app_settings, running_app
 
 SECRET = "test-signing-secret"
 ALICE = "U0ALICE001"

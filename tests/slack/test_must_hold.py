@@ -11,9 +11,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack import render
 from adapters.slack.streaming import DraftWriter
 from bot.events import AssistantTurn, Question, SuggestedAction
+from fakes.anthropic import FakeAnthropic
+from fakes.slack import FakeSlack, message_block_errors, slash_command_body, slash_command_payload
 from tests.conftest import running_app
-from tests.fakes.anthropic import FakeAnthropic
-from tests.fakes.slack import FakeSlack, message_block_errors, slash_command_body, slash_command_payload
 
 from .conftest import (
     ALICE,

@@ -13,11 +13,11 @@ import sqlalchemy as sa
 from adapters.slack import messages as msg
 from adapters.slack.commands import DOUBLE_CLICK_SECONDS
 from bot.commands import Actor, EditTriage
+from fakes.anthropic import FakeAnthropic
+from fakes.slack import FakeSlack, message_shortcut_body
 from storage import lease
 from storage.models import SessionHandoff
 from tests.conftest import running_app
-from tests.fakes.anthropic import FakeAnthropic
-from tests.fakes.slack import FakeSlack, message_shortcut_body
 
 from .conftest import (
     ALICE,

@@ -8,7 +8,7 @@ import time
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.streaming import DraftWriter
-from tests.fakes.slack import FakeSlack
+from fakes.slack import FakeSlack
 
 from .conftest import ALICE, SlackHarness, started, wait_for
 

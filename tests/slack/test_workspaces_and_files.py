@@ -17,10 +17,10 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from bot.intake import NOT_AN_IMAGE
+from fakes.anthropic import FakeAnthropic
+from fakes.slack import FakeSlack
 from storage.models import ThreadBinding
 from tests.conftest import running_app
-from tests.fakes.anthropic import FakeAnthropic
-from tests.fakes.slack import FakeSlack
 
 from .conftest import ALICE, SlackHarness, slack_settings, started, wait_for
 

@@ -16,9 +16,9 @@ import adapters.teams.app as teams_app
 from adapters.runtime import Runtime
 from adapters.teams.delivery import Limits
 from adapters.teams.streaming import Pace
+from fakes.anthropic import FakeAnthropic
+from fakes.connector import FakeConnector
 from tests.conftest import app_settings, running_app
-from tests.fakes.anthropic import FakeAnthropic
-from tests.fakes.connector import FakeConnector
 
 T = TypeVar("T")
 

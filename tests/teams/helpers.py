@@ -22,7 +22,7 @@ def raw_texts(content: dict) -> str:
     """The card's texts as sent, Markdown and its escapes included."""
     found: list[str] = []
 
-    def walk(node):
+    def walk(node) -> None:
         if isinstance(node, dict):
             for key in ("text", "value", "title"):
                 if isinstance(node.get(key), str):
@@ -40,7 +40,7 @@ def raw_texts(content: dict) -> str:
 def buttons(content: dict) -> list[dict]:
     found: list[dict] = []
 
-    def walk(node):
+    def walk(node) -> None:
         if isinstance(node, dict):
             if node.get("type") == "Action.Submit":
                 found.append(node)

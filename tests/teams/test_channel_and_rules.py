@@ -7,16 +7,16 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from storage.models import AISession
-from tests.conftest import app_settings, running_app
-from tests.fakes.anthropic import FakeAnthropic
-from tests.fakes.connector import (
+from fakes.anthropic import FakeAnthropic
+from fakes.connector import (
     DEFAULT_BOT_APP_ID,
     FakeConnector,
     card_submit,
     channel_message,
     personal_message,
 )
+from storage.models import AISession
+from tests.conftest import app_settings, running_app
 from tests.teams.conftest import Teams, wait_for
 from tests.teams.helpers import button, buttons, card_of, card_with, texts
 

@@ -12,9 +12,8 @@ from adapters.teams import messages as text
 from adapters.teams.delivery import Limits
 from adapters.teams.streaming import Pace
 from bot.commands import Actor, EditTriage
-from storage.models import AISession, AISessionStep
-from tests.fakes.connector import DEFAULT_PERSONAL_CONVERSATION_ID as CHAT
-from tests.fakes.connector import (
+from fakes.connector import DEFAULT_PERSONAL_CONVERSATION_ID as CHAT
+from fakes.connector import (
     DEFAULT_TENANT_ID,
     DEFAULT_USER_AAD_ID,
     card_submit,
@@ -23,6 +22,7 @@ from tests.fakes.connector import (
     personal_message,
     teams_member,
 )
+from storage.models import AISession, AISessionStep
 from tests.teams.conftest import Teams, wait_for
 from tests.teams.helpers import button, card_of, card_with, texts
 

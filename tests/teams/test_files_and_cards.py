@@ -12,9 +12,9 @@ from adapters.teams import cards
 from adapters.teams import messages as text
 from adapters.teams.files import incoming_files
 from bot.events import Question, SuggestedAction
+from fakes.connector import DEFAULT_PERSONAL_CONVERSATION_ID as CHAT
+from fakes.connector import FakeConnector, card_submit, personal_message
 from storage.models import AISession
-from tests.fakes.connector import DEFAULT_PERSONAL_CONVERSATION_ID as CHAT
-from tests.fakes.connector import FakeConnector, card_submit, personal_message
 from tests.teams.conftest import Teams, wait_for
 from tests.teams.helpers import buttons, card_of, texts
 

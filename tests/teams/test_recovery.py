@@ -8,9 +8,9 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
+from fakes.connector import DEFAULT_PERSONAL_CONVERSATION_ID as CHAT
+from fakes.connector import card_submit, personal_message
 from storage.models import AISession
-from tests.fakes.connector import DEFAULT_PERSONAL_CONVERSATION_ID as CHAT
-from tests.fakes.connector import card_submit, personal_message
 from tests.teams.conftest import Teams, wait_for
 from tests.teams.helpers import button, card_of, card_with, texts
 

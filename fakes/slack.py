@@ -1601,7 +1601,7 @@ class FakeSlack:
 
     def _save_view(
         self, view: dict[str, Any], *, view_id: str, root_view_id: str, previous: str | None
-    ) -> dict:
+    ) -> dict[str, Any]:
         saved = {
             "id": view_id,
             "team_id": self.team_id,

@@ -565,8 +565,10 @@ def _target_tool(body: dict[str, Any]) -> dict[str, Any] | None:
     if not tools or choice.get("type") == "none":
         return None
     if choice.get("type") == "tool":
-        return next(tool for tool in tools if tool.get("name") == choice["name"])
-    return tools[0]
+        forced: dict[str, Any] = next(tool for tool in tools if tool.get("name") == choice["name"])
+        return forced
+    first: dict[str, Any] = tools[0]
+    return first
 
 
 # -- the default responder --
@@ -668,7 +670,8 @@ _ASSET_RE = re.compile(r"\b([A-Z][A-Z0-9]*-[A-Z0-9-]*\d[A-Z0-9-]*)\b")
 def _default_tool_input(tool: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, Any]:
     """A plausible ClaudeTurn for FlowPilot's `respond` tool; a minimal schema-valid dict for any other."""
     if tool.get("name") != "respond":
-        return _example_for(tool.get("input_schema") or {})
+        example: dict[str, Any] = _example_for(tool.get("input_schema") or {})
+        return example
     user_contents = [m["content"] for m in messages if m["role"] == "user"]
     user_texts = [_text_of(content) for content in user_contents]
     first, last = user_texts[0], user_texts[-1]
