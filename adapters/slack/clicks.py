@@ -30,6 +30,7 @@ from bot.commands import (
 )
 from bot.errors import FlowPilotError
 from bot.events import TriageChanged
+from bot.schemas import HandoffFields
 
 from . import messages as msg
 from . import modals, render
@@ -135,7 +136,7 @@ async def _confirm(c: Pressed) -> Run | None:
     draft = await c.service.handler.latest_draft(actor=actor, session_id=c.sid)
     fields = None
     if draft is not None:
-        fields = modals.HandoffFields(
+        fields = HandoffFields(
             root_cause=draft.root_cause or "",
             steps_taken=draft.steps_taken or "",
             recommendations=draft.recommendations or "",

@@ -45,7 +45,7 @@ def _input(
 
 def _modal(
     callback_id: str, title: str, submit: str, blocks: list[dict[str, Any]], meta: dict[str, str]
-) -> dict:
+) -> dict[str, Any]:
     return {
         "type": "modal",
         "callback_id": callback_id,

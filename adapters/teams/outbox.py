@@ -11,7 +11,8 @@ from .delivery import Delivery
 
 
 def card_activity(content: dict[str, Any]) -> Activity:
-    return MessageFactory.attachment(CardFactory.adaptive_card(content))
+    activity: Activity = MessageFactory.attachment(CardFactory.adaptive_card(content))
+    return activity
 
 
 class Outbox:

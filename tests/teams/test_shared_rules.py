@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from fakes.connector import DEFAULT_PERSONAL_CONVERSATION_ID as CHAT
+from fakes.connector import invoke, personal_message
 from storage.models import AISession
-from tests.fakes.connector import DEFAULT_PERSONAL_CONVERSATION_ID as CHAT
-from tests.fakes.connector import invoke, personal_message
 from tests.teams.conftest import Teams, wait_for
 from tests.teams.helpers import button, card_of
 
