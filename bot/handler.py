@@ -1,6 +1,9 @@
 """The session handler: `handle(command)` applies one command and yields the events adapters render.
 
-Each turn takes the session's lease (storage.lease), works in short transactions, and never holds a
+It composes small pieces, each with one idea, passed to the handlers that need them: the turn lease
+(bot/turn_lease.py), the identity cache (bot/identities.py), the prompt history (bot/history.py), the rate
+limiters (bot/limits.py), and one handler per concern: the conversation, the triage edits, the handoffs and
+the lifecycle. Each turn takes the session's lease, works in short transactions, and never holds a
 transaction or a pooled connection while Claude thinks.
 """
 
@@ -9,9 +12,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage import repo
 from storage.engine import is_outage
@@ -23,6 +28,7 @@ from storage.models import (
 )
 
 from . import messages as msg
+from .claude import ClaudeClient
 from .commands import (
     Abandon,
     Actor,
@@ -45,14 +51,11 @@ from .commands import (
     TakeOver,
     UserMessage,
 )
-from .conversation import ConversationMixin
+from .conversation import Conversation
 from .errors import (
-    ClaudeBadOutput,
-    ClaudeUnavailable,
     DatabaseUnavailable,
     FlowPilotError,
     InternalError,
-    RateLimited,
     ShuttingDown,
 )
 from .events import (
@@ -62,38 +65,110 @@ from .events import (
     Notice,
     SessionStarted,
     SessionView,
-    Thinking,
     TriageChanged,
 )
-from .handoffs import HandoffMixin
-from .lifecycle import LifecycleMixin
-from .session_core import _Queue, _Turn
+from .failures import failure_notice, input_saved_after
+from .handoffs import Handoffs
+from .history import PromptHistory
+from .identities import Identities
+from .lifecycle import Lifecycle
+from .limits import Limits, session_limiter, turn_limiter
+from .outputs import ResolutionOutputGenerator
+from .session_core import Sessions
+from .status import SessionStatus
 from .triage import session_view
-from .triage_edits import TriageMixin
+from .triage_edits import TriageEdits
+from .turn_lease import Turn, TurnLease, WaitingMessages, interrupted_notice
 
 logger = logging.getLogger(__name__)
 
 
-class SessionHandler(ConversationMixin, TriageMixin, HandoffMixin, LifecycleMixin):
+class SessionHandler:
     """`handle(command)` applies one command and yields the events adapters render."""
 
+    def __init__(
+        self,
+        *,
+        db: async_sessionmaker[AsyncSession],
+        claude: ClaudeClient | None,
+        lease_seconds: float = 90.0,
+        lease_wait_seconds: float = 300.0,
+        psa_enabled: bool = False,
+        outputs: ResolutionOutputGenerator | None = None,
+        limits: Limits | None = None,
+    ) -> None:
+        self._db = db
+        self.owner = uuid.uuid4()
+        identities = Identities(db)
+        self._sessions = Sessions(db=db, identities=identities)
+        self._lease = TurnLease(
+            db=db,
+            owner=self.owner,
+            check_access=self._sessions.require_access,
+            lease_seconds=lease_seconds,
+            wait_seconds=lease_wait_seconds,
+        )
+        history = PromptHistory()
+        claude_turns = turn_limiter(limits or Limits())
+        self._conversation = Conversation(
+            db=db,
+            claude=claude,
+            sessions=self._sessions,
+            lease=self._lease,
+            history=history,
+            new_sessions=session_limiter(limits or Limits()),
+            claude_turns=claude_turns,
+            psa_enabled=psa_enabled,
+        )
+        self._triage = TriageEdits(db=db, sessions=self._sessions)
+        self._handoffs = Handoffs(
+            db=db,
+            claude=claude,
+            sessions=self._sessions,
+            history=history,
+            claude_turns=claude_turns,
+            outputs=outputs or ResolutionOutputGenerator(),
+            owner=self.owner,
+        )
+        self._lifecycle = Lifecycle(db=db, sessions=self._sessions)
+        # Which handler applies each command (with the turn it took, for those that need it).
+        c, t, h, life = self._conversation, self._triage, self._handoffs, self._lifecycle
+        self._routes: dict[type[SessionCommand], Callable[[Any, Turn], AsyncIterator[Event]]] = {
+            UserMessage: c.user_message,
+            AnswerQuestion: c.answer,
+            MarkAction: c.mark_action,
+            RetryTurn: c.retry,
+            DraftHandoff: h.draft,
+            EditTriage: lambda cmd, _turn: t.edit(cmd),
+            SetEvidenceStatus: lambda cmd, _turn: t.set_evidence(cmd),
+            DiscardDraft: lambda cmd, _turn: h.discard_draft(cmd),
+            Resolve: lambda cmd, _turn: h.resolve(cmd),
+            Escalate: lambda cmd, _turn: h.escalate(cmd),
+            TakeOver: lambda cmd, _turn: h.take_over(cmd),
+            Pause: lambda cmd, _turn: life.pause(cmd),
+            Resume: lambda cmd, _turn: life.resume(cmd),
+            Abandon: lambda cmd, _turn: life.abandon(cmd),
+            Rate: lambda cmd, _turn: life.rate(cmd),
+        }
+
     # ── entry point ────────────────────────────────────────────────────────────────────────────────
-    async def handle(self, command: Command) -> AsyncIterator[Event]:
+    # The one entry point: every failure, of whatever kind, becomes a notice here.
+    async def handle(self, command: Command) -> AsyncIterator[Event]:  # noqa: C901, PLR0912
         """Apply one command; yields events in the order the user should see them."""
         session_id = getattr(command, "session_id", None)
         # Between Thinking("turn") and AssistantTurn the engineer's input is saved and waiting for Claude's
         # answer: a failure there is retried with RetryTurn, never by sending the input a second time.
         input_saved = False
-        queue: _Queue | None = None
+        queue: WaitingMessages | None = None
         carried = command
         try:
-            if self._closing:
+            if self._lease.closing:
                 raise ShuttingDown(msg.SHUTTING_DOWN)
             if isinstance(command, StartSession):
-                async for event in self._start(command):
+                async for event in self._conversation.start(command):
                     if isinstance(event, SessionStarted):
                         session_id = event.session_id
-                    input_saved = _input_saved(event, input_saved)
+                    input_saved = input_saved_after(event, input_saved)
                     yield event
             elif isinstance(command, GetStatus):
                 yield TriageChanged(
@@ -101,20 +176,20 @@ class SessionHandler(ConversationMixin, TriageMixin, HandoffMixin, LifecycleMixi
                 )
             else:
                 assert isinstance(command, SessionCommand)
-                queue = self._queue_for(command) if isinstance(command, UserMessage) else None
+                queue = self._lease.queue_for(command) if isinstance(command, UserMessage) else None
                 if queue is not None and queue.joined and queue.joined[-1] is command:
                     queue = None  # joined another message's queue: that one carries it
-                    await self._require_access(command.actor, command.session_id)
+                    await self._sessions.require_access(command.actor, command.session_id)
                     yield Notice(command.session_id, msg.JOINED, code="queued", private=True)
                     return
                 async with contextlib.AsyncExitStack() as stack:
-                    turn = _Turn()
-                    async for queued in self._take_turn(command, stack, turn):
+                    turn = Turn()
+                    async for queued in self._lease.take(command, stack, turn):
                         yield queued
                     if queue is not None and isinstance(command, UserMessage):
-                        command = self._close_queue(command, queue)  # what joined it while it waited
+                        command = self._lease.close_queue(command, queue)  # what joined it while it waited
                     notice = (
-                        self._interrupted_notice(
+                        interrupted_notice(
                             command.actor, command.session_id, turn.interrupted, command=command
                         )
                         if turn.interrupted
@@ -123,60 +198,84 @@ class SessionHandler(ConversationMixin, TriageMixin, HandoffMixin, LifecycleMixi
                     if notice is not None:
                         yield notice
                     async for event in self._dispatch(command, turn):
-                        input_saved = _input_saved(event, input_saved)
+                        input_saved = input_saved_after(event, input_saved)
                         yield event
         except FlowPilotError as err:
             if queue is not None and queue.joined and isinstance(carried, UserMessage):
                 # The messages that joined this one share its fate: its Retry sends them all again.
-                command = self._close_queue(carried, queue)
+                command = self._lease.close_queue(carried, queue)
                 if not err.retryable:
                     err.message = f"{err.message} {msg.JOINED_LOST.format(count=len(queue.joined))}"
-            yield _failure_notice(command, err, session_id, input_saved)
+            yield failure_notice(command, err, session_id, input_saved)
         except Exception as err:
             if is_outage(err):
                 logger.warning(
                     "database unavailable during %s: %s", type(command).__name__, type(err).__name__
                 )
-                yield _failure_notice(
-                    command, DatabaseUnavailable(msg.DATABASE_DOWN), session_id, input_saved
-                )
+                yield failure_notice(command, DatabaseUnavailable(msg.DATABASE_DOWN), session_id, input_saved)
                 return
             ref = uuid.uuid4().hex[:8]
             logger.exception("unexpected error %s while handling %s", ref, type(command).__name__)
-            yield _failure_notice(
+            yield failure_notice(
                 command, InternalError(msg.INTERNAL_ERROR.format(ref=ref)), session_id, input_saved
             )
         finally:
             if queue is not None and isinstance(carried, UserMessage):
-                self._drop_queue(carried, queue)
+                self._lease.drop_queue(carried, queue)
 
-    async def _dispatch(self, command: SessionCommand, turn: _Turn) -> AsyncIterator[Event]:
-        if isinstance(command, DraftHandoff) and turn.waited:
-            # Pressed again (or on another screen) while a draft was being written: that draft answers it.
-            async for event in self._draft(command, written_since=turn.arrived):
-                yield event
-            return
-        handlers = {
-            UserMessage: self._user_message,
-            AnswerQuestion: self._answer,
-            MarkAction: self._mark_action,
-            EditTriage: self._edit_triage,
-            SetEvidenceStatus: self._set_evidence,
-            DraftHandoff: self._draft,
-            DiscardDraft: self._discard_draft,
-            Resolve: self._resolve,
-            Escalate: self._escalate,
-            TakeOver: self._take_over,
-            Pause: self._pause,
-            Resume: self._resume,
-            Abandon: self._abandon,
-            Rate: self._rate,
-            RetryTurn: self._retry,
-        }
-        async for event in handlers[type(command)](command):  # type: ignore[operator]
-            yield event
+    def _dispatch(self, command: SessionCommand, turn: Turn) -> AsyncIterator[Event]:
+        route = self._routes.get(type(command))
+        if route is None:
+            raise TypeError(f"no handler for {type(command).__name__}")
+        return route(command, turn)
+
+    # ── the lease, outside a command ───────────────────────────────────────────────────────────────
+    async def note_draft_message(self, session_id: uuid.UUID, platform: str, where: dict[str, str]) -> None:
+        """Remember where this process shows the draft it is streaming, so that if the process dies, whoever
+        finds the turn unfinished can mark that message as cut off."""
+        await self._lease.note_draft_message(session_id, platform, where)
+
+    async def recover_unfinished(self, *, limit: int = 50) -> list[Notice]:
+        """Take over the turns that processes which died or were stopped left unfinished, and say so.
+
+        Each session's owner gets the notice (with Retry) without having to send anything first; a session
+        another process is recovering, or that an engineer is using right now, is left to them.
+        """
+        notices: list[Notice] = []
+        async for session_id, interrupted in self._lease.unfinished(limit=limit):
+            actor = await self._sessions.owner_of(session_id)
+            notice = interrupted_notice(actor, session_id, interrupted)
+            if notice is not None:
+                notices.append(notice)
+        return notices
+
+    async def shutdown(self, grace_seconds: float) -> None:
+        """Refuse new commands, let turns in flight finish, then interrupt the rest (they stay retryable)."""
+        await self._lease.shutdown(grace_seconds)
 
     # ── queries (no lease needed) ──────────────────────────────────────────────────────────────────
+    async def view(self, *, actor: Actor, session_id: uuid.UUID) -> SessionView:
+        """The header of one session, for an actor of its account."""
+        async with self._db() as db, db.begin():
+            loaded = await self._sessions.load(db, actor, session_id, lock=False)
+            return await self._sessions.view_of(db, loaded)
+
+    async def last_turn(
+        self, *, actor: Actor, session_id: uuid.UUID
+    ) -> tuple[AssistantTurn | None, SessionView]:
+        """Claude's latest reply with the questions and steps still open, and the header: what a chat shows
+        again when it failed to show them the first time (nothing is asked of Claude)."""
+        async with self._db() as db, db.begin():
+            loaded = await self._sessions.load(db, actor, session_id, lock=False)
+            step = await repo.last_assistant_message(db, session_id)
+            view = await self._sessions.view_of(db, loaded)
+        if step is None:
+            return None, view
+        turn = AssistantTurn(
+            session_id, step.step_order, step.content, view.questions, view.actions, view.confidence_tier
+        )
+        return turn, view
+
     async def header(self, session_id: uuid.UUID) -> SessionView | None:
         """The header of a session for re-rendering after a change notification (a system read: no actor).
 
@@ -188,13 +287,13 @@ class SessionHandler(ConversationMixin, TriageMixin, HandoffMixin, LifecycleMixi
                 return None
             account = await db.get(Account, s.account_id)
             assert account is not None
-            return await self._header_view(db, s, account)
+            return await self._sessions.header_view(db, s, account)
 
     async def latest_draft(self, *, actor: Actor, session_id: uuid.UUID) -> DraftView | None:
         """The open handoff draft of a session (for an Edit dialog), checked against the actor's account."""
         async with self._db() as db, db.begin():
-            await self._load(db, actor, session_id, lock=False)
-            draft = await self._latest_draft(db, session_id)
+            await self._sessions.load(db, actor, session_id, lock=False)
+            draft = await self._handoffs.latest_draft(db, session_id)
             if draft is None:
                 return None
             return DraftView(
@@ -230,7 +329,7 @@ class SessionHandler(ConversationMixin, TriageMixin, HandoffMixin, LifecycleMixi
     ) -> ThreadBinding | None:
         """The thread of the actor's most recently active open (active or paused) session in one channel."""
         async with self._db() as db:
-            account = await self._account(db, actor)
+            account = await self._sessions.identities.account(db, actor)
             if account is None:
                 return None
             return await repo.latest_open_binding(
@@ -258,7 +357,7 @@ class SessionHandler(ConversationMixin, TriageMixin, HandoffMixin, LifecycleMixi
         self,
         *,
         actor: Actor,
-        statuses: tuple[str, ...] = ("active", "paused"),
+        statuses: tuple[str, ...] = (SessionStatus.ACTIVE, SessionStatus.PAUSED),
         mine: bool = True,
         limit: int = 20,
     ) -> list[SessionView]:
@@ -284,45 +383,3 @@ class SessionHandler(ConversationMixin, TriageMixin, HandoffMixin, LifecycleMixi
                 )
                 for s in rows
             ]
-
-
-def _input_saved(event: Event, saved: bool) -> bool:
-    if isinstance(event, Thinking) and event.purpose == "turn":
-        return True
-    if isinstance(event, AssistantTurn):
-        return False
-    return saved
-
-
-def _failure_notice(
-    command: Command, err: FlowPilotError, session_id: uuid.UUID | None, input_saved: bool = False
-) -> Notice:
-    retry = _retry_for(command, err, session_id, input_saved)
-    # A start that was refused made no session: only the engineer who tried needs to hear of it.
-    return Notice(
-        session_id,
-        err.message,
-        level="error",
-        code=err.code,
-        retry=retry,
-        private=err.private or session_id is None,
-    )
-
-
-def _retry_for(
-    command: Command, err: FlowPilotError, session_id: uuid.UUID | None, input_saved: bool = False
-) -> SessionCommand | None:
-    """The command a Retry button should send, or None when retrying cannot help.
-
-    Once the engineer's input is saved (the turn is waiting for Claude's answer), Retry asks for that answer
-    again: resending the original message or click would record it twice or be refused as already answered.
-    """
-    if not err.retryable or session_id is None:
-        return None
-    if input_saved:
-        return RetryTurn(actor=command.actor, session_id=session_id)
-    if isinstance(err, ClaudeUnavailable | ClaudeBadOutput | RateLimited):
-        if isinstance(command, DraftHandoff):
-            return command
-        return RetryTurn(actor=command.actor, session_id=session_id)
-    return command if isinstance(command, SessionCommand) else None

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage import repo
 from storage.models import (
@@ -17,7 +16,7 @@ from storage.models import (
 )
 
 from . import messages as msg
-from .claude import Usage
+from .claude import ClaudeClient, Usage
 from .commands import (
     DiscardDraft,
     DraftHandoff,
@@ -42,34 +41,57 @@ from .events import (
     Thinking,
 )
 from .handoff import is_complete, parse_draft
-from .outputs import OutputContext
+from .history import PromptHistory
+from .lane import TaskLane
+from .limits import RateLimiter
+from .outputs import OutputContext, ResolutionOutputGenerator
 from .prompts import SYSTEM_PROMPT, StepForPrompt, build_messages, draft_request
 from .redaction import redact
 from .schemas import HandoffFields
-from .session_core import SessionCore, _Loaded, _now
+from .session_core import Loaded, Sessions, add_step, changed, ensure_lease, now, require_active, touch
+from .status import SessionStatus
 from .triage import header_dict
+from .turn_lease import Turn
 
 
-class HandoffMixin(SessionCore):
+class Handoffs:
     """Handoff drafts, resolution, escalation and take-over."""
 
+    def __init__(
+        self,
+        *,
+        db: async_sessionmaker[AsyncSession],
+        claude: ClaudeClient | None,
+        sessions: Sessions,
+        history: PromptHistory,
+        claude_turns: RateLimiter,
+        outputs: ResolutionOutputGenerator,
+        owner: uuid.UUID,
+    ) -> None:
+        self._db = db
+        self._claude = claude
+        self._sessions = sessions
+        self._history = history
+        self._claude_turns = claude_turns
+        self._outputs = outputs
+        self._owner = owner
+
     # ── handoff ────────────────────────────────────────────────────────────────────────────────────
-    async def _draft(
-        self, command: DraftHandoff, *, written_since: datetime | None = None
-    ) -> AsyncIterator[Event]:
-        """Stream a new handoff draft; when `written_since` is given (the command waited for another turn), a
-        draft of the same kind written since then is shown instead: one draft at a time, one Claude call."""
+    async def draft(self, command: DraftHandoff, turn: Turn) -> AsyncIterator[Event]:
+        """Stream a new handoff draft; when the command waited for another turn, a draft of the same kind
+        written since it arrived is shown instead: one draft at a time, one Claude call."""
+        written_since = turn.arrived if turn.waited else None
         if self._claude is None:
             raise NotConfigured(msg.CLAUDE_NOT_CONFIGURED)
         async with self._db() as db, db.begin():
-            loaded = await self._load(db, command.actor, command.session_id, lock=False)
+            loaded = await self._sessions.load(db, command.actor, command.session_id, lock=False)
             s = loaded.session
-            self._require_active(s)
-            fresh = await self._latest_draft(db, s.id) if written_since is not None else None
+            require_active(s)
+            fresh = await self.latest_draft(db, s.id) if written_since is not None else None
             if fresh is not None and written_since is not None:
                 if fresh.kind != command.kind or fresh.created_at < written_since:
                     fresh = None
-            history = await self._history(db, s.id) if fresh is None else []
+            history = await self._history.steps(db, s.id) if fresh is None else []
             request = draft_request(command.kind, header_dict(s))
         if fresh is not None:
             yield DraftStarted(command.session_id, command.kind)
@@ -94,10 +116,10 @@ class HandoffMixin(SessionCore):
         text = "".join(parts)
         fields = parse_draft(text)
         async with self._db() as db, db.begin():
-            loaded = await self._load(db, command.actor, command.session_id)
+            loaded = await self._sessions.load(db, command.actor, command.session_id)
             s = loaded.session
-            self._ensure_lease(s)
-            self._require_active(s)
+            ensure_lease(s, self._owner)
+            require_active(s)
             await db.execute(
                 sa.update(SessionHandoff)
                 .where(SessionHandoff.session_id == s.id, SessionHandoff.status == "draft")
@@ -123,7 +145,7 @@ class HandoffMixin(SessionCore):
             await db.flush()
         yield _finished(handoff)
 
-    async def _latest_draft(self, db: AsyncSession, session_id: uuid.UUID) -> SessionHandoff | None:
+    async def latest_draft(self, db: AsyncSession, session_id: uuid.UUID) -> SessionHandoff | None:
         return (
             await db.execute(
                 sa.select(SessionHandoff)
@@ -133,10 +155,10 @@ class HandoffMixin(SessionCore):
             )
         ).scalar_one_or_none()
 
-    async def _discard_draft(self, command: DiscardDraft) -> AsyncIterator[Event]:
+    async def discard_draft(self, command: DiscardDraft) -> AsyncIterator[Event]:
         async with self._db() as db, db.begin():
-            await self._load(db, command.actor, command.session_id)
-            draft = await self._latest_draft(db, command.session_id)
+            await self._sessions.load(db, command.actor, command.session_id)
+            draft = await self.latest_draft(db, command.session_id)
             if draft is None:
                 raise InvalidTransition(msg.NO_DRAFT)
             draft.status = "discarded"
@@ -145,7 +167,7 @@ class HandoffMixin(SessionCore):
     async def _confirm(
         self,
         db: AsyncSession,
-        loaded: _Loaded,
+        loaded: Loaded,
         *,
         kind: str,
         fields: HandoffFields | None,
@@ -153,7 +175,7 @@ class HandoffMixin(SessionCore):
         reason: str = "",
     ) -> tuple[SessionHandoff, dict[str, str]]:
         s = loaded.session
-        draft = await self._latest_draft(db, s.id)
+        draft = await self.latest_draft(db, s.id)
         if draft is not None and draft.kind != kind and fields is None:
             raise InvalidTransition(msg.DRAFT_KIND_MISMATCH.format(draft_kind=draft.kind, kind=kind))
         if fields is None:
@@ -174,9 +196,9 @@ class HandoffMixin(SessionCore):
         if draft is None or draft.kind != kind:
             draft = SessionHandoff(session_id=s.id, kind=kind, from_user_id=loaded.user.id, draft_text="")
             db.add(draft)
-        now = _now()
+        at = now()
         draft.status = "confirmed"
-        draft.confirmed_at = now
+        draft.confirmed_at = at
         draft.root_cause, draft.steps_taken, draft.recommendations = (
             fields.root_cause,
             fields.steps_taken,
@@ -198,7 +220,7 @@ class HandoffMixin(SessionCore):
             escalated_to=(to_user.display_name or to_user.external_id) if to_user else None,
             escalation_reason=reason or None,
             started_at=s.created_at,
-            finished_at=now,
+            finished_at=at,
             active_seconds=s.total_active_seconds,
             step_count=s.step_count,
             psa_ticket_id=s.psa_ticket_id,
@@ -212,36 +234,34 @@ class HandoffMixin(SessionCore):
         s.awaiting_reply = False
         return draft, outputs
 
-    async def _resolve(self, command: Resolve) -> AsyncIterator[Event]:
+    async def resolve(self, command: Resolve) -> AsyncIterator[Event]:
         async with self._db() as db, db.begin():
-            loaded = await self._load(db, command.actor, command.session_id)
+            loaded = await self._sessions.load(db, command.actor, command.session_id)
             s = loaded.session
-            if s.status == "resolved":
-                raise InvalidTransition(msg.ALREADY.format(status="resolved"))
-            self._require_active(s)
-            self._touch(s, _now())
-            done = [
-                a["text"]
-                for a in (s.pending_task_lane or {}).get("actions", [])
-                if a.get("outcome") == "done"
-            ]
+            if s.status == SessionStatus.RESOLVED:
+                raise InvalidTransition(msg.ALREADY.format(status=SessionStatus.RESOLVED.value))
+            require_active(s)
+            touch(s, now())
+            done = [a.text for a in TaskLane.from_json(s.pending_task_lane).actions if a.outcome == "done"]
             handoff, outputs = await self._confirm(db, loaded, kind="resolve", fields=command.fields)
             old = s.status
-            s.status = "resolved"
-            s.resolved_at = _now()
+            s.status = SessionStatus.RESOLVED
+            s.resolved_at = now()
             s.resolution_summary = handoff.root_cause
             s.resolution_action = done[-1] if done else None
-            await self._changed(db, s, command.actor, "status")
-            view = await self._view_of(db, loaded)
-        yield StatusChanged(command.session_id, old, "resolved", command.actor.name, view, outputs)
+            await changed(db, s, command.actor, "status")
+            view = await self._sessions.view_of(db, loaded)
+        yield StatusChanged(
+            command.session_id, old, SessionStatus.RESOLVED, command.actor.name, view, outputs
+        )
 
-    async def _escalate(self, command: Escalate) -> AsyncIterator[Event]:
+    async def escalate(self, command: Escalate) -> AsyncIterator[Event]:
         async with self._db() as db, db.begin():
-            loaded = await self._load(db, command.actor, command.session_id)
+            loaded = await self._sessions.load(db, command.actor, command.session_id)
             s = loaded.session
-            if s.status in ("escalated", "requesting_escalation"):
-                raise InvalidTransition(msg.ALREADY.format(status="escalated"))
-            self._require_active(s)
+            if SessionStatus(s.status).escalated:
+                raise InvalidTransition(msg.ALREADY.format(status=SessionStatus.ESCALATED.value))
+            require_active(s)
             to_user = None
             if command.to is not None:
                 if (command.to.platform, command.to.workspace_id) != (
@@ -255,13 +275,13 @@ class HandoffMixin(SessionCore):
                     external_id=command.to.user_id,
                     display_name=command.to.display_name,
                 )
-            self._touch(s, _now())
+            touch(s, now())
             reason = redact(command.reason.strip()).text[:2000]
             handoff, outputs = await self._confirm(
                 db, loaded, kind="escalate", fields=command.fields, to_user=to_user, reason=reason
             )
             old = s.status
-            s.status = "escalated" if to_user else "requesting_escalation"
+            s.status = SessionStatus.ESCALATED if to_user else SessionStatus.REQUESTING_ESCALATION
             s.escalated_to_id = to_user.id if to_user else None
             s.escalation_reason = reason or None
             s.escalation_package = {
@@ -273,29 +293,29 @@ class HandoffMixin(SessionCore):
                 "from": command.actor.name,
                 "reason": reason,
             }
-            await self._changed(db, s, command.actor, "status")
-            view = await self._view_of(db, loaded)
+            await changed(db, s, command.actor, "status")
+            view = await self._sessions.view_of(db, loaded)
         yield StatusChanged(
             command.session_id, old, s.status, command.actor.name, view, outputs, command.to, reason or None
         )
 
-    async def _take_over(self, command: TakeOver) -> AsyncIterator[Event]:
+    async def take_over(self, command: TakeOver) -> AsyncIterator[Event]:
         async with self._db() as db, db.begin():
-            loaded = await self._load(db, command.actor, command.session_id)
+            loaded = await self._sessions.load(db, command.actor, command.session_id)
             s = loaded.session
-            if s.status not in ("escalated", "requesting_escalation"):
+            if not SessionStatus(s.status).escalated:
                 raise InvalidTransition(msg.TAKEOVER_NOT_ESCALATED)
             if s.escalated_to_id is not None and s.escalated_to_id != loaded.user.id:
                 target = (await repo.users_by_id(db, [s.escalated_to_id]))[s.escalated_to_id]
                 raise Forbidden(
                     msg.TAKEOVER_NOT_FOR_YOU.format(name=target.display_name or target.external_id)
                 )
-            self._touch(s, _now())
+            touch(s, now())
             old = s.status
-            s.status = "active"
+            s.status = SessionStatus.ACTIVE
             s.user_id = loaded.user.id
             s.handoff_count += 1
-            await self._add_step(
+            add_step(
                 db,
                 s,
                 role="user",
@@ -303,9 +323,9 @@ class HandoffMixin(SessionCore):
                 user_id=loaded.user.id,
                 content=f"[{command.actor.name} took over this session from the escalation.]",
             )
-            await self._changed(db, s, command.actor, "status")
-            view = await self._view_of(db, loaded)
-        yield StatusChanged(command.session_id, old, "active", command.actor.name, view)
+            await changed(db, s, command.actor, "status")
+            view = await self._sessions.view_of(db, loaded)
+        yield StatusChanged(command.session_id, old, SessionStatus.ACTIVE, command.actor.name, view)
         yield Notice(command.session_id, msg.TOOK_OVER.format(name=command.actor.name))
 
 

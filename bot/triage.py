@@ -7,7 +7,8 @@ from typing import Any
 from storage.models import AISession, User
 
 from .commands import TRIAGE_FIELDS
-from .events import Evidence, Question, SessionView, SuggestedAction
+from .events import Evidence, SessionView
+from .lane import TaskLane
 from .schemas import TriageUpdate
 
 # Command field name -> column; "hypothesis" is what engineers call triage_hypothesis.
@@ -88,31 +89,12 @@ def merge_evidence(current: list[dict[str, Any]], proposed: list[dict[str, Any]]
     return merged
 
 
-def lane_questions(lane: dict[str, Any] | None) -> tuple[Question, ...]:
-    return tuple(
-        Question(
-            id=q["id"],
-            text=q["text"],
-            options=tuple(q.get("options") or ()),
-            answer=q.get("answer"),
-            answered_by=q.get("answered_by"),
-        )
-        for q in (lane or {}).get("questions", [])
-    )
-
-
-def lane_actions(lane: dict[str, Any] | None) -> tuple[SuggestedAction, ...]:
-    return tuple(
-        SuggestedAction(id=a["id"], text=a["text"], outcome=a.get("outcome"), marked_by=a.get("marked_by"))
-        for a in (lane or {}).get("actions", [])
-    )
-
-
 def session_view(
     s: AISession, *, account_platform: str, account_external_id: str, users: dict[Any, User]
 ) -> SessionView:
     owner = users.get(s.user_id)
     escalated_to = users.get(s.escalated_to_id) if s.escalated_to_id else None
+    lane = TaskLane.from_json(s.pending_task_lane)
     return SessionView(
         session_id=s.id,
         status=s.status,
@@ -135,7 +117,7 @@ def session_view(
         escalated_to=(escalated_to.display_name or escalated_to.external_id) if escalated_to else None,
         session_rating=s.session_rating,
         awaiting_reply=s.awaiting_reply,
-        questions=lane_questions(s.pending_task_lane),
-        actions=lane_actions(s.pending_task_lane),
+        questions=lane.view_questions(),
+        actions=lane.view_actions(),
         evidence_limit=MAX_EVIDENCE,
     )

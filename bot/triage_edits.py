@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from . import messages as msg
 from .commands import (
     TRIAGE_FIELDS,
@@ -19,25 +21,29 @@ from .events import (
 )
 from .intake import visible
 from .redaction import redact
-from .session_core import SessionCore, _now
+from .session_core import Sessions, add_step, changed, now, require_open, touch
 from .triage import COLUMN, EVIDENCE_TEXT_LIMIT, LIMITS, MAX_EVIDENCE
 
 
-class TriageMixin(SessionCore):
+class TriageEdits:
     """Manual edits of the triage header."""
 
+    def __init__(self, *, db: async_sessionmaker[AsyncSession], sessions: Sessions) -> None:
+        self._db = db
+        self._sessions = sessions
+
     # ── triage ─────────────────────────────────────────────────────────────────────────────────────
-    async def _edit_triage(self, command: EditTriage) -> AsyncIterator[Event]:
+    async def edit(self, command: EditTriage) -> AsyncIterator[Event]:
         unknown = [f for f in command.changes if f not in TRIAGE_FIELDS]
         if unknown:
             raise IntakeError(
                 msg.TRIAGE_UNKNOWN_FIELD.format(field=unknown[0], fields=", ".join(TRIAGE_FIELDS))
             )
         async with self._db() as db, db.begin():
-            loaded = await self._load(db, command.actor, command.session_id)
+            loaded = await self._sessions.load(db, command.actor, command.session_id)
             s = loaded.session
-            self._require_active_or_paused(s)
-            self._touch(s, _now())
+            require_open(s)
+            touch(s, now())
             manual = set(s.manual_fields or [])
             told: list[str] = []
             for name, raw in command.changes.items():
@@ -61,7 +67,7 @@ class TriageMixin(SessionCore):
             s.evidence_items = evidence
             s.manual_fields = sorted(manual)
             if told:
-                await self._add_step(
+                add_step(
                     db,
                     s,
                     role="user",
@@ -69,23 +75,23 @@ class TriageMixin(SessionCore):
                     user_id=loaded.user.id,
                     content="[The engineer edited the triage header: " + "; ".join(told) + "]",
                 )
-            await self._changed(db, s, command.actor, "triage")
-            view = await self._view_of(db, loaded)
+            await changed(db, s, command.actor, "triage")
+            view = await self._sessions.view_of(db, loaded)
         yield TriageChanged(command.session_id, view)
 
-    async def _set_evidence(self, command: SetEvidenceStatus) -> AsyncIterator[Event]:
+    async def set_evidence(self, command: SetEvidenceStatus) -> AsyncIterator[Event]:
         async with self._db() as db, db.begin():
-            loaded = await self._load(db, command.actor, command.session_id)
+            loaded = await self._sessions.load(db, command.actor, command.session_id)
             s = loaded.session
-            self._require_active_or_paused(s)
+            require_open(s)
             evidence = [dict(e) for e in s.evidence_items or []]
             if not 1 <= command.index <= len(evidence):
                 raise IntakeError(msg.EVIDENCE_RANGE.format(index=command.index, count=len(evidence)))
-            self._touch(s, _now())
+            touch(s, now())
             item = evidence[command.index - 1]
             item["status"], item["manual"] = command.status, True
             s.evidence_items = evidence
-            await self._add_step(
+            add_step(
                 db,
                 s,
                 role="user",
@@ -93,6 +99,6 @@ class TriageMixin(SessionCore):
                 user_id=loaded.user.id,
                 content=f"[The engineer marked evidence {item['text']!r} as {command.status.replace('_', ' ')}]",
             )
-            await self._changed(db, s, command.actor, "triage")
-            view = await self._view_of(db, loaded)
+            await changed(db, s, command.actor, "triage")
+            view = await self._sessions.view_of(db, loaded)
         yield TriageChanged(command.session_id, view)

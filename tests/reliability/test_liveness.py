@@ -198,7 +198,7 @@ async def test_the_rest_answer_says_a_message_waited_and_what_joined_it(api: Api
     first = asyncio.create_task(send("The spooler restarts fine"))
     await wait_for(lambda: len(api.fake.requests) > calls, what="the first turn with Claude")
     second = asyncio.create_task(send("It fails on the web too"))
-    await wait_for(lambda: len(api.runtime.handler._queues) == 1, what="the second message waiting")
+    await wait_for(lambda: len(api.runtime.handler._lease.queues) == 1, what="the second message waiting")
     third = await send("And on the phone")
     assert third["turn"] is None and third["notices"] == [msg.JOINED]
     answered, waited = await first, await second
