@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 import sqlalchemy as sa
 
 from storage import repo
-from storage.engine import is_outage
+from storage.engine import is_busy, is_outage
 from storage.models import (
     Account,
     AISession,
@@ -53,6 +53,7 @@ from .errors import (
     FlowPilotError,
     InternalError,
     RateLimited,
+    SessionBusy,
     ShuttingDown,
 )
 from .events import (
@@ -133,6 +134,10 @@ class SessionHandler(ConversationMixin, TriageMixin, HandoffMixin, LifecycleMixi
                     err.message = f"{err.message} {msg.JOINED_LOST.format(count=len(queue.joined))}"
             yield _failure_notice(command, err, session_id, input_saved)
         except Exception as err:
+            if is_busy(err):  # every connection of the process's budget stayed in use (storage.engine)
+                logger.warning("no free database connection for %s", type(command).__name__)
+                yield _failure_notice(command, SessionBusy(msg.DATABASE_BUSY), session_id, input_saved)
+                return
             if is_outage(err):
                 logger.warning(
                     "database unavailable during %s: %s", type(command).__name__, type(err).__name__
