@@ -21,7 +21,13 @@ from bot.events import Notice
 from bot.handler import SessionHandler
 from bot.settings import Settings
 from storage.embedded import EmbeddedStartError, start_embedded
-from storage.engine import DatabaseUnreachable, check_database, create_engine, safe_url, session_factory
+from storage.engine import (
+    DatabaseUnreachable,
+    check_database,
+    create_budgeted_engine,
+    safe_url,
+    session_factory,
+)
 from storage.migrate import upgrade_to_head
 from storage.notify import ChangeListener
 
@@ -99,15 +105,29 @@ def database_url(settings: Settings) -> str:
 
 
 async def ready_database(settings: Settings, *, migrate: bool = True) -> str:
-    """The database's URL once it answers (and is migrated); StartupError says why it does not."""
+    """The database's URL once it answers (and is migrated); StartupError says why it does not.
+
+    Behind PgBouncer, the check and the migrations go to FLOWPILOT_DB_DIRECT_URL when it is set.
+    """
     url = await asyncio.to_thread(database_url, settings)
+    direct = settings.db_direct_url or url
     logger.info("database: %s", safe_url(url))
+    if direct != url:
+        logger.info("database, direct (listener, migrations): %s", safe_url(direct))
+    elif settings.db_pgbouncer:
+        logger.warning(
+            "FLOWPILOT_DB_PGBOUNCER is on without FLOWPILOT_DB_DIRECT_URL: the change listener and the "
+            "liveness lock need a session of their own; point FLOWPILOT_DB_DIRECT_URL at PostgreSQL or at a "
+            "session-mode PgBouncer port"
+        )
     try:
         await check_database(url)
+        if direct != url:
+            await check_database(direct)
     except DatabaseUnreachable as err:
         raise StartupError(str(err)) from err
     if migrate:
-        await upgrade_to_head(url)
+        await upgrade_to_head(direct)
     return url
 
 
@@ -116,7 +136,8 @@ async def open_runtime(
     settings: Settings, *, migrate: bool = True, listen: bool = True
 ) -> AsyncIterator[Runtime]:
     url = await ready_database(settings, migrate=migrate)
-    engine = create_engine(url)
+    # One pool for everything a turn does (ORM and storage.raw), the listener the budget's last connection.
+    engine = create_budgeted_engine(url, budget=settings.db_pool_size, pgbouncer=settings.db_pgbouncer)
     claude = None
     if settings.claude_configured:
         assert settings.anthropic_api_key is not None
@@ -138,7 +159,7 @@ async def open_runtime(
         lease_wait_seconds=settings.lease_wait_seconds,
         limits=settings.limits,
     )
-    changes = ChangeListener(url, owner=handler.owner)
+    changes = ChangeListener(settings.db_direct_url or url, owner=handler.owner)
     if listen:
         await changes.start()
     try:

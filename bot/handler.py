@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage import repo
-from storage.engine import is_outage
+from storage.engine import is_busy, is_outage
 from storage.models import (
     Account,
     AISession,
@@ -56,6 +56,7 @@ from .errors import (
     DatabaseUnavailable,
     FlowPilotError,
     InternalError,
+    SessionBusy,
     ShuttingDown,
 )
 from .events import (
@@ -200,25 +201,14 @@ class SessionHandler:
                     async for event in self._dispatch(command, turn):
                         input_saved = input_saved_after(event, input_saved)
                         yield event
-        except FlowPilotError as err:
+        except Exception as err:
+            failure = err if isinstance(err, FlowPilotError) else _reported(err, command)
             if queue is not None and queue.joined and isinstance(carried, UserMessage):
                 # The messages that joined this one share its fate: its Retry sends them all again.
                 command = self._lease.close_queue(carried, queue)
-                if not err.retryable:
-                    err.message = f"{err.message} {msg.JOINED_LOST.format(count=len(queue.joined))}"
-            yield failure_notice(command, err, session_id, input_saved)
-        except Exception as err:
-            if is_outage(err):
-                logger.warning(
-                    "database unavailable during %s: %s", type(command).__name__, type(err).__name__
-                )
-                yield failure_notice(command, DatabaseUnavailable(msg.DATABASE_DOWN), session_id, input_saved)
-                return
-            ref = uuid.uuid4().hex[:8]
-            logger.exception("unexpected error %s while handling %s", ref, type(command).__name__)
-            yield failure_notice(
-                command, InternalError(msg.INTERNAL_ERROR.format(ref=ref)), session_id, input_saved
-            )
+                if not failure.retryable:
+                    failure.message = f"{failure.message} {msg.JOINED_LOST.format(count=len(queue.joined))}"
+            yield failure_notice(command, failure, session_id, input_saved)
         finally:
             if queue is not None and isinstance(carried, UserMessage):
                 self._lease.drop_queue(carried, queue)
@@ -383,3 +373,18 @@ class SessionHandler:
                 )
                 for s in rows
             ]
+
+
+def _reported(err: Exception, command: Command) -> FlowPilotError:
+    """What the engineer is told of a failure that is not one of the core's own: the database's budget used
+    up or the database away (retryable), or a bug (logged with a reference they can quote)."""
+    name = type(command).__name__
+    if is_busy(err):  # every connection of the process's budget stayed in use (storage.engine)
+        logger.warning("no free database connection for %s", name)
+        return SessionBusy(msg.DATABASE_BUSY)
+    if is_outage(err):
+        logger.warning("database unavailable during %s: %s", name, type(err).__name__)
+        return DatabaseUnavailable(msg.DATABASE_DOWN)
+    ref = uuid.uuid4().hex[:8]
+    logger.exception("unexpected error %s while handling %s", ref, name)
+    return InternalError(msg.INTERNAL_ERROR.format(ref=ref))

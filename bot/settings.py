@@ -35,6 +35,14 @@ class Settings(BaseSettings):
 
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
     data_dir: Path = Field(default=Path(".flowpilot"), validation_alias="FLOWPILOT_DATA_DIR")
+    # Every connection one process opens to PostgreSQL, the change listener's included (the pool holds one
+    # fewer): processes × this must stay under the server's max_connections (README, Deploying).
+    db_pool_size: int = Field(default=10, ge=2, validation_alias="FLOWPILOT_DB_POOL_SIZE")
+    # DATABASE_URL is PgBouncer in transaction mode: no statement relies on a server session outliving it.
+    db_pgbouncer: bool = Field(default=False, validation_alias="FLOWPILOT_DB_PGBOUNCER")
+    # Where what needs a session of its own (LISTEN, the liveness lock) and migrations connect: PostgreSQL
+    # itself or a session-mode PgBouncer port. Unset: DATABASE_URL.
+    db_direct_url: str | None = Field(default=None, validation_alias="FLOWPILOT_DB_DIRECT_URL")
     port: int = Field(default=3000, validation_alias="PORT")
     host: str = Field(default="0.0.0.0", validation_alias="FLOWPILOT_HOST")
 

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import socket
+import uuid
+import weakref
+from contextvars import ContextVar
 from typing import Any
 
 import asyncpg
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.util import await_only
+from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.util import await_only, greenlet_spawn
 
 SessionFactory = async_sessionmaker
 
@@ -76,18 +81,93 @@ def safe_url(url: str) -> str:
     return make_url(normalize_url(url)).render_as_string(hide_password=True)
 
 
-def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+# How long a command waits for a free connection of the process's budget before it is told FlowPilot is busy:
+# a statement holds a connection for milliseconds, so a wait this long means the budget is far too small.
+POOL_TIMEOUT_SECONDS = 10.0
+# Every connection a process opens, the change listener's included (FLOWPILOT_DB_POOL_SIZE).
+DEFAULT_BUDGET = 10
+
+# Engines whose statements go through PgBouncer in transaction mode (see create_engine).
+_behind_pgbouncer: weakref.WeakSet[AsyncEngine] = weakref.WeakSet()
+
+
+def create_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    pool_timeout: float = POOL_TIMEOUT_SECONDS,
+    pgbouncer: bool = False,
+) -> AsyncEngine:
+    """The process's one engine and pool: the ORM and storage.raw's statements both take connections here.
+
+    `pgbouncer`: every statement safe behind PgBouncer in transaction mode, where consecutive transactions
+    of one client connection may run on different server connections: no prepared statement outlives its
+    transaction (asyncpg's statement cache and SQLAlchemy's are off, each statement SQLAlchemy prepares
+    has a name of its own, and storage.raw runs its statements inside a transaction).
+    """
+    connect_args: dict[str, Any] = {}
+    if pgbouncer:
+        connect_args = {
+            "statement_cache_size": 0,
+            "prepared_statement_cache_size": 0,
+            "prepared_statement_name_func": lambda: f"__fp_{uuid.uuid4().hex}__",
+        }
     engine = create_async_engine(
         normalize_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
+        pool_timeout=pool_timeout,
         pool_recycle=1800,
+        connect_args=connect_args,
     )
+    if pgbouncer:
+        _behind_pgbouncer.add(engine)
     pool = engine.sync_engine.pool
     event.listen(pool, "connect", _mark_new)
     event.listen(pool, "checkout", _begin_on_checkout)
     event.listen(engine.sync_engine, "handle_error", _broken_connection_is_a_disconnect)
     return engine
+
+
+def create_budgeted_engine(url: str, *, budget: int = DEFAULT_BUDGET, pgbouncer: bool = False) -> AsyncEngine:
+    """An engine that keeps a process within `budget` connections in all: the pool holds `budget - 1` (and
+    never more), the change listener the last one."""
+    return create_engine(url, pool_size=max(1, budget - 1), max_overflow=0, pgbouncer=pgbouncer)
+
+
+def behind_pgbouncer(engine: AsyncEngine) -> bool:
+    return engine in _behind_pgbouncer
+
+
+# Set while storage.raw borrows a connection: it sends its own statements without a transaction, so the
+# checkout must not begin one (the pool would roll it back, with what was written, when it is given back).
+_NO_BEGIN: ContextVar[bool] = ContextVar("flowpilot_no_begin", default=False)
+
+
+async def borrow(engine: AsyncEngine) -> PoolProxiedConnection:
+    """A connection of the engine's pool with no transaction begun; give it back with `give_back`."""
+    token = _NO_BEGIN.set(True)
+    dbapi = engine.dialect.loaded_dbapi
+    try:
+        return await greenlet_spawn(engine.sync_engine.raw_connection)
+    except dbapi.Error as err:  # as the ORM's would be: a server away is told by is_outage
+        raise DBAPIError.instance(None, None, err, dbapi.Error) from err
+    finally:
+        _NO_BEGIN.reset(token)
+
+
+async def give_back(conn: PoolProxiedConnection, *, broken: bool = False) -> None:
+    """Return a borrowed connection to the pool; a `broken` one is closed and replaced instead."""
+    if broken and conn.driver_connection is not None:
+        conn.driver_connection.terminate()  # at once, with no round trip: its protocol state is unknown
+        await greenlet_spawn(conn.invalidate)
+    await greenlet_spawn(conn.close)
+
+
+def is_busy(err: BaseException) -> bool:
+    """True when `err` is a command that waited too long for one of the process's connections."""
+    return isinstance(err, PoolTimeout)
 
 
 def _mark_new(_dbapi_connection: Any, record: Any) -> None:
@@ -106,6 +186,8 @@ def _begin_on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
     new = record.info.pop("new", False)
     if dbapi_connection.driver_connection.is_closed():  # ended by the server, and this process noticed
         raise DisconnectionError("pooled connection was closed by the server")
+    if _NO_BEGIN.get():
+        return  # storage.raw's: its first statement is checked instead (raw.Conn)
     if dbapi_connection.autocommit or dbapi_connection._transaction is not None:
         return  # no transaction to begin (nothing here asks for AUTOCOMMIT)
     # SQLAlchemy's asyncpg adapter's own BEGIN (the one it would send before the first statement).
@@ -143,6 +225,8 @@ def is_outage(err: BaseException) -> bool:
     """True when `err` means the database cannot be reached right now (retrying later can help)."""
     if isinstance(err, OperationalError | InterfaceError | OSError):
         return True
+    if is_busy(err):
+        return False  # every connection of the budget in use: the database is fine, this process is busy
     # The same from storage.raw's plain asyncpg statements: a connection cut or closed under a statement.
     if isinstance(err, (*_CUT_UNDER_US, asyncpg.exceptions.InterfaceError)):
         return True

@@ -1,14 +1,17 @@
-"""The conversation's hot path in plain asyncpg statements, on the same pool as the ORM.
+"""The conversation's hot path in plain asyncpg statements, on the ORM's own engine and pool.
 
 A turn reads the session row, changes a few columns, appends a step and reads the new steps. Through the
 ORM each transaction cost about 0.3 ms of CPU before its first statement (session, greenlets, unit of work)
-and half of a turn's CPU was SQLAlchemy. Here each is one prepared asyncpg statement, and writes need no
-transaction: the turn holds the session's lease (storage.lease), nobody else writes a leased session, and
-`save_turn` writes the session's changed columns and the new step in one statement, only while the lease is
-still the turn's. Rows come back as AISession / User objects the ORM does not track.
+and half of a turn's CPU was SQLAlchemy. Here each is one asyncpg statement on the driver connection
+borrowed from SQLAlchemy's pool (storage.engine.borrow), and writes need no transaction: the turn holds the
+session's lease (storage.lease), nobody else writes a leased session, and `save_turn` writes the session's
+changed columns and the new step in one statement, only while the lease is still the turn's. Rows come back
+as AISession / User objects the ORM does not track.
 
-Connections come from an asyncpg pool of their own (see _checked_out), which replaces a connection the
-server closed or that broke under a statement.
+One pool, one budget: the process never opens a connection outside the engine's pool but the change
+listener's (storage.notify). Behind PgBouncer in transaction mode (create_engine's `pgbouncer`) a statement
+is prepared and run in two round trips, between which PgBouncer may hand the server connection to another
+client: there `autocommit` runs its statements inside a transaction too.
 """
 
 from __future__ import annotations
@@ -24,51 +27,15 @@ from typing import Any, NamedTuple, TypeVar, cast
 
 import asyncpg
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import Engine
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import instrumentation
-from sqlalchemy.pool import QueuePool
+from sqlalchemy.pool import PoolProxiedConnection
 
+from .engine import behind_pgbouncer, borrow, give_back
 from .models import AISession, AISessionStep, Base, ThreadBinding, User
 
 _M = TypeVar("_M", bound=Base)
-
-# One asyncpg pool per engine, beside SQLAlchemy's (same database, same size): taking a connection from it
-# costs a tenth of going through SQLAlchemy's connection and pool layers, four times a turn.
-_pools: weakref.WeakKeyDictionary[Engine, asyncio.Task[asyncpg.Pool]] = weakref.WeakKeyDictionary()
-# How long a statement waits for a free connection, as SQLAlchemy's pool_timeout.
-ACQUIRE_TIMEOUT_SECONDS = 30.0
-
-
-async def _json_as_text(conn: asyncpg.Connection) -> None:
-    # JSON goes in as the text callers serialized (see _json) and comes out decoded.
-    for name in ("json", "jsonb"):
-        await conn.set_type_codec(name, encoder=str, decoder=json.loads, schema="pg_catalog", format="text")
-
-
-async def _no_reset(_conn: asyncpg.Connection) -> None:
-    """Nothing to reset between uses: these statements leave no session state (no listens, locks or SETs);
-    asyncpg's default reset would cost one more round trip each time a connection is given back."""
-
-
-async def _create_pool(engine: Engine) -> asyncpg.Pool:
-    dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    size = engine.pool.size() if isinstance(engine.pool, QueuePool) else 10
-    pool = await asyncpg.create_pool(
-        dsn, min_size=0, max_size=max(2, size), init=_json_as_text, reset=_no_reset
-    )
-
-    # Closed with the engine (the server's shutdown, a test's end); a new one is made if the engine is used
-    # again, as SQLAlchemy does with its own pool.
-    def dispose(_engine: Engine) -> None:
-        _pools.pop(engine, None)
-        pool.terminate()
-
-    event.listen(engine, "engine_disposed", dispose)
-    return pool
-
 
 # Errors after which a connection is not fit to be used again.
 _BROKEN = (
@@ -92,24 +59,33 @@ _DEAD = (
 
 
 class Conn:
-    """A pooled asyncpg connection. If it turns out dead at its first statement, ended by the server while it
-    sat in the pool, it is replaced by a fresh one and that statement is sent again: the statement never
-    reached a live server, and a restart costs the engineer nothing."""
+    """A driver connection borrowed from the engine's pool. If it turns out dead at its first statement,
+    ended by the server while it sat in the pool, it is replaced by a fresh one and that statement is sent
+    again: the statement never reached a live server, and a restart costs the engineer nothing."""
 
-    def __init__(self, pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
-        self._pool = pool
-        self.conn = conn
+    def __init__(self, engine: AsyncEngine, pooled: PoolProxiedConnection, *, begin: bool = False) -> None:
+        self._engine = engine
+        self.pooled = pooled
+        self.conn: asyncpg.Connection = pooled.driver_connection
+        self._begin = begin  # the first statement is preceded by a BEGIN (see transaction)
+        self.in_transaction = False
         self._used = False
+
+    async def _first(self, method: str, query: str, *args: Any) -> Any:
+        if self._begin:
+            await self.conn.execute("BEGIN")
+            self.in_transaction = True
+        return await getattr(self.conn, method)(query, *args)
 
     async def _run(self, method: str, query: str, *args: Any) -> Any:
         if not self._used:
             try:
-                result = await getattr(self.conn, method)(query, *args)
+                result = await self._first(method, query, *args)
             except _DEAD:
-                self.conn.terminate()
-                await self._pool.release(self.conn)
-                self.conn = await self._pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS)
-                result = await getattr(self.conn, method)(query, *args)
+                await give_back(self.pooled, broken=True)
+                self.pooled = await borrow(self._engine)
+                self.conn = self.pooled.driver_connection
+                result = await self._first(method, query, *args)
             self._used = True
             return result
         return await getattr(self.conn, method)(query, *args)
@@ -128,39 +104,43 @@ class Conn:
 
 
 @contextlib.asynccontextmanager
-async def _checked_out(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[Conn]:
-    engine = factory.kw["bind"].sync_engine
-    created = _pools.get(engine)
-    if created is None or (created.done() and created.exception() is not None):
-        created = _pools[engine] = asyncio.ensure_future(_create_pool(engine))
-    pool = await asyncio.shield(created)
-    conn = Conn(pool, await pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS))
+async def _checked_out(
+    factory: async_sessionmaker[AsyncSession], *, begin: bool = False
+) -> AsyncIterator[Conn]:
+    engine: AsyncEngine = factory.kw["bind"]
+    conn = Conn(engine, await borrow(engine), begin=begin)
+    broken = False
     try:
         yield conn
     except _BROKEN:
-        conn.conn.terminate()  # the pool replaces it, rather than hand out a connection in an unknown state
+        broken = True  # the pool replaces it, rather than hand out a connection in an unknown state
         raise
     finally:
-        await asyncio.shield(pool.release(conn.conn))
+        await asyncio.shield(give_back(conn.pooled, broken=broken))
 
 
 @contextlib.asynccontextmanager
 async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[Conn]:
     """A connection in a transaction: committed when the block ends, rolled back if it raises."""
-    async with _checked_out(factory) as conn:
-        await conn.execute("BEGIN")
+    async with _checked_out(factory, begin=True) as conn:
         try:
             yield conn
         except BaseException:
-            if not conn.conn.is_closed():
-                await asyncio.shield(conn.execute("ROLLBACK"))
+            if conn.in_transaction and not conn.conn.is_closed():
+                await asyncio.shield(conn.conn.execute("ROLLBACK"))
             raise
-        await conn.execute("COMMIT")
+        if conn.in_transaction:
+            await conn.conn.execute("COMMIT")
 
 
 @contextlib.asynccontextmanager
 async def autocommit(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[Conn]:
-    """A connection for work that is one statement: no BEGIN and COMMIT round trips."""
+    """A connection for work that is one statement: no BEGIN and COMMIT round trips (but behind PgBouncer,
+    see the module's docstring)."""
+    if behind_pgbouncer(factory.kw["bind"]):
+        async with transaction(factory) as conn:
+            yield conn
+        return
     async with _checked_out(factory) as conn:
         yield conn
 
@@ -211,25 +191,11 @@ _INSERT_STEP = (
     f"INSERT INTO ai_session_steps ({', '.join(n for n, _ in _STEP)}) "
     f"VALUES ({', '.join(f'${i}' for i in range(1, len(_STEP) + 1))})"
 )
-_STEP_DEFAULTS: dict[str, Any] = {
-    "kind": "message",
-    "user_id": None,
-    "content": "",
-    "images": None,
-    "questions": None,
-    "actions": None,
-    "triage_update": None,
-    "confidence_score": None,
-    "input_tokens": 0,
-    "output_tokens": 0,
-    "cache_read_tokens": 0,
-    "cache_creation_tokens": 0,
-}
 
 
 async def insert_step(conn: Conn, **fields: Any) -> AISessionStep:
     """Append a step: `session_id`, `step_order`, `role` and what it says."""
-    values = {**_STEP_DEFAULTS, "id": uuid.uuid4(), **fields}
+    values = {**_step_defaults(), **fields}
     await conn.execute(_INSERT_STEP, *(_json(values[n]) if j else values[n] for n, j in _STEP))
     return _untracked(AISessionStep, values)
 
@@ -241,7 +207,8 @@ _turn_writes: dict[tuple[tuple[str, ...], bool], str] = {}
 
 
 def _defaults(model: type) -> dict[str, Any]:
-    """Fresh values of a model's Python-side column defaults (what the ORM fills in on INSERT)."""
+    """Fresh values of a model's Python-side column defaults (what the ORM fills in on INSERT): the model is
+    the one place defaults are written down."""
     out: dict[str, Any] = {}
     for column in model.__table__.columns:  # type: ignore[attr-defined]
         default = column.default
@@ -249,6 +216,19 @@ def _defaults(model: type) -> dict[str, Any]:
             continue
         out[column.key] = default.arg(None) if default.is_callable else default.arg
     return out
+
+
+def _step_defaults() -> dict[str, Any]:
+    """A new step's values before the caller's: the model's defaults, NULL for every other column."""
+    return {**dict.fromkeys(n for n, _ in _STEP), **_defaults(AISessionStep)}
+
+
+# Columns the database stamps on every UPDATE (the models' `onupdate`, as SQL): `updated_at = now()`.
+_ON_UPDATE = "".join(
+    f"{c.key} = {c.onupdate.arg.compile(dialect=postgresql.dialect())}, "
+    for c in AISession.__table__.columns
+    if c.onupdate is not None and isinstance(getattr(c.onupdate, "arg", None), sa.ColumnElement)
+)
 
 
 # A new session's row: all columns but the timestamps the database stamps, and the lease's expiry, which is
@@ -328,12 +308,12 @@ async def save_turn(
         last = len(columns) + n
         tell = f"pg_notify(${last + 1}, ${last + 2})" if notify else "1"
         sql = _turn_writes[(keys, notify is not None)] = (
-            f"WITH saved AS (UPDATE ai_sessions SET {sets}updated_at = now() "
+            f"WITH saved AS (UPDATE ai_sessions SET {sets}{_ON_UPDATE.removesuffix(', ')} "
             f"WHERE id = $1 AND lease_owner = $2 RETURNING id), "
             f"added AS (INSERT INTO ai_session_steps ({', '.join(columns)}) SELECT {values} FROM saved) "
             f"SELECT {tell} FROM saved"
         )
-    row = {**_STEP_DEFAULTS, "id": uuid.uuid4(), **step}
+    row = {**_step_defaults(), **step}
     args = [s.id, owner, *(_json(changed[k]) if k in _SESSION_JSON else changed[k] for k in keys)]
     args += [_json(row[name]) if is_json else row[name] for name, is_json in _STEP]
     if notify:
