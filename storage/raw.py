@@ -200,7 +200,7 @@ async def insert_step(conn: Conn, **fields: Any) -> AISessionStep:
     return _untracked(AISessionStep, values)
 
 
-_PG = postgresql.dialect()
+_PG = postgresql.dialect()  # type: ignore[no-untyped-call]  # SQLAlchemy leaves the dialect's __init__ untyped
 _STEP_CASTS = {c.key: c.type.compile(dialect=_PG) for c in AISessionStep.__table__.columns}
 _SESSION_CASTS = {c.key: c.type.compile(dialect=_PG) for c in AISession.__table__.columns}
 _turn_writes: dict[tuple[tuple[str, ...], bool], str] = {}
@@ -214,6 +214,7 @@ def _defaults(model: type) -> dict[str, Any]:
         default = column.default
         if default is None:
             continue
+        # A callable default takes the execution context (None here: none of ours reads it).
         out[column.key] = default.arg(None) if default.is_callable else default.arg
     return out
 
@@ -225,7 +226,7 @@ def _step_defaults() -> dict[str, Any]:
 
 # Columns the database stamps on every UPDATE (the models' `onupdate`, as SQL): `updated_at = now()`.
 _ON_UPDATE = "".join(
-    f"{c.key} = {c.onupdate.arg.compile(dialect=postgresql.dialect())}, "
+    f"{c.key} = {c.onupdate.arg.compile(dialect=_PG)}, "
     for c in AISession.__table__.columns
     if c.onupdate is not None and isinstance(getattr(c.onupdate, "arg", None), sa.ColumnElement)
 )
