@@ -21,10 +21,10 @@ from fakes.anthropic import FakeAnthropic
 from fakes.slack import FakeSlack
 
 from . import harness as h
-from . import load, sessions
+from . import load, scale_budget, sessions
 from . import scenarios as sc
 
-SCENARIOS = ("ack", "overhead", "length", "streaming", "memory", "scaleout")
+SCENARIOS = ("ack", "overhead", "length", "streaming", "memory", "scaleout", "scalebudget")
 
 
 def machine() -> str:
@@ -57,6 +57,7 @@ SCENARIO_RUNNERS: dict[str, Callable[[sc.Context, float | None], Awaitable[list[
     "streaming": lambda ctx, _: sessions.streaming(ctx),
     "memory": lambda ctx, _: sessions.memory(ctx),
     "scaleout": lambda ctx, tps: load.scale_out(ctx, tps),
+    "scalebudget": lambda ctx, tps: scale_budget.scale_budget(ctx, tps),
 }
 
 
