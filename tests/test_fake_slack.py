@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -40,11 +41,11 @@ def client(fake: FakeSlack) -> AsyncWebClient:
     return AsyncWebClient(token="xoxb-test", base_url=fake.api_url)
 
 
-def button(action_id: str, text: str = "Retry") -> dict:
+def button(action_id: str, text: str = "Retry") -> dict[str, Any]:
     return {"type": "button", "action_id": action_id, "text": {"type": "plain_text", "text": text}}
 
 
-def section(text: str) -> dict:
+def section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 
 
@@ -89,7 +90,7 @@ async def test_replies_form_a_thread(fake: FakeSlack, client: AsyncWebClient) ->
     ids=["51-blocks", "76-char-button", "duplicate-action-id", "mrkdwn-header"],
 )
 async def test_blocks_slack_would_reject_raise_invalid_blocks(
-    fake: FakeSlack, client: AsyncWebClient, blocks: list, pointer: str
+    fake: FakeSlack, client: AsyncWebClient, blocks: list[dict[str, Any]], pointer: str
 ) -> None:
     with pytest.raises(SlackApiError) as raised:
         await client.chat_postMessage(channel=fake.general, text="fallback", blocks=blocks)
@@ -299,7 +300,7 @@ async def test_socket_mode_round_trip(fake: FakeSlack) -> None:
     socket = SocketModeClient(app_token="xapp-test", web_client=AsyncWebClient(base_url=fake.api_url))
     socket.socket_mode_request_listeners.append(on_request)  # type: ignore[arg-type]
     try:
-        await socket.connect()
+        await socket.connect()  # type: ignore[no-untyped-call]  # slack_sdk leaves SocketModeClient.connect unannotated
         await fake.wait_socket_connected()
         event = fake.post_user_message(fake.general, "hi", user=ALICE)
         event_ack = await fake.socket_send("events_api", event_callback(event, team_id=fake.team_id))
@@ -308,7 +309,7 @@ async def test_socket_mode_round_trip(fake: FakeSlack) -> None:
         )
         command_ack = await fake.socket_send("slash_commands", command)
     finally:
-        await socket.close()
+        await socket.close()  # type: ignore[no-untyped-call]  # slack_sdk leaves SocketModeClient.close unannotated
 
     assert [r.type for r in received] == ["events_api", "slash_commands"]
     assert received[0].payload["event"]["text"] == "hi"

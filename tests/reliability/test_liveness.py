@@ -193,7 +193,8 @@ async def test_the_rest_answer_says_a_message_waited_and_what_joined_it(api: Api
 
     async def send(text: str) -> dict[str, Any]:
         _, body = await api.call("POST", f"/api/ai-sessions/{sid}/messages", {"text": text}, expect=200)
-        return body
+        answer: dict[str, Any] = body
+        return answer
 
     first = asyncio.create_task(send("The spooler restarts fine"))
     await wait_for(lambda: len(api.fake.requests) > calls, what="the first turn with Claude")

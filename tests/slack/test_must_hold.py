@@ -82,6 +82,7 @@ async def test_a_click_from_another_workspace_is_refused(slack: SlackHarness) ->
     assert refused[0]["user"] == MALLORY and "can't find that session" in refused[0]["text"]
     assert "fp_answer_1_0" in action_ids(slack.fake.message(slack.fake.general, turn["ts"]) or {})
     session = await slack.session()
+    assert session is not None and session.pending_task_lane is not None
     assert session is not None and all(
         q.get("answer") is None for q in session.pending_task_lane["questions"]
     )
@@ -242,7 +243,7 @@ async def test_escalation_dms_the_engineer_with_take_over(slack: SlackHarness) -
 
 def _dm_with_takeover(slack: SlackHarness) -> str | None:
     for call in slack.fake.calls("chat.postMessage"):
-        channel = call.get("channel", "")
+        channel: str = call.get("channel", "")
         if channel.startswith("D") and slack.with_action("fp_takeover", channel):
             return channel
     return None
