@@ -157,7 +157,7 @@ def app_settings(db_url: str, fake: FakeAnthropic, **overrides: object) -> Setti
         "FLOWPILOT_LEASE_WAIT_SECONDS": 10,
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]  # pydantic-settings' init keyword, unseen by mypy
 
 
 @asynccontextmanager

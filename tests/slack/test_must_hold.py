@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
@@ -158,12 +159,12 @@ def test_render_limits_hold_for_any_turn() -> None:
 
 
 async def _writer(
-    fake: FakeSlack, client: AsyncWebClient, text: str, **kwargs: object
+    fake: FakeSlack, client: AsyncWebClient, text: str, **kwargs: Any
 ) -> tuple[DraftWriter, str]:
     question = fake.post_user_message(fake.general, "help", user=ALICE)
     writer = DraftWriter(
         client, channel=fake.general, thread_ts=question["ts"], recipient_user_id=ALICE,
-        recipient_team_id=fake.team_id, **kwargs,  # type: ignore[arg-type]
+        recipient_team_id=fake.team_id, **kwargs,
     )  # fmt: skip
     return writer, question["ts"]
 
