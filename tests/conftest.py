@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 import asyncpg
 import pytest
@@ -30,6 +31,8 @@ from storage.engine import create_engine, normalize_url, session_factory
 from storage.migrate import upgrade_to_head
 
 TEMPLATE = f"fp_template_{os.getpid()}"
+
+T = TypeVar("T")
 
 
 def _with_database(url: str, database: str) -> str:
@@ -98,7 +101,7 @@ _claudes: list[AnthropicClaude] = []
 
 
 def make_claude(fake: FakeAnthropic, **kwargs: object) -> AnthropicClaude:
-    params: dict = {
+    params: dict[str, Any] = {
         "api_key": "test-key",
         "base_url": fake.base_url,
         "model": "claude-test",
@@ -139,13 +142,13 @@ def mallory() -> Actor:
     return Actor(platform="slack", workspace_id="T-EVIL", user_id="U-MAL", display_name="Mallory")
 
 
-async def collect(agen: AsyncIterator) -> list:
+async def collect(agen: AsyncIterator[T]) -> list[T]:
     return [event async for event in agen]
 
 
 def app_settings(db_url: str, fake: FakeAnthropic, **overrides: object) -> Settings:
     """Settings for an app under test: this test's database and the fake Anthropic, nothing from .env."""
-    values: dict[str, object] = {
+    values: dict[str, Any] = {
         "DATABASE_URL": db_url,
         "ANTHROPIC_API_KEY": "test-key",
         "ANTHROPIC_BASE_URL": fake.base_url,
@@ -154,7 +157,7 @@ def app_settings(db_url: str, fake: FakeAnthropic, **overrides: object) -> Setti
         "FLOWPILOT_LEASE_WAIT_SECONDS": 10,
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]  # pydantic-settings' init keyword, unseen by mypy
 
 
 @asynccontextmanager

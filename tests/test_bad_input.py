@@ -7,6 +7,7 @@ import base64
 import concurrent.futures
 import json
 import uuid
+from collections.abc import Sequence
 
 import asyncpg
 import sqlalchemy as sa
@@ -18,7 +19,7 @@ from bot.events import AssistantTurn, Notice, SessionStarted, TriageChanged
 from bot.handler import SessionHandler
 from bot.intake import Attachment
 from fakes.anthropic import FakeAnthropic
-from storage.models import AISession, AISessionStep
+from storage.models import AISession, AISessionStep, Base
 from tests.conftest import collect
 from tests.test_session_lifecycle import errors, first, start
 
@@ -27,12 +28,12 @@ PNG_1PX = base64.b64decode(
 )
 
 
-async def count(db: async_sessionmaker[AsyncSession], model=AISession):
+async def count(db: async_sessionmaker[AsyncSession], model: type[Base] = AISession) -> int | None:
     async with db() as s:
         return (await s.execute(sa.select(sa.func.count()).select_from(model))).scalar()
 
 
-async def steps(db: async_sessionmaker[AsyncSession], session_id):
+async def steps(db: async_sessionmaker[AsyncSession], session_id: uuid.UUID) -> Sequence[AISessionStep]:
     async with db() as s:
         return (
             (
@@ -144,6 +145,7 @@ async def test_claude_500_and_timeouts_are_reported_not_raised(
     events = await collect(handler.handle(StartSession(actor=alice, text="DNS fails at Tailspin")))
     assert errors(events)[0].code == "claude_unavailable"
     session_id = first(events, SessionStarted).session_id
+    assert session_id is not None
     fake_claude.latency = 2
     events = await collect(handler.handle(RetryTurn(actor=alice, session_id=session_id)))
     assert "timed out" in errors(events)[0].text
@@ -193,6 +195,7 @@ async def test_secrets_are_masked_before_storage_and_claude(
         assert secret not in body and "ghp_abcdefghijklmnopqrstuvwxyz0123456789AB" not in body
     async with db() as s:
         row = await s.get(AISession, session_id)
+        assert row is not None
         assert secret not in json.dumps(row.intake_content) and secret not in (row.title or "")
     for step in await steps(db, session_id):
         assert secret not in step.content and "ghp_abcdef" not in step.content

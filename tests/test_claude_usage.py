@@ -6,6 +6,7 @@ import asyncio
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.pool import QueuePool
 
 from bot.commands import Actor, StartSession, UserMessage
 from bot.events import AssistantTurn
@@ -35,6 +36,7 @@ async def test_later_turns_read_the_history_from_the_prompt_cache(
     assert len(marked) == 2, "one breakpoint where the last turn ended, one at the end of the history"
     async with db() as s:
         row = await s.get(AISession, session_id)
+        assert row is not None
         steps = (
             (await s.execute(sa.select(AISessionStep).where(AISessionStep.session_id == session_id)))
             .scalars()
@@ -69,6 +71,7 @@ async def test_many_sessions_thinking_at_once_share_a_small_pool(
             ]
         )
         assert all(first(events, AssistantTurn) for events in results)
+        assert isinstance(engine.pool, QueuePool)
         assert engine.pool.checkedout() == 0
     finally:
         await engine.dispose()

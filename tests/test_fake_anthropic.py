@@ -342,7 +342,8 @@ async def test_malformed_request_is_refused_with_400(
     with pytest.raises(anthropic.BadRequestError) as caught:
         await client.messages.create(model=MODEL, max_tokens=64, messages=messages, **extra)
 
-    assert caught.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
+    assert isinstance(caught.value.body, dict)
+    assert caught.value.body["error"]["type"] == "invalid_request_error"
     assert complaint in caught.value.message
 
 

@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -13,6 +14,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
+from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
@@ -40,11 +42,11 @@ def client(fake: FakeSlack) -> AsyncWebClient:
     return AsyncWebClient(token="xoxb-test", base_url=fake.api_url)
 
 
-def button(action_id: str, text: str = "Retry") -> dict:
+def button(action_id: str, text: str = "Retry") -> dict[str, Any]:
     return {"type": "button", "action_id": action_id, "text": {"type": "plain_text", "text": text}}
 
 
-def section(text: str) -> dict:
+def section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 
 
@@ -57,7 +59,9 @@ async def test_update_keeps_the_ts_and_the_history(fake: FakeSlack, client: Asyn
     assert updated["ts"] == posted["ts"]
     assert posted["message"]["bot_id"] == fake.bot_id
     assert [m["text"] for m in fake.history(fake.general, posted["ts"])] == ["Looking…", "Found it"]
-    assert fake.message(fake.general, posted["ts"])["blocks"] == []  # type: ignore[index]
+    message = fake.message(fake.general, posted["ts"])
+    assert message is not None
+    assert message["blocks"] == []
     assert fake.calls("chat.update")[0]["ts"] == posted["ts"]
 
 
@@ -89,7 +93,7 @@ async def test_replies_form_a_thread(fake: FakeSlack, client: AsyncWebClient) ->
     ids=["51-blocks", "76-char-button", "duplicate-action-id", "mrkdwn-header"],
 )
 async def test_blocks_slack_would_reject_raise_invalid_blocks(
-    fake: FakeSlack, client: AsyncWebClient, blocks: list, pointer: str
+    fake: FakeSlack, client: AsyncWebClient, blocks: list[dict[str, Any]], pointer: str
 ) -> None:
     with pytest.raises(SlackApiError) as raised:
         await client.chat_postMessage(channel=fake.general, text="fallback", blocks=blocks)
@@ -111,7 +115,9 @@ async def test_form_encoded_blocks_arrive_as_a_json_string(fake: FakeSlack) -> N
             body = await response.json()
 
     assert body["ok"] is True
-    assert fake.message(fake.general, body["ts"])["blocks"] == [section("hi")]  # type: ignore[index]
+    message = fake.message(fake.general, body["ts"])
+    assert message is not None
+    assert message["blocks"] == [section("hi")]
 
 
 async def test_text_over_40000_characters_is_msg_too_long(fake: FakeSlack, client: AsyncWebClient) -> None:
@@ -224,12 +230,13 @@ async def test_chat_stream_helper_buffers_then_finalizes(fake: FakeSlack, client
     await streamer.append(markdown_text="It is 49 GB, near the limit.")
     await streamer.stop(markdown_text=" Archive old mail.", blocks=[feedback])
 
-    final = fake.message(dm, streamer.ts)  # type: ignore[arg-type]
+    assert streamer.ts is not None
+    final = fake.message(dm, streamer.ts)
     assert final is not None
     assert final["text"] == "Checking the mailbox size. It is 49 GB, near the limit. Archive old mail."
     assert final["thread_ts"] == question["ts"]
     assert final["blocks"] == [feedback]
-    assert not fake.is_streaming(dm, streamer.ts)  # type: ignore[arg-type]
+    assert not fake.is_streaming(dm, streamer.ts)
     assert [fake.call_count(m) for m in ("chat.startStream", "chat.appendStream", "chat.stopStream")] == [
         1,
         1,
@@ -276,20 +283,23 @@ async def test_an_expired_stream_can_still_be_updated(fake: FakeSlack, client: A
     question = fake.post_user_message(dm, "help", user=ALICE)
     streamer = await client.chat_stream(channel=dm, thread_ts=question["ts"], buffer_size=1)
     await streamer.append(markdown_text="Step 1. ")
-    fake.expire_stream(streamer.ts)  # type: ignore[arg-type]
+    assert streamer.ts is not None
+    fake.expire_stream(streamer.ts)
 
     with pytest.raises(SlackApiError) as raised:
         await streamer.append(markdown_text="Step 2.")
-    await client.chat_update(channel=dm, ts=streamer.ts, text="Step 1. Step 2.")  # type: ignore[arg-type]
+    await client.chat_update(channel=dm, ts=streamer.ts, text="Step 1. Step 2.")
 
     assert raised.value.response["error"] == "message_not_in_streaming_state"
-    assert fake.message(dm, streamer.ts)["text"] == "Step 1. Step 2."  # type: ignore[arg-type, index]
+    message = fake.message(dm, streamer.ts)
+    assert message is not None
+    assert message["text"] == "Step 1. Step 2."
 
 
 async def test_socket_mode_round_trip(fake: FakeSlack) -> None:
     received: list[SocketModeRequest] = []
 
-    async def on_request(client: SocketModeClient, request: SocketModeRequest) -> None:
+    async def on_request(client: AsyncBaseSocketModeClient, request: SocketModeRequest) -> None:
         received.append(request)
         reply = {"text": "pong"} if request.type == "slash_commands" else None
         await client.send_socket_mode_response(
@@ -297,9 +307,9 @@ async def test_socket_mode_round_trip(fake: FakeSlack) -> None:
         )
 
     socket = SocketModeClient(app_token="xapp-test", web_client=AsyncWebClient(base_url=fake.api_url))
-    socket.socket_mode_request_listeners.append(on_request)  # type: ignore[arg-type]
+    socket.socket_mode_request_listeners.append(on_request)
     try:
-        await socket.connect()
+        await socket.connect()  # type: ignore[no-untyped-call]  # slack_sdk leaves SocketModeClient.connect unannotated
         await fake.wait_socket_connected()
         event = fake.post_user_message(fake.general, "hi", user=ALICE)
         event_ack = await fake.socket_send("events_api", event_callback(event, team_id=fake.team_id))
@@ -308,7 +318,7 @@ async def test_socket_mode_round_trip(fake: FakeSlack) -> None:
         )
         command_ack = await fake.socket_send("slash_commands", command)
     finally:
-        await socket.close()
+        await socket.close()  # type: ignore[no-untyped-call]  # slack_sdk leaves SocketModeClient.close unannotated
 
     assert [r.type for r in received] == ["events_api", "slash_commands"]
     assert received[0].payload["event"]["text"] == "hi"
@@ -329,7 +339,9 @@ async def test_in_thread_serves_a_client_on_another_loop() -> None:
     with FakeSlack.in_thread() as fake:
         client = AsyncWebClient(token="xoxb-test", base_url=fake.api_url)
         posted = await client.chat_postMessage(channel=fake.general, text="from another loop")
-        assert fake.message(fake.general, posted["ts"])["text"] == "from another loop"  # type: ignore[index]
+        message = fake.message(fake.general, posted["ts"])
+        assert message is not None
+        assert message["text"] == "from another loop"
 
 
 def test_signed_headers_verify_with_slack_sdk() -> None:

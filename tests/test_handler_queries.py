@@ -7,7 +7,7 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.commands import Abandon, Actor, Pause, StartSession, ThreadRef
+from bot.commands import Abandon, Actor, Command, Pause, StartSession, ThreadRef
 from bot.events import Notice, SessionStarted
 from bot.handler import SessionHandler
 from storage import repo
@@ -17,20 +17,27 @@ CHANNEL = "C-SUPPORT"
 
 
 async def start(
-    handler: SessionHandler, actor, *, thread: str, channel: str = CHANNEL, text: str = "VPN drops every hour"
-):
+    handler: SessionHandler,
+    actor: Actor,
+    *,
+    thread: str,
+    channel: str = CHANNEL,
+    text: str = "VPN drops every hour",
+) -> uuid.UUID:
     ref = ThreadRef(actor.platform, actor.workspace_id, channel, thread)
     events = await collect(handler.handle(StartSession(actor=actor, text=text, thread=ref)))
     assert not [e for e in events if isinstance(e, Notice) and e.level == "error"]
-    return next(e for e in events if isinstance(e, SessionStarted)).session_id
+    session_id = next(e for e in events if isinstance(e, SessionStarted)).session_id
+    assert session_id is not None
+    return session_id
 
 
-async def run(handler: SessionHandler, command) -> None:
+async def run(handler: SessionHandler, command: Command) -> None:
     events = await collect(handler.handle(command))
     assert not [e for e in events if isinstance(e, Notice) and e.level == "error"], events
 
 
-async def latest(handler: SessionHandler, actor, channel: str = CHANNEL):
+async def latest(handler: SessionHandler, actor: Actor, channel: str = CHANNEL) -> str | None:
     binding = await handler.latest_open_thread(actor=actor, platform="slack", channel_id=channel)
     return binding.thread_id if binding else None
 

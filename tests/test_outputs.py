@@ -6,6 +6,7 @@ import dataclasses
 import json
 import time
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -40,7 +41,7 @@ JSON_KEYS = {
 }
 
 
-def _context(**changes: object) -> OutputContext:
+def _context(**changes: Any) -> OutputContext:
     context = OutputContext(
         session_id="8f0c2a",
         kind="resolve",
@@ -63,7 +64,7 @@ def _context(**changes: object) -> OutputContext:
         step_count=14,
         psa_ticket_id="T20250303.0042",
     )
-    return dataclasses.replace(context, **changes)  # type: ignore[arg-type]
+    return dataclasses.replace(context, **changes)
 
 
 FIELDS = HandoffFields(

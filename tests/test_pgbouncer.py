@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -102,7 +103,7 @@ async def pgbouncer(db_url: str) -> AsyncIterator[str]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-async def _a_session(api: Api, user: str) -> dict:
+async def _a_session(api: Api, user: str) -> dict[str, Any]:
     """Start, answer every question, a reply, a draft and resolve: what a real session sends."""
     _, started = await api.call(
         "POST", "/api/ai-sessions", {"text": "Outlook asks for the password at Contoso"}, user=user
@@ -129,7 +130,9 @@ async def _a_session(api: Api, user: str) -> dict:
     return dict(read)
 
 
-async def _run_sessions(settings_url: str, db_url: str, fake: FakeAnthropic, *, pgbouncer: bool) -> list:
+async def _run_sessions(
+    settings_url: str, db_url: str, fake: FakeAnthropic, *, pgbouncer: bool
+) -> list[dict[str, Any] | BaseException]:
     settings = app_settings(
         settings_url,
         fake,

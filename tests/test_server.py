@@ -18,7 +18,8 @@ from tests.conftest import app_settings, running_app
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 async def wait_for(url: str, timeout: float = 60) -> aiohttp.ClientResponse:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Sequence
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -28,6 +31,7 @@ from bot.events import (
     AssistantTurn,
     DraftDelta,
     DraftFinished,
+    Event,
     Notice,
     QuestionAnswered,
     SessionStarted,
@@ -40,21 +44,27 @@ from fakes.anthropic import FakeAnthropic
 from storage.models import AISession, AISessionStep, SessionHandoff, SessionResolutionOutput
 from tests.conftest import collect
 
+E = TypeVar("E", bound=Event)
 
-def first(events, kind):
+
+def first(events: Sequence[Event], kind: type[E]) -> E:
     return next(e for e in events if isinstance(e, kind))
 
 
-def errors(events):
+def errors(events: Sequence[Event]) -> list[Notice]:
     return [e for e in events if isinstance(e, Notice) and e.level == "error"]
 
 
 async def start(
-    handler: SessionHandler, actor, text="Outlook keeps asking for the password at Contoso on LAPTOP-042"
-):
+    handler: SessionHandler,
+    actor: Actor,
+    text: str = "Outlook keeps asking for the password at Contoso on LAPTOP-042",
+) -> tuple[uuid.UUID, list[Event]]:
     events = await collect(handler.handle(StartSession(actor=actor, text=text)))
     assert not errors(events), errors(events)
-    return first(events, SessionStarted).session_id, events
+    session_id = first(events, SessionStarted).session_id
+    assert session_id is not None
+    return session_id, events
 
 
 async def test_full_session_start_to_rating(
@@ -139,6 +149,7 @@ async def test_full_session_start_to_rating(
 
     async with db() as s:
         row = await s.get(AISession, session_id)
+        assert row is not None
         assert row.status == "resolved" and row.resolved_at is not None
         assert row.session_rating == 5 and row.session_feedback == "spot on"
         assert row.client_name == "Contoso Ltd (EU)"
@@ -212,7 +223,9 @@ async def test_escalation_and_take_over(
     assert first(events, AssistantTurn)
     async with db() as s:
         row = await s.get(AISession, session_id)
+        assert row is not None
         assert row.handoff_count == 1
+        assert row.escalation_package is not None
         assert row.escalation_package["reason"] == "Needs firewall access"
 
 
@@ -237,6 +250,7 @@ async def test_pause_blocks_turns_until_resumed_and_counts_parked_time(
     assert first(events, StatusChanged).new == "active"
     async with db() as s:
         row = await s.get(AISession, session_id)
+        assert row is not None
         assert row.total_parked_seconds >= 600
         steps = (
             await s.execute(sa.select(sa.func.count()).where(AISessionStep.session_id == session_id))
@@ -268,6 +282,7 @@ async def test_lifecycle_errors_are_clear_and_change_nothing(
     assert errors(bad_rating)[0].code == "bad_input"
     async with db() as s:
         row = await s.get(AISession, session_id)
+        assert row is not None
         assert row.status == "resolved" and row.session_rating is None
 
 
@@ -285,6 +300,7 @@ async def test_active_time_counts_work_not_idle_hours(
     await collect(handler.handle(UserMessage(actor=alice, session_id=session_id, text="back, still broken")))
     async with db() as s:
         row = await s.get(AISession, session_id)
+        assert row is not None
     assert 15 * 60 <= row.total_active_seconds < 20 * 60
     assert row.total_parked_seconds == 0
 

@@ -70,6 +70,7 @@ async def test_shell_session_from_problem_to_confirmed_resolution(
         assert session.status == "resolved" and session.session_rating == 5
         assert session.client_name == "Contoso Ltd"
         assert session.triage_hypothesis == "Stale token in Credential Manager"
+        assert session.evidence_items is not None
         assert session.evidence_items[0]["status"] == "confirmed"
         steps = (await s.execute(sa.select(AISessionStep).order_by(AISessionStep.step_order))).scalars().all()
         assert any("AADSTS50076" in st.content for st in steps)
@@ -97,6 +98,7 @@ async def test_a_session_is_picked_up_again_in_a_new_shell(
     assert "Session resumed." in out and "FlowPilot:" in out
     async with db() as s:
         row = await s.get(AISession, session_id)
+        assert row is not None
         assert row.status == "active"
         contents = (
             await s.execute(sa.select(AISessionStep.content).where(AISessionStep.session_id == session_id))
@@ -120,6 +122,7 @@ async def test_escalate_to_a_colleague_who_takes_over(
     assert "bob took over this session" in out
     async with db() as s:
         row = await s.get(AISession, session_id)
+        assert row is not None
         assert row.status == "active" and row.handoff_count == 1
 
 

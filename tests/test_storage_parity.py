@@ -114,18 +114,23 @@ async def test_every_command_reads_back_the_same_through_every_path(app: tuple[s
     base, runtime, http = app
     events = await _do(runtime, StartSession(actor=ALICE, text="Outlook asks for the password at Contoso"))
     sid = next(e for e in events if isinstance(e, SessionStarted)).session_id
+    assert sid is not None
     turn = next(e for e in events if isinstance(e, AssistantTurn))
     await _same_everywhere(base, runtime, http, sid, "start")
 
     await _do(runtime, UserMessage(actor=ALICE, session_id=sid, text="It started after the update"))
     await _same_everywhere(base, runtime, http, sid, "message")
     async with runtime.db() as db:
-        lane = (await repo.session_row(db, sid)).pending_task_lane  # type: ignore[union-attr]
+        row = await repo.session_row(db, sid)
+        assert row is not None and row.pending_task_lane is not None
+        lane = row.pending_task_lane
     for q in lane["questions"]:
         await _do(runtime, AnswerQuestion(actor=ALICE, session_id=sid, question_id=q["id"], answer="All"))
         await _same_everywhere(base, runtime, http, sid, "answer")
     async with runtime.db() as db:
-        lane = (await repo.session_row(db, sid)).pending_task_lane  # type: ignore[union-attr]
+        row = await repo.session_row(db, sid)
+        assert row is not None and row.pending_task_lane is not None
+        lane = row.pending_task_lane
     action = lane["actions"][0]
     await _do(runtime, MarkAction(actor=ALICE, session_id=sid, action_id=action["id"], outcome="done"))
     await _same_everywhere(base, runtime, http, sid, "mark")
@@ -155,6 +160,7 @@ async def test_every_command_reads_back_the_same_through_every_path(app: tuple[s
 
     events = await _do(runtime, StartSession(actor=ALICE, text="VPN drops every 10 minutes on LAPTOP-7"))
     other = next(e for e in events if isinstance(e, SessionStarted)).session_id
+    assert other is not None
     await _do(runtime, DraftHandoff(actor=ALICE, session_id=other, kind="escalate"))
     await _same_everywhere(base, runtime, http, other, "escalation draft")
     await _do(runtime, Escalate(actor=ALICE, session_id=other, reason="Needs gateway access"))

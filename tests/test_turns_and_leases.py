@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import json
 import uuid
+from collections.abc import AsyncGenerator, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -20,7 +21,9 @@ from tests.conftest import collect, make_claude
 from tests.test_session_lifecycle import errors, first, start
 
 
-async def roles_in_order(db: async_sessionmaker[AsyncSession], session_id):
+async def roles_in_order(
+    db: async_sessionmaker[AsyncSession], session_id: uuid.UUID
+) -> Sequence[sa.Row[str, str]]:
     async with db() as s:
         rows = (
             await s.execute(
@@ -104,6 +107,7 @@ async def test_a_lease_left_by_a_dead_process_expires_and_the_turn_is_retryable(
     # A process died mid-turn: the engineer's message is stored, the lease is stale, no reply was written.
     async with db() as s, s.begin():
         row = await s.get(AISession, session_id)
+        assert row is not None
         s.add(
             AISessionStep(session_id=session_id, step_order=row.step_count + 1, role="user", content="did X")
         )
@@ -118,6 +122,7 @@ async def test_a_lease_left_by_a_dead_process_expires_and_the_turn_is_retryable(
     assert rows[-2].content == "did X" and rows[-1].role == "assistant"
     async with db() as s:
         row = await s.get(AISession, session_id)
+        assert row is not None
         assert row.lease_owner is None and row.awaiting_reply is False
 
 
@@ -127,6 +132,7 @@ async def test_any_command_after_a_crash_says_the_turn_was_interrupted(
     session_id, _ = await start(handler, alice)
     async with db() as s, s.begin():
         row = await s.get(AISession, session_id)
+        assert row is not None
         row.awaiting_reply = True
         row.lease_owner = uuid.uuid4()
         row.lease_expires_at = sa.func.now() - sa.text("interval '1 second'")
@@ -144,6 +150,7 @@ async def test_a_live_lease_makes_others_wait_not_fail(
     other_owner = uuid.uuid4()
     async with db() as s, s.begin():
         row = await s.get(AISession, session_id)
+        assert row is not None
         row.lease_owner = other_owner
         row.lease_expires_at = sa.func.now() + sa.text("interval '30 seconds'")
 
@@ -171,6 +178,7 @@ async def test_busy_session_gives_a_clear_retryable_notice(
     session_id, _ = await start(impatient, alice)
     async with db() as s, s.begin():
         row = await s.get(AISession, session_id)
+        assert row is not None
         row.lease_owner = uuid.uuid4()
         row.lease_expires_at = sa.func.now() + sa.text("interval '30 seconds'")
     events = await collect(impatient.handle(UserMessage(actor=alice, session_id=session_id, text="hi")))
@@ -234,6 +242,7 @@ async def test_a_draft_abandoned_by_its_reader_is_not_reported_as_interrupted(
     async for event in draft:
         if isinstance(event, DraftDelta):
             break
+    assert isinstance(draft, AsyncGenerator)
     await draft.aclose()  # the reader went away mid-draft
     fake_claude.chunk_delay = 0
     events = await collect(handler.handle(UserMessage(actor=alice, session_id=session_id, text="back")))
@@ -256,6 +265,7 @@ async def test_an_answer_that_arrives_after_another_process_took_the_session_ove
     other = uuid.uuid4()
     async with db() as s, s.begin():
         row = await s.get(AISession, session_id)
+        assert row is not None
         row.lease_owner = other
         before = (row.step_count, row.pending_task_lane, row.confidence_score)
     events = await turn
@@ -264,6 +274,7 @@ async def test_an_answer_that_arrives_after_another_process_took_the_session_ove
     assert not [e for e in events if isinstance(e, AssistantTurn)]
     async with db() as s:
         row = await s.get(AISession, session_id)
+        assert row is not None
         assert (row.step_count, row.pending_task_lane, row.confidence_score) == before
         assert row.lease_owner == other, "the other process keeps its lease"
     rows = await roles_in_order(db, session_id)

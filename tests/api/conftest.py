@@ -57,9 +57,10 @@ class Api:
 
     async def start(
         self, text: str = "Users at Contoso cannot print to PRN-2 since this morning", **body: Any
-    ) -> dict:
+    ) -> dict[str, Any]:
         _, data = await self.call("POST", "/api/ai-sessions", {"text": text, **body}, expect=201)
-        return data
+        started: dict[str, Any] = data
+        return started
 
     async def draft(self, session_id: str, kind: str = "resolve") -> list[tuple[str, Any]]:
         async with self.http.post(
@@ -75,7 +76,7 @@ class Api:
 async def read_sse(response: aiohttp.ClientResponse) -> list[tuple[str, Any]]:
     """The (event, data) pairs of a Server-Sent Events stream, comments skipped."""
     events: list[tuple[str, Any]] = []
-    event, data = "message", []
+    event, data = "message", list[str]()
     async for raw in response.content:
         line = raw.decode().rstrip("\r\n")
         if not line:

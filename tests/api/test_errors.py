@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 
 import aiohttp
 import sqlalchemy as sa
@@ -104,7 +105,7 @@ async def test_malformed_json_and_huge_bodies(api: Api) -> None:
     async with api.http.patch(f"{api.base}/api/ai-sessions/{sid}/triage", data=huge, headers=headers) as r:
         assert r.status == 413 and (await r.json())["error"]["code"] == "too_large"
 
-    async def chunks():
+    async def chunks() -> AsyncIterator[bytes]:
         for _ in range(BODY_LIMIT // 1024 + 10):
             yield b" " * 1024
 

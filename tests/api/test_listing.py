@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
@@ -14,7 +15,7 @@ from tests.api.conftest import Api
 from .conftest import EVIL
 
 
-async def _all_pages(api: Api, query: dict, limit: int = 2) -> list[dict]:
+async def _all_pages(api: Api, query: dict[str, Any], limit: int = 2) -> list[dict[str, Any]]:
     items, cursor, pages = [], None, 0
     while True:
         params = [*query.items(), ("limit", limit)] + ([("cursor", cursor)] if cursor else [])

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import hypothesis
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_headers_conformance,
@@ -35,6 +37,7 @@ def _fuzz(url: str, session_id: str) -> list[str]:
     headers = {"Authorization": f"Bearer {ACME}"}
     failures: list[str] = []
     for result in schema.get_all_operations():
+        assert isinstance(result, Ok), result.err()
         operation = result.ok()
         strategies = [operation.as_strategy()]
         if "{session_id}" in operation.path:
@@ -50,7 +53,7 @@ def _fuzz(url: str, session_id: str) -> list[str]:
                 suppress_health_check=list(HealthCheck),
             )
             @given(case=strategy)
-            def run(case: schemathesis.Case) -> None:
+            def run(case: schemathesis.Case[Any]) -> None:
                 case.call_and_validate(base_url=url, headers=headers, checks=CHECKS, timeout=30)
 
             try:

@@ -80,7 +80,7 @@ async def served(
 ) -> AsyncIterator[Served]:
     server = flowpilot(serve_env(db_url, fake_claude, fake_slack), name="reliability")
     async with aiohttp.ClientSession() as http:
-        harness = SlackHarness(server.url, _DbOnly(db), fake_slack, fake_claude, http)  # type: ignore[arg-type]
+        harness = SlackHarness(server.url, _DbOnly(db), fake_slack, fake_claude, http)  # type: ignore[arg-type]  # only .db of a Runtime
         served = Served(server, harness, db)
         await served.start()
         try:

@@ -36,7 +36,7 @@ def postgres_of(pgdata: Path) -> list[int]:
 
 
 def running(proc: psutil.Process) -> bool:
-    return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    return bool(proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE)
 
 
 @pytest.fixture

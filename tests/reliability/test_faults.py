@@ -171,6 +171,7 @@ async def test_the_database_going_away_mid_session_is_a_notice_and_retry_continu
     )
     session = await session_row(db)
     assert session.lease_owner is None and session.status == "active"
+    assert session.pending_task_lane is not None
     assert session.pending_task_lane["questions"][0].get("answer") is not None
     assert sum(r.kind == "answer" for r in await steps(db, session.id)) == 1, "the answer was recorded once"
 

@@ -4,6 +4,7 @@ saying when to try again, nothing of a session is lost, and another engineer is 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -74,12 +75,15 @@ async def test_too_many_turns_a_minute_are_refused_with_retry_and_nothing_is_los
     def replies() -> list[dict[str, Any]]:
         return [m for m in slack.fake.thread(slack.fake.general, thread) if "fp_answer_1_0" in action_ids(m)]
 
+    def at_least(count: int) -> bool:
+        return len(replies()) >= count
+
     # The start was Claude turn 1; four replies are turns 2-5, each answered before the next is sent.
     for n in range(4):
         await slack.event(
             slack.fake.post_user_message(slack.fake.general, f"detail {n}", user=ALICE, thread_ts=thread)
         )
-        await wait_for(lambda n=n: len(replies()) >= n + 2, what=f"reply {n + 2}")
+        await wait_for(partial(at_least, n + 2), what=f"reply {n + 2}")
     assert slack.claude_calls() == 5
 
     await slack.event(

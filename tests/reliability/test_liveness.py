@@ -41,19 +41,19 @@ async def pair(
     db: async_sessionmaker[AsyncSession],
     fake_claude: FakeAnthropic,
     fake_slack: FakeSlack,
-) -> AsyncIterator[tuple[Served, Served]]:
+) -> AsyncIterator[tuple[Served, ...]]:
     """Two `flowpilot serve` processes on one database, both answering the same Slack app."""
     env = long_lease_env(db_url, fake_claude, fake_slack)
     servers = [flowpilot(env, name="liveness-a"), flowpilot(env, name="liveness-b")]
     async with aiohttp.ClientSession() as http:
         pair = tuple(
-            Served(s, SlackHarness(s.url, _DbOnly(db), fake_slack, fake_claude, http), db)  # type: ignore[arg-type]
+            Served(s, SlackHarness(s.url, _DbOnly(db), fake_slack, fake_claude, http), db)  # type: ignore[arg-type]  # only .db of a Runtime
             for s in servers
         )
         try:
             for served in pair:
                 await served.start()
-            yield pair  # type: ignore[misc]
+            yield pair
         finally:
             for served in pair:
                 await served.server.stop()
@@ -69,7 +69,7 @@ async def test_a_restarted_process_takes_a_dead_ones_turns_over_within_seconds(
 ) -> None:
     server = flowpilot(long_lease_env(db_url, fake_claude, fake_slack), name="liveness-restart")
     async with aiohttp.ClientSession() as http:
-        slack = SlackHarness(server.url, _DbOnly(db), fake_slack, fake_claude, http)  # type: ignore[arg-type]
+        slack = SlackHarness(server.url, _DbOnly(db), fake_slack, fake_claude, http)  # type: ignore[arg-type]  # only .db of a Runtime
         served = Served(server, slack, db)
         await served.start()
         try:
@@ -193,7 +193,8 @@ async def test_the_rest_answer_says_a_message_waited_and_what_joined_it(api: Api
 
     async def send(text: str) -> dict[str, Any]:
         _, body = await api.call("POST", f"/api/ai-sessions/{sid}/messages", {"text": text}, expect=200)
-        return body
+        answer: dict[str, Any] = body
+        return answer
 
     first = asyncio.create_task(send("The spooler restarts fine"))
     await wait_for(lambda: len(api.fake.requests) > calls, what="the first turn with Claude")

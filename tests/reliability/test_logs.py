@@ -446,7 +446,7 @@ async def test_the_log_of_flowpilot_serve_at_debug_holds_no_credential(
 ) -> None:
     served = served_with_secrets
     async with aiohttp.ClientSession() as http:
-        slack = _Signed(served.url, _DbOnly(db), secret_slack, fake_claude, http)  # type: ignore[arg-type]
+        slack = _Signed(served.url, _DbOnly(db), secret_slack, fake_claude, http)  # type: ignore[arg-type]  # only .db of a Runtime
         await drive_slack(slack, lambda text: text in served.log())
         await drive_api(http, served.url, fake_claude)
         await drive_teams(http, served.url, connector)

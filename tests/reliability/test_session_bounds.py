@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -99,7 +100,7 @@ async def test_three_draft_requests_at_once_cost_one_claude_call(api: Api) -> No
     api.fake.latency = 0.5
     calls = len(api.fake.requests)
 
-    async def draft() -> list:
+    async def draft() -> list[tuple[str, Any]]:
         async with api.http.post(
             f"{api.base}/api/ai-sessions/{sid}/handoff-draft", json={"kind": "resolve"}, headers=api.headers()
         ) as r:

@@ -16,6 +16,7 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -272,7 +273,7 @@ async def test_problem_text_that_starts_with_a_command_word_reaches_claude(teams
         "Resolve-DnsName fails for the DC",
     ):
         await teams.post(personal_message(problem, service_url=url))
-        await wait_for(lambda p=problem: claude_saw(teams.claude, p), what=f"Claude gets {problem!r}")
+        await wait_for(partial(claude_saw, teams.claude, problem), what=f"Claude gets {problem!r}")
         assert await session_status(teams) == "active"
 
     # The command words themselves still work, alone or with escalate's own arguments.
@@ -351,7 +352,11 @@ async def test_links_and_mentions_in_claudes_reply_are_defused_but_its_emphasis_
         }
     )
     await teams.post(personal_message(PROBLEM, service_url=fake.service_url))
-    turn = (await wait_for(lambda: len(fake.activities(CHAT)) >= 2 and fake.activities(CHAT), what="turn"))[1]
+    turn = (
+        await wait_for(
+            lambda: fake.activities(CHAT) if len(fake.activities(CHAT)) >= 2 else None, what="turn"
+        )
+    )[1]
     sent = raw_texts(card_of(turn))
     assert "**Sign in again**" in sent
     assert not LINK.search(sent) and "<at>" not in sent, sent

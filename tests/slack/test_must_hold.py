@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
@@ -82,6 +83,7 @@ async def test_a_click_from_another_workspace_is_refused(slack: SlackHarness) ->
     assert refused[0]["user"] == MALLORY and "can't find that session" in refused[0]["text"]
     assert "fp_answer_1_0" in action_ids(slack.fake.message(slack.fake.general, turn["ts"]) or {})
     session = await slack.session()
+    assert session is not None and session.pending_task_lane is not None
     assert session is not None and all(
         q.get("answer") is None for q in session.pending_task_lane["questions"]
     )
@@ -157,12 +159,12 @@ def test_render_limits_hold_for_any_turn() -> None:
 
 
 async def _writer(
-    fake: FakeSlack, client: AsyncWebClient, text: str, **kwargs: object
+    fake: FakeSlack, client: AsyncWebClient, text: str, **kwargs: Any
 ) -> tuple[DraftWriter, str]:
     question = fake.post_user_message(fake.general, "help", user=ALICE)
     writer = DraftWriter(
         client, channel=fake.general, thread_ts=question["ts"], recipient_user_id=ALICE,
-        recipient_team_id=fake.team_id, **kwargs,  # type: ignore[arg-type]
+        recipient_team_id=fake.team_id, **kwargs,
     )  # fmt: skip
     return writer, question["ts"]
 
@@ -242,7 +244,7 @@ async def test_escalation_dms_the_engineer_with_take_over(slack: SlackHarness) -
 
 def _dm_with_takeover(slack: SlackHarness) -> str | None:
     for call in slack.fake.calls("chat.postMessage"):
-        channel = call.get("channel", "")
+        channel: str = call.get("channel", "")
         if channel.startswith("D") and slack.with_action("fp_takeover", channel):
             return channel
     return None

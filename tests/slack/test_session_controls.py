@@ -41,14 +41,14 @@ async def _status(slack: SlackHarness, status: str) -> bool:
 
 
 async def _controls(slack: SlackHarness, kind: str) -> dict[str, Any]:
-    found = await wait_for(
+    found: list[dict[str, Any]] = await wait_for(
         lambda: [m for m in slack.with_action("fp_confirm") if f"|{kind}" in str(m.get("blocks"))],
         what=f"the {kind} draft controls",
     )
     return found[-1]
 
 
-async def _pause_and_resume(slack: SlackHarness, header: dict) -> None:
+async def _pause_and_resume(slack: SlackHarness, header: dict[str, Any]) -> None:
     """Pause from the header, see it paused with Resume; Resume, see it active with Pause again."""
     await slack.click(_header(slack, header["ts"]), "fp_pause")
     await wait_for(lambda: _status(slack, "paused"), what="paused")
@@ -298,7 +298,10 @@ async def test_an_answer_refused_while_paused_can_be_given_again_after_resuming(
 
     async def answered() -> bool:
         session = await slack.session()
-        return session is not None and session.pending_task_lane["questions"][0].get("answer") is not None
+        if session is None:
+            return False
+        assert session.pending_task_lane is not None
+        return session.pending_task_lane["questions"][0].get("answer") is not None
 
     await wait_for(answered, what="the answer recorded once the session is active again")
 

@@ -12,7 +12,9 @@ EVIDENCE = "Event ID 4625 on DC-01\n\n   Certificate on the VPN gateway expired 
 async def test_evidence_typed_on_several_lines_becomes_one_item_per_line(slack: SlackHarness) -> None:
     fake = slack.fake
     header, _ = await started(slack)
-    before = len((await slack.session()).evidence_items or [])  # type: ignore[union-attr]
+    session = await slack.session()
+    assert session is not None
+    before = len(session.evidence_items or [])
     await slack.click(header, "fp_edit_triage")
     modal = (await wait_for(fake.views, what="the triage modal"))[0]
     await slack.submit(modal, text_values(add_evidence=EVIDENCE))

@@ -119,7 +119,9 @@ async def test_the_assistant_pane_prompts_sets_status_and_title(slack: SlackHarn
     assert statuses and statuses[0]["status"] == "is thinking…"
     session = await slack.session()
     assert session is not None
-    title = (session.problem_summary or session.title)[:254]
+    summary = session.problem_summary or session.title
+    assert summary is not None
+    title = summary[:254]
     await wait_for(
         lambda: fake.assistant_thread(dm, thread_ts).get("title", "").startswith(title), what="the title"
     )

@@ -6,7 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import aiohttp
 import pytest
@@ -26,8 +26,18 @@ T = TypeVar("T")
 pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 
 
+@overload
 async def wait_for(
-    probe: Callable[[], T | Awaitable[T]], *, timeout: float = 15.0, what: str = "condition"
+    probe: Callable[[], Awaitable[T | None]], *, timeout: float = 15.0, what: str = "condition"
+) -> T: ...
+
+
+@overload
+async def wait_for(probe: Callable[[], T | None], *, timeout: float = 15.0, what: str = "condition") -> T: ...
+
+
+async def wait_for(
+    probe: Callable[[], T | Awaitable[T | None] | None], *, timeout: float = 15.0, what: str = "condition"
 ) -> T:
     """Poll until `probe` returns something truthy (background work has no completion signal)."""
     loop = asyncio.get_running_loop()
@@ -35,9 +45,9 @@ async def wait_for(
     while True:
         result = probe()
         if asyncio.iscoroutine(result) or isinstance(result, Awaitable):
-            result = await result  # type: ignore[misc]
+            result = await result
         if result:
-            return result  # type: ignore[return-value]
+            return result
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)

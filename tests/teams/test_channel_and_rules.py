@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKe
 PROBLEM = "Outlook keeps asking for the password at Contoso on LAPTOP-042"
 
 
-def in_thread(activity: dict, thread: str) -> dict:
+def in_thread(activity: dict[str, Any], thread: str) -> dict[str, Any]:
     """card_submit names a new thread after its own id; a click in a thread belongs to that thread."""
     activity["conversation"]["id"] = thread
     return activity
@@ -41,7 +42,9 @@ async def test_channel_thread_updates_cards_in_place_and_never_streams(teams: Te
     incoming = channel_message(PROBLEM, service_url=url)
     thread = incoming["conversation"]["id"]
     assert (await teams.post(incoming))[0] == 202
-    header, turn = (await wait_for(lambda: len(fake.activities(thread)) >= 2 and fake.activities(thread)))[:2]
+    header, turn = (
+        await wait_for(lambda: fake.activities(thread) if len(fake.activities(thread)) >= 2 else None)
+    )[:2]
     [session] = await sessions(teams)
     assert session.title == PROBLEM  # the bot mention was removed
     await wait_for(lambda: header.edited, what="header updated in place")
@@ -153,7 +156,7 @@ async def test_a_huge_claude_answer_stays_under_the_teams_size_limit(teams: Team
     )
     await teams.post(personal_message(PROBLEM, service_url=fake.service_url))
     chat = "a:1Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0FeDcBa_personal-chat"
-    sent = await wait_for(lambda: len(fake.activities(chat)) >= 2 and fake.activities(chat))
+    sent = await wait_for(lambda: fake.activities(chat) if len(fake.activities(chat)) >= 2 else None)
     assert all(r.status != 413 for r in fake.requests)
     assert all(len(json.dumps(r.body).encode()) < 28 * 1024 for r in fake.requests if r.body)
     assert "shortened for Teams" in texts(card_of(sent[1]))

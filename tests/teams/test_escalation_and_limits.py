@@ -16,6 +16,7 @@ from fakes.connector import DEFAULT_PERSONAL_CONVERSATION_ID as CHAT
 from fakes.connector import (
     DEFAULT_TENANT_ID,
     DEFAULT_USER_AAD_ID,
+    SentActivity,
     card_submit,
     invoke,
     new_activity_id,
@@ -43,10 +44,10 @@ async def session_row(teams: Teams) -> AISession:
         return (await db.execute(sa.select(AISession))).scalar_one()
 
 
-async def start(teams: Teams) -> tuple:
+async def start(teams: Teams) -> tuple[SentActivity, SentActivity]:
     await teams.post(personal_message(PROBLEM, service_url=teams.connector.service_url))
     sent = await wait_for(
-        lambda: len(teams.connector.activities(CHAT)) >= 2 and teams.connector.activities(CHAT),
+        lambda: teams.connector.activities(CHAT) if len(teams.connector.activities(CHAT)) >= 2 else None,
         what="header and first turn",
     )
     await wait_for(lambda: sent[0].edited, what="header filled in")
@@ -178,6 +179,7 @@ async def test_a_long_draft_ends_the_teams_stream_in_time_and_continues_in_a_car
     assert fake.stream_errors == []  # never past Teams' limit
     assert stream.finished and text.DRAFT_CONTINUES in (stream.final or {}).get("text", "")
     rest = next(a for a in fake.activities(CHAT) if a.attachments and "Drafting" in texts(card_of(a)))
+    assert stream.final is not None
     streamed = stream.final["text"].replace(text.DRAFT_CONTINUES, "").strip()
     assert (streamed + texts(card_of(rest))).count("move rekeying off the hour") >= 6
     assert "move rekeying off the hour" in texts(card_of(draft))

@@ -62,7 +62,7 @@ def test_the_package_holds_the_manifest_with_the_bot_id_and_both_icons(
 
 
 def test_the_committed_icons_are_what_the_script_draws(tmp_path: Path) -> None:
-    from teams.make_icons import main as draw  # type: ignore[import-not-found]
+    from teams.make_icons import main as draw
 
     draw(tmp_path)
     for name in ("color.png", "outline.png"):

@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from fakes.connector import DEFAULT_PERSONAL_CONVERSATION_ID as CHAT
-from fakes.connector import card_submit, invoke, personal_message
+from fakes.connector import SentActivity, card_submit, invoke, personal_message
 from storage.models import AISession, AISessionStep, SessionHandoff, ThreadBinding
 from tests.teams.conftest import Teams, wait_for
 from tests.teams.helpers import button, buttons, card_of, card_with, texts
@@ -21,12 +21,12 @@ async def session_row(teams: Teams) -> AISession:
         return (await db.execute(sa.select(AISession))).scalar_one()
 
 
-async def start_personal(teams: Teams):
+async def start_personal(teams: Teams) -> tuple[SentActivity, SentActivity]:
     """Start a session; returns (header activity, first turn activity)."""
     status, _ = await teams.post(personal_message(PROBLEM, service_url=teams.connector.service_url))
     assert status == 202
     sent = await wait_for(
-        lambda: len(teams.connector.activities(CHAT)) >= 2 and teams.connector.activities(CHAT),
+        lambda: teams.connector.activities(CHAT) if len(teams.connector.activities(CHAT)) >= 2 else None,
         what="header and first turn",
     )
     return sent[0], sent[1]
@@ -100,7 +100,7 @@ async def test_personal_chat_from_start_to_rating(teams: Teams) -> None:
     assert "Resolved" in texts(card_of(header))
     await teams.post(card_submit(button(card_of(rating), "⭐⭐⭐⭐")["data"], service_url=url))
 
-    async def rated():
+    async def rated() -> bool:
         return (await session_row(teams)).session_rating == 4
 
     await wait_for(rated, what="rating stored")
