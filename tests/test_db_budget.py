@@ -14,9 +14,9 @@ from bot import messages as msg
 from bot.commands import Actor, StartSession
 from bot.events import AssistantTurn, Notice, SessionStarted
 from bot.handler import SessionHandler
+from fakes.anthropic import FakeAnthropic
 from storage.engine import create_engine, session_factory
 from tests.conftest import _asyncpg_dsn, app_settings, collect, make_claude
-from tests.fakes.anthropic import FakeAnthropic
 
 BUDGET = 4
 SESSIONS = 40

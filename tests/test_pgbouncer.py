@@ -22,10 +22,10 @@ import aiohttp
 import pytest
 from sqlalchemy.engine import make_url
 
+from fakes.anthropic import FakeAnthropic
 from storage.engine import normalize_url
 from tests.api.conftest import Api
 from tests.conftest import app_settings, running_app
-from tests.fakes.anthropic import FakeAnthropic
 
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 TOKENS = "tok-acme@slack:T-ACME"

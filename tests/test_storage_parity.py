@@ -30,10 +30,10 @@ from bot.commands import (
     UserMessage,
 )
 from bot.events import AssistantTurn, Notice, SessionStarted
+from fakes.anthropic import FakeAnthropic
 from storage import raw, repo
 from storage.models import AISession
 from tests.conftest import app_settings, collect, running_app
-from tests.fakes.anthropic import FakeAnthropic
 
 ALICE = Actor(platform="slack", workspace_id="T-ACME", user_id="U-ALICE", display_name="Alice")
 BOB = Actor(platform="slack", workspace_id="T-ACME", user_id="U-BOB", display_name="Bob")
