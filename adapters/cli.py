@@ -10,7 +10,7 @@ import socket
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from pydantic import SecretStr, ValidationError
@@ -104,52 +104,72 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as err:
         name, message = err.errors()[0]["loc"][0], err.errors()[0]["msg"]
         return _fail(f"invalid setting {name}: {message}; fix {name}, or unset it for the default")
-    if args.command == "serve":
-        if args.port:
-            settings.port = args.port
-        # Every mistake that can be seen without the database, before it starts (first start: seconds).
-        problem = _database_problem(settings) or _serve_problem(settings)
-        if problem:
-            return _fail(problem)
-        configure_logging(settings.log_level, secrets=credentials(settings))
-        from .runtime import StartupError
-        from .server import serve
+    command = _COMMANDS.get(args.command)
+    if command is None:
+        parser.print_help()
+        return 2
+    return command(args, settings)
 
-        try:
-            asyncio.run(serve(settings))
-        except StartupError as err:
-            return _fail(str(err))
-        return 0
-    if args.command == "migrate":
-        problem = _database_problem(settings)
-        if problem:
-            return _fail(problem)
-        configure_logging(settings.log_level, secrets=credentials(settings))
-        return asyncio.run(_migrate(settings))
-    if args.command == "shell":
-        # The terminal is the conversation: only warnings go to stderr, and into a log file otherwise.
-        configure_logging("WARNING", secrets=credentials(settings))
-        session_id = None
-        if args.session:
-            try:
-                session_id = uuid.UUID(args.session)
-            except ValueError:
-                print(f"flowpilot: '{args.session}' is not a session id", file=sys.stderr)
-                return 2
-        problem = _database_problem(settings)
-        if problem:
-            return _fail(problem)
-        from .runtime import StartupError
-        from .shell.repl import run_shell
 
+def _serve_command(args: argparse.Namespace, settings: Settings) -> int:
+    if args.port:
+        settings.port = args.port
+    # Every mistake that can be seen without the database, before it starts (first start: seconds).
+    problem = _database_problem(settings) or _serve_problem(settings)
+    if problem:
+        return _fail(problem)
+    configure_logging(settings.log_level, secrets=credentials(settings))
+    from .runtime import StartupError
+    from .server import serve
+
+    try:
+        asyncio.run(serve(settings))
+    except StartupError as err:
+        return _fail(str(err))
+    return 0
+
+
+def _migrate_command(args: argparse.Namespace, settings: Settings) -> int:
+    problem = _database_problem(settings)
+    if problem:
+        return _fail(problem)
+    configure_logging(settings.log_level, secrets=credentials(settings))
+    return asyncio.run(_migrate(settings))
+
+
+def _shell_command(args: argparse.Namespace, settings: Settings) -> int:
+    # The terminal is the conversation: only warnings go to stderr, and into a log file otherwise.
+    configure_logging("WARNING", secrets=credentials(settings))
+    session_id = None
+    if args.session:
         try:
-            return asyncio.run(run_shell(settings, session_id=session_id))
-        except StartupError as err:
-            return _fail(str(err))
-    if args.command == "teams-package":
-        return _teams_package(args.app_id or settings.teams_client_id, args.output)
-    parser.print_help()
-    return 2
+            session_id = uuid.UUID(args.session)
+        except ValueError:
+            print(f"flowpilot: '{args.session}' is not a session id", file=sys.stderr)
+            return 2
+    problem = _database_problem(settings)
+    if problem:
+        return _fail(problem)
+    from .runtime import StartupError
+    from .shell.repl import run_shell
+
+    try:
+        return asyncio.run(run_shell(settings, session_id=session_id))
+    except StartupError as err:
+        return _fail(str(err))
+
+
+def _teams_package_command(args: argparse.Namespace, settings: Settings) -> int:
+    return _teams_package(args.app_id or settings.teams_client_id, args.output)
+
+
+# Each subcommand of _parser(): what it runs, given its arguments and the settings.
+_COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
+    "serve": _serve_command,
+    "migrate": _migrate_command,
+    "shell": _shell_command,
+    "teams-package": _teams_package_command,
+}
 
 
 def _fail(problem: str) -> int:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,12 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage import repo
 from storage.engine import is_busy, is_outage
-from storage.models import (
-    Account,
-    AISession,
-    ThreadBinding,
-    User,
-)
+from storage.models import Account, AISession, ThreadBinding, User
 
 from . import messages as msg
 from .claude import ClaudeClient
@@ -52,22 +48,8 @@ from .commands import (
     UserMessage,
 )
 from .conversation import Conversation
-from .errors import (
-    DatabaseUnavailable,
-    FlowPilotError,
-    InternalError,
-    SessionBusy,
-    ShuttingDown,
-)
-from .events import (
-    AssistantTurn,
-    DraftView,
-    Event,
-    Notice,
-    SessionStarted,
-    SessionView,
-    TriageChanged,
-)
+from .errors import DatabaseUnavailable, FlowPilotError, InternalError, SessionBusy, ShuttingDown
+from .events import AssistantTurn, DraftView, Event, Notice, SessionStarted, SessionView, TriageChanged
 from .failures import failure_notice, input_saved_after
 from .handoffs import Handoffs
 from .history import PromptHistory
@@ -154,64 +136,69 @@ class SessionHandler:
 
     # ── entry point ────────────────────────────────────────────────────────────────────────────────
     # The one entry point: every failure, of whatever kind, becomes a notice here.
-    async def handle(self, command: Command) -> AsyncIterator[Event]:  # noqa: C901, PLR0912
+    async def handle(self, command: Command) -> AsyncIterator[Event]:
         """Apply one command; yields events in the order the user should see them."""
-        session_id = getattr(command, "session_id", None)
-        # Between Thinking("turn") and AssistantTurn the engineer's input is saved and waiting for Claude's
-        # answer: a failure there is retried with RetryTurn, never by sending the input a second time.
-        input_saved = False
-        queue: WaitingMessages | None = None
-        carried = command
+        run = _Run(command, getattr(command, "session_id", None))
         try:
             if self._lease.closing:
                 raise ShuttingDown(msg.SHUTTING_DOWN)
-            if isinstance(command, StartSession):
-                async for event in self._conversation.start(command):
-                    if isinstance(event, SessionStarted):
-                        session_id = event.session_id
-                    input_saved = input_saved_after(event, input_saved)
+            async with contextlib.aclosing(self._apply(command, run)) as events:
+                async for event in events:
                     yield event
-            elif isinstance(command, GetStatus):
-                yield TriageChanged(
-                    command.session_id, await self.view(actor=command.actor, session_id=command.session_id)
-                )
-            else:
-                assert isinstance(command, SessionCommand)
-                queue = self._lease.queue_for(command) if isinstance(command, UserMessage) else None
-                if queue is not None and queue.joined and queue.joined[-1] is command:
-                    queue = None  # joined another message's queue: that one carries it
-                    await self._sessions.require_access(command.actor, command.session_id)
-                    yield Notice(command.session_id, msg.JOINED, code="queued", private=True)
-                    return
-                async with contextlib.AsyncExitStack() as stack:
-                    turn = Turn()
-                    async for queued in self._lease.take(command, stack, turn):
-                        yield queued
-                    if queue is not None and isinstance(command, UserMessage):
-                        command = self._lease.close_queue(command, queue)  # what joined it while it waited
-                    notice = (
-                        interrupted_notice(
-                            command.actor, command.session_id, turn.interrupted, command=command
-                        )
-                        if turn.interrupted
-                        else None
-                    )
-                    if notice is not None:
-                        yield notice
-                    async for event in self._dispatch(command, turn):
-                        input_saved = input_saved_after(event, input_saved)
-                        yield event
         except Exception as err:
-            failure = err if isinstance(err, FlowPilotError) else _reported(err, command)
-            if queue is not None and queue.joined and isinstance(carried, UserMessage):
-                # The messages that joined this one share its fate: its Retry sends them all again.
-                command = self._lease.close_queue(carried, queue)
-                if not failure.retryable:
-                    failure.message = f"{failure.message} {msg.JOINED_LOST.format(count=len(queue.joined))}"
-            yield failure_notice(command, failure, session_id, input_saved)
+            yield self._failed(err, command, run)
         finally:
-            if queue is not None and isinstance(carried, UserMessage):
-                self._lease.drop_queue(carried, queue)
+            if run.queue is not None and isinstance(command, UserMessage):
+                self._lease.drop_queue(command, run.queue)
+
+    async def _apply(self, command: Command, run: _Run) -> AsyncGenerator[Event, None]:
+        if isinstance(command, StartSession):
+            async for event in self._conversation.start(command):
+                if isinstance(event, SessionStarted):
+                    run.session_id = event.session_id
+                run.input_saved = input_saved_after(event, run.input_saved)
+                yield event
+            return
+        if isinstance(command, GetStatus):
+            yield TriageChanged(
+                command.session_id, await self.view(actor=command.actor, session_id=command.session_id)
+            )
+            return
+        assert isinstance(command, SessionCommand)
+        run.queue = self._lease.queue_for(command) if isinstance(command, UserMessage) else None
+        if run.queue is not None and run.queue.joined and run.queue.joined[-1] is command:
+            run.queue = None  # joined another message's queue: that one carries it
+            await self._sessions.require_access(command.actor, command.session_id)
+            yield Notice(command.session_id, msg.JOINED, code="queued", private=True)
+            return
+        async with contextlib.AsyncExitStack() as stack:
+            turn = Turn()
+            async for queued in self._lease.take(command, stack, turn):
+                yield queued
+            if run.queue is not None and isinstance(command, UserMessage):
+                # What joined it while it waited goes with it.
+                command = run.command = self._lease.close_queue(command, run.queue)
+            notice = (
+                interrupted_notice(command.actor, command.session_id, turn.interrupted, command=command)
+                if turn.interrupted
+                else None
+            )
+            if notice is not None:
+                yield notice
+            async for event in self._dispatch(command, turn):
+                run.input_saved = input_saved_after(event, run.input_saved)
+                yield event
+
+    def _failed(self, err: Exception, carried: Command, run: _Run) -> Notice:
+        """The notice a failure becomes, with the Retry that fits how far the command got."""
+        command = run.command
+        failure = err if isinstance(err, FlowPilotError) else _reported(err, command)
+        if run.queue is not None and run.queue.joined and isinstance(carried, UserMessage):
+            # The messages that joined this one share its fate: its Retry sends them all again.
+            command = self._lease.close_queue(carried, run.queue)
+            if not failure.retryable:
+                failure.message = f"{failure.message} {msg.JOINED_LOST.format(count=len(run.queue.joined))}"
+        return failure_notice(command, failure, run.session_id, run.input_saved)
 
     def _dispatch(self, command: SessionCommand, turn: Turn) -> AsyncIterator[Event]:
         route = self._routes.get(type(command))
@@ -373,6 +360,18 @@ class SessionHandler:
                 )
                 for s in rows
             ]
+
+
+@dataclass
+class _Run:
+    """How far one command got: what the notice of its failure says, and what its Retry sends."""
+
+    command: Command  # what a Retry sends: a message with the ones that joined it while it waited
+    session_id: uuid.UUID | None
+    # Between Thinking("turn") and AssistantTurn the engineer's input is saved and waiting for Claude's
+    # answer: a failure there is retried with RetryTurn, never by sending the input a second time.
+    input_saved: bool = False
+    queue: WaitingMessages | None = None  # the queue of messages this one carries (dropped when it ends)
 
 
 def _reported(err: Exception, command: Command) -> FlowPilotError:

@@ -16,7 +16,7 @@ from typing import Literal
 
 from bot.errors import IntakeError
 from bot.logfit import TRACEBACK_HEADER, FittedLog, fit_log
-from bot.redaction import redact
+from bot.redaction import Redaction, redact
 
 __all__ = [
     "Attachment",
@@ -87,7 +87,7 @@ class PreparedInput:
     notes: tuple[str, ...]
 
 
-def prepare_input(  # noqa: C901, PLR0912  (one pass over the input; each branch a kind of attachment)
+def prepare_input(
     text: str,
     attachments: Sequence[Attachment] = (),
     *,
@@ -96,27 +96,7 @@ def prepare_input(  # noqa: C901, PLR0912  (one pass over the input; each branch
 ) -> PreparedInput:
     """Redact, trim and classify the engineer's input; raise IntakeError when it cannot be used."""
     message = visible(_clean(text))
-    notes: list[str] = []
-    images: list[tuple[str, str, bytes]] = []
-    files: list[tuple[str, str]] = []
-    for attachment in attachments:
-        name = _display_name(attachment.filename)
-        media_type = _sniff_image(attachment.data)
-        if media_type is not None:
-            images.append((name, media_type, attachment.data))
-        elif _claims_image(attachment):
-            raise IntakeError(NOT_AN_IMAGE.format(name=name))
-        else:
-            content = _decode_text(attachment.data, name).strip("\r\n")
-            if content.strip():
-                files.append((name, content))
-            else:
-                notes.append(EMPTY_FILE_NOTE.format(name=name))
-    if len(images) > MAX_IMAGES:
-        raise IntakeError(TOO_MANY_IMAGES.format(count=len(images), limit=MAX_IMAGES))
-    for name, _, data in images:
-        if len(data) > MAX_IMAGE_BYTES:
-            raise IntakeError(IMAGE_TOO_LARGE.format(name=name, megabytes=len(data) / (1024 * 1024)))
+    images, files, notes = _sort_attachments(attachments)
     if not message and not files and not images:
         raise IntakeError(EMPTY_INPUT)
 
@@ -130,11 +110,28 @@ def prepare_input(  # noqa: C901, PLR0912  (one pass over the input; each branch
         noun = "secret" if count == 1 else "secrets"
         notes.insert(0, MASKED_NOTE.format(count=count, secrets=noun, kinds=", ".join(kinds)))
 
+    encoded = tuple(
+        ImageInput(media_type=media_type, data_b64=base64.b64encode(data).decode("ascii"), filename=name)
+        for name, media_type, data in images
+    )
+    return PreparedInput(
+        text=_fit_to_budget(masked_message.text, masked_files, budget_chars, notes),
+        images=encoded,
+        intake_type=_intake_type(message, has_files=bool(files), has_images=bool(images), psa=psa_enabled),
+        redactions=count,
+        notes=tuple(notes),
+    )
+
+
+def _fit_to_budget(
+    message: str, files: list[tuple[str, Redaction]], budget_chars: int, notes: list[str]
+) -> str:
+    """The message and each file (under its header, in a fence) within `budget_chars`; a note per trim."""
     # (name used in notes, header and fence or None for the message, body)
     blocks: list[tuple[str, tuple[str, str] | None, str]] = []
-    if masked_message.text:
-        blocks.append((YOUR_MESSAGE, None, masked_message.text))
-    for name, masked in masked_files:
+    if message:
+        blocks.append((YOUR_MESSAGE, None, message))
+    for name, masked in files:
         blocks.append((name, (FILE_HEADER.format(name=name), _fence_for(masked.text)), masked.text))
     overhead = 2 * (len(blocks) - 1) + sum(len(f[0]) + 2 * len(f[1]) + 3 for _, f, _ in blocks if f)
     shares = _fair_shares([len(body) for _, _, body in blocks], budget_chars - overhead)
@@ -145,18 +142,7 @@ def prepare_input(  # noqa: C901, PLR0912  (one pass over the input; each branch
             body = fitted.text
             notes.append(TRIMMED_NOTE.format(name=label, kept=fitted.kept_lines, total=fitted.total_lines))
         parts.append(f"{frame[0]}\n{frame[1]}\n{body}\n{frame[1]}" if frame else body)
-
-    encoded = tuple(
-        ImageInput(media_type=media_type, data_b64=base64.b64encode(data).decode("ascii"), filename=name)
-        for name, media_type, data in images
-    )
-    return PreparedInput(
-        text="\n\n".join(parts),
-        images=encoded,
-        intake_type=_intake_type(message, has_files=bool(files), has_images=bool(images), psa=psa_enabled),
-        redactions=count,
-        notes=tuple(notes),
-    )
+    return "\n\n".join(parts)
 
 
 def _fair_shares(sizes: list[int], budget: int) -> list[int]:
@@ -239,6 +225,44 @@ _IMAGE_EXTENSIONS = (
     ".heic",
     ".heif",
 )
+
+
+def _sort_attachments(
+    attachments: Sequence[Attachment],
+) -> tuple[list[tuple[str, str, bytes]], list[tuple[str, str]], list[str]]:
+    """Screenshots (name, media type, bytes) and text files (name, text) in the order given, and a note for
+    each empty file left out; IntakeError for a file that is neither, or screenshots over the limits."""
+    images: list[tuple[str, str, bytes]] = []
+    files: list[tuple[str, str]] = []
+    notes: list[str] = []
+    for attachment in attachments:
+        name = _display_name(attachment.filename)
+        media_type = _sniff_image(attachment.data)
+        if media_type is not None:
+            images.append((name, media_type, attachment.data))
+            continue
+        content = _text_of(attachment, name)
+        if content.strip():
+            files.append((name, content))
+        else:
+            notes.append(EMPTY_FILE_NOTE.format(name=name))
+    _check_images(images)
+    return images, files, notes
+
+
+def _text_of(attachment: Attachment, name: str) -> str:
+    """A file that is not an image: its text, unless it claims to be an image or is not text."""
+    if _claims_image(attachment):
+        raise IntakeError(NOT_AN_IMAGE.format(name=name))
+    return _decode_text(attachment.data, name).strip("\r\n")
+
+
+def _check_images(images: list[tuple[str, str, bytes]]) -> None:
+    if len(images) > MAX_IMAGES:
+        raise IntakeError(TOO_MANY_IMAGES.format(count=len(images), limit=MAX_IMAGES))
+    for name, _, data in images:
+        if len(data) > MAX_IMAGE_BYTES:
+            raise IntakeError(IMAGE_TOO_LARGE.format(name=name, megabytes=len(data) / (1024 * 1024)))
 
 
 def _sniff_image(data: bytes) -> str | None:

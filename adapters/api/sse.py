@@ -61,6 +61,49 @@ async def _write(request: web.Request, response: web.StreamResponse, data: bytes
         raise _Gone from None
 
 
+async def _next(
+    request: web.Request, response: web.StreamResponse | None, queue: asyncio.Queue[object]
+) -> object:
+    """The core's next item; while it is quiet, check that the client is still there (keeping the stream awake)."""
+    while True:
+        try:
+            return await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
+        except TimeoutError:
+            if response is not None:
+                await _write(request, response, b": keep-alive\n\n")
+            elif request.transport is None or request.transport.is_closing():
+                raise _Gone from None
+
+
+async def _open(request: web.Request) -> web.StreamResponse:
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        }
+    )
+    await response.prepare(request)
+    return response
+
+
+def _event_frame(item: Event) -> bytes | None:
+    """The frame a draft event becomes (None for the events a draft stream does not carry)."""
+    if isinstance(item, DraftDelta):
+        return _frame("delta", DraftDeltaOut(text=item.text).model_dump())
+    if isinstance(item, DraftFinished):
+        done = DraftDone(
+            handoff_id=item.handoff_id,
+            kind=item.kind,  # type: ignore[arg-type]
+            text=item.text,
+            root_cause=item.root_cause,
+            steps_taken=item.steps_taken,
+            recommendations=item.recommendations,
+        )
+        return _frame("done", done.model_dump(mode="json"))
+    return None
+
+
 @endpoint
 async def draft(request: web.Request, api: Api, account: AccountRef) -> web.StreamResponse:
     session_id = await _owned(request, api, account)
@@ -74,17 +117,7 @@ async def draft(request: web.Request, api: Api, account: AccountRef) -> web.Stre
     task = asyncio.create_task(_pump(api.runtime.handler.handle(command), queue))
     response: web.StreamResponse | None = None
     try:
-        while True:
-            try:
-                item = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
-            except TimeoutError:
-                if response is not None:
-                    await _write(request, response, b": keep-alive\n\n")
-                elif request.transport is None or request.transport.is_closing():
-                    raise _Gone from None
-                continue
-            if item is _END:
-                break
+        while (item := await _next(request, response, queue)) is not _END:
             assert isinstance(item, Event)
             if is_failure(item):
                 assert isinstance(item, Notice)
@@ -95,26 +128,10 @@ async def draft(request: web.Request, api: Api, account: AccountRef) -> web.Stre
                 await _write(request, response, _frame("error", error))
                 break
             if response is None:
-                response = web.StreamResponse(
-                    headers={
-                        "Content-Type": "text/event-stream",
-                        "Cache-Control": "no-cache",
-                        "X-Accel-Buffering": "no",
-                    }
-                )
-                await response.prepare(request)
-            if isinstance(item, DraftDelta):
-                await _write(request, response, _frame("delta", DraftDeltaOut(text=item.text).model_dump()))
-            elif isinstance(item, DraftFinished):
-                done = DraftDone(
-                    handoff_id=item.handoff_id,
-                    kind=item.kind,  # type: ignore[arg-type]
-                    text=item.text,
-                    root_cause=item.root_cause,
-                    steps_taken=item.steps_taken,
-                    recommendations=item.recommendations,
-                )
-                await _write(request, response, _frame("done", done.model_dump(mode="json")))
+                response = await _open(request)
+            frame = _event_frame(item)
+            if frame is not None:
+                await _write(request, response, frame)
     except _Gone:
         logger.info("handoff draft for session %s: client went away, cancelling", session_id)
     finally:

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from bot.events import AssistantTurn, Question, SessionView, SuggestedAction
+from bot.events import (
+    ActionMarked,
+    AssistantTurn,
+    DraftStarted,
+    Event,
+    Notice,
+    Question,
+    QuestionAnswered,
+    SessionView,
+    SuggestedAction,
+    Thinking,
+    TriageChanged,
+)
 
 EVIDENCE_MARK = {"confirmed": "✅", "ruled_out": "❌", "pending": "⏳"}
 TIER_LABEL = {"guided": "guided", "exploring": "exploring", "discovery": "discovery"}
@@ -80,3 +92,23 @@ def action(a: SuggestedAction, choices: Choices) -> str:
 
 def session_line(view: SessionView) -> str:
     return f"  {view.session_id}  {view.status:<10} {view.title[:70]}"
+
+
+def line(event: Event) -> str | None:
+    """The line an event that changes nothing in the shell shows (None: it shows nothing)."""
+    if isinstance(event, Thinking):
+        return "… FlowPilot is thinking" if event.purpose == "turn" else "… drafting the handoff"
+    if isinstance(event, TriageChanged):
+        return header(event.view)
+    if isinstance(event, QuestionAnswered):
+        return f"  ✓ {event.question.answered_by} answered “{event.question.text}”: {event.question.answer}"
+    if isinstance(event, ActionMarked):
+        outcome = "done" if event.action.outcome == "done" else "didn't work"
+        return f"  ✓ {event.action.marked_by} marked “{event.action.text}”: {outcome}"
+    if isinstance(event, DraftStarted):
+        return f"── {'Resolution' if event.kind == 'resolve' else 'Escalation'} draft ──"
+    if isinstance(event, Notice):
+        prefix = "⚠ " if event.level == "error" else "ℹ "
+        retry = "  (/retry to try again)" if event.retry is not None else ""
+        return prefix + event.text + retry
+    return None

@@ -7,69 +7,40 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import re
-import shlex
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
 from bot.commands import (
-    Abandon,
     Actor,
     AnswerQuestion,
     Command,
     DiscardDraft,
-    DraftHandoff,
-    EditTriage,
     Escalate,
     GetStatus,
     MarkAction,
-    Pause,
     Rate,
     Resolve,
-    Resume,
-    RetryTurn,
-    SetEvidenceStatus,
     StartSession,
-    TakeOver,
     UserMessage,
 )
 from bot.events import (
-    ActionMarked,
     AssistantTurn,
     DraftDelta,
     DraftFinished,
-    DraftStarted,
-    Notice,
-    QuestionAnswered,
     SessionStarted,
     StatusChanged,
-    Thinking,
-    TriageChanged,
 )
 from bot.handler import SessionHandler
 from bot.intake import Attachment
 from bot.schemas import HandoffFields
 from bot.settings import Settings
 
-from . import render
-
-HELP = """Describe the problem to start. Then reply in words, or type a number to pick a choice.
-  /paste              paste a multi-line log; end it with a line holding only "."
-  /attach PATH        attach a log file or a screenshot (a bare file path works too)
-  /triage field=value [field=value ...]   edit the header (client_name, asset_name, issue_category,
-                      hypothesis, problem_summary); an empty value hands the field back to Claude
-  /evidence N confirmed|ruled_out|pending   set an evidence item   /evidence add TEXT   add one
-  /status  /list  /session ID  /new  /pause  /resume  /retry  /abandon
-  /resolve            draft the resolution, then confirm, edit or discard it
-  /escalate [USER] [reason...]   draft the escalation to USER (or to anyone), then confirm
-  /takeover           take over a session escalated to you
-  /rate N [feedback]  rate a finished session 1-5
-  /quit"""
+from . import render, slash
 
 PROMPT = "you> "
-FIELD_RE = re.compile(r"(\w+)=")
 
 
 class Shell:
@@ -167,102 +138,19 @@ class Shell:
                 )
             )
 
-    async def session_command(self, make: object) -> None:
+    async def session_command(self, make: Callable[[uuid.UUID], Command]) -> None:
         if self.session_id is None:
             self.say("No session yet: describe the problem first, or /list and /session ID.")
             return
-        await self.send(make(self.session_id))  # type: ignore[operator]
+        await self.send(make(self.session_id))
 
     async def on_slash(self, line: str) -> None:
         name, _, rest = line[1:].partition(" ")
-        rest = rest.strip()
-        a = self.actor
-        if name == "help":
-            self.say(HELP)
-        elif name == "paste":
-            self.say('Paste now; end with a line holding only "."')
-            lines: list[str] = []
-            while (more := await self.read("")) is not None and more.strip() != ".":
-                lines.append(more)
-            await self.on_text("\n".join(lines))
-        elif name == "attach":
-            path = Path(rest).expanduser()
-            if not path.is_file():
-                self.say(f"No file at {rest!r}.")
-                return
-            await self.on_text("", attachments=(self.attachment(path),))
-        elif name == "list":
-            views = await self.handler.list_sessions(
-                actor=a, statuses=("active", "paused", "escalated", "requesting_escalation"), mine=False
-            )
-            self.say("\n".join(render.session_line(v) for v in views) or "No open sessions.")
-        elif name == "session":
-            try:
-                await self.open(uuid.UUID(rest))
-            except ValueError:
-                self.say("Usage: /session ID (see /list)")
-        elif name == "new":
-            self.session_id, self.draft = None, None
-            self.choices.clear()
-            self.say("Describe the new problem.")
-        elif name == "status":
-            await self.session_command(lambda sid: GetStatus(actor=a, session_id=sid))
-        elif name == "triage":
-            await self.session_command(
-                lambda sid: EditTriage(actor=a, session_id=sid, changes=parse_fields(rest))
-            )
-        elif name == "evidence":
-            await self.on_evidence(rest)
-        elif name in ("pause", "resume", "abandon", "retry", "takeover"):
-            kinds = {
-                "pause": Pause,
-                "resume": Resume,
-                "abandon": Abandon,
-                "retry": RetryTurn,
-                "takeover": TakeOver,
-            }
-            await self.session_command(lambda sid: kinds[name](actor=a, session_id=sid))
-        elif name == "resolve":
-            self.escalate_to = None
-            await self.session_command(lambda sid: DraftHandoff(actor=a, session_id=sid, kind="resolve"))
-        elif name == "escalate":
-            words = rest.split(maxsplit=1)
-            self.escalate_to = (
-                Actor(
-                    platform=a.platform, workspace_id=a.workspace_id, user_id=words[0], display_name=words[0]
-                )
-                if words
-                else None
-            )
-            self.escalate_reason = words[1] if len(words) > 1 else ""
-            await self.session_command(lambda sid: DraftHandoff(actor=a, session_id=sid, kind="escalate"))
-        elif name == "rate":
-            number, _, feedback = rest.partition(" ")
-            if not number.isdigit():
-                self.say("Usage: /rate 1-5 [feedback]")
-                return
-            await self.session_command(
-                lambda sid: Rate(
-                    actor=a, session_id=sid, rating=int(number), feedback=feedback or None, replace=True
-                )
-            )
-        else:
+        command = slash.COMMANDS.get(name)
+        if command is None:
             self.say(f"Unknown command /{name}. /help lists them.")
-
-    async def on_evidence(self, rest: str) -> None:
-        a = self.actor
-        words = rest.split(maxsplit=1)
-        if len(words) == 2 and words[0] == "add":
-            await self.session_command(
-                lambda sid: EditTriage(actor=a, session_id=sid, add_evidence=(words[1],))
-            )
-        elif len(words) == 2 and words[0].isdigit() and words[1] in ("confirmed", "ruled_out", "pending"):
-            status = words[1]
-            await self.session_command(
-                lambda sid: SetEvidenceStatus(actor=a, session_id=sid, index=int(words[0]), status=status)  # type: ignore[arg-type]
-            )
-        else:
-            self.say("Usage: /evidence N confirmed|ruled_out|pending, or /evidence add TEXT")
+            return
+        await command(self, rest.strip())
 
     async def on_draft_choice(self, choice: str) -> None:
         draft = self.draft
@@ -311,21 +199,8 @@ class Shell:
             if isinstance(event, SessionStarted):
                 self.session_id = event.session_id
                 self.say(render.header(event.view))
-            elif isinstance(event, Thinking):
-                self.say("… FlowPilot is thinking" if event.purpose == "turn" else "… drafting the handoff")
             elif isinstance(event, AssistantTurn):
                 self.say(render.turn(event, self.choices))
-            elif isinstance(event, TriageChanged):
-                self.say(render.header(event.view))
-            elif isinstance(event, QuestionAnswered):
-                self.say(
-                    f"  ✓ {event.question.answered_by} answered “{event.question.text}”: {event.question.answer}"
-                )
-            elif isinstance(event, ActionMarked):
-                outcome = "done" if event.action.outcome == "done" else "didn't work"
-                self.say(f"  ✓ {event.action.marked_by} marked “{event.action.text}”: {outcome}")
-            elif isinstance(event, DraftStarted):
-                self.say(f"── {'Resolution' if event.kind == 'resolve' else 'Escalation'} draft ──")
             elif isinstance(event, DraftDelta):
                 self.stdout.write(event.text)
                 self.stdout.flush()
@@ -335,10 +210,8 @@ class Shell:
                 self.say("Confirm (c), edit (e) or discard (d)?")
             elif isinstance(event, StatusChanged):
                 self.on_status(event)
-            elif isinstance(event, Notice):
-                prefix = "⚠ " if event.level == "error" else "ℹ "
-                retry = "  (/retry to try again)" if event.retry is not None else ""
-                self.say(prefix + event.text + retry)
+            elif (line := render.line(event)) is not None:
+                self.say(line)
 
     def on_status(self, event: StatusChanged) -> None:
         self.say(render.header(event.view))
@@ -352,19 +225,6 @@ class Shell:
         if event.new in ("resolved", "escalated", "requesting_escalation"):
             self.rating_due = True
             self.say("How useful was FlowPilot here? Rate 1-5 (type a number), or keep going.")
-
-
-def parse_fields(text: str) -> dict[str, str]:
-    """`client_name=Contoso Ltd hypothesis=DNS cache` -> {client_name: "Contoso Ltd", hypothesis: "DNS cache"}."""
-    marks = list(FIELD_RE.finditer(text))
-    fields: dict[str, str] = {}
-    for i, mark in enumerate(marks):
-        end = marks[i + 1].start() if i + 1 < len(marks) else len(text)
-        value = text[mark.end() : end].strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = shlex.split(value)[0] if value else value
-        fields[mark.group(1)] = value
-    return fields
 
 
 async def run_shell(

@@ -38,7 +38,7 @@ from . import messages as msg
 from . import render
 from .ids import render_value
 from .render import Block
-from .streaming import UNREACHABLE, DraftWriter, error_code, retrying
+from .streaming import UNREACHABLE, DraftWriter, error_code, mark_cut_off, retrying
 
 logger = logging.getLogger(__name__)
 
@@ -137,39 +137,29 @@ class Renderer:
         except UNREACHABLE as err:
             logger.error("could not report a Slack failure in the thread: %s", type(err).__name__)
 
-    # ── dispatch ───────────────────────────────────────────────────────────────────────────────────
+    # ── one method per kind of event (the table _SHOW, below the class) ──────────────────────────────
     async def _render(self, event: Event) -> None:
-        if isinstance(event, SessionStarted):
-            await self.header(event.view)
-            await self._title(event.view)
-        elif isinstance(event, Thinking):
-            await self._thinking(event)
-        elif isinstance(event, AssistantTurn):
-            await self._turn(event)
-        elif isinstance(event, TriageChanged):
-            await self.header(event.view)
-            await self._title(event.view)
-        elif isinstance(event, StatusChanged):
-            await self._status(event)
-        elif isinstance(event, QuestionAnswered):
-            answer = render.escape(event.question.answer or "")
-            by = render.escape(event.question.answered_by or self.actor.name)
-            await self._mark_clicked(render.context(msg.ANSWERED.format(by=by, answer=answer)))
-        elif isinstance(event, ActionMarked):
-            line = msg.MARKED_DONE if event.action.outcome == "done" else msg.MARKED_FAILED
-            by = render.escape(event.action.marked_by or self.actor.name)
-            await self._mark_clicked(
-                render.context(f"{line.format(by=by)}: {render.escape(event.action.text)}")
-            )
-        elif isinstance(event, DraftStarted):
-            await self._draft_started()
-        elif isinstance(event, DraftDelta):
-            if self._writer is not None:
-                await self._writer.add(event.text)
-        elif isinstance(event, DraftFinished):
-            await self._draft_finished(event)
-        elif isinstance(event, Notice):
-            await self._notice(event)
+        show = _SHOW.get(type(event))
+        if show is not None:
+            await show(self, event)
+
+    async def _view(self, event: SessionStarted | TriageChanged) -> None:
+        await self.header(event.view)
+        await self._title(event.view)
+
+    async def _answered(self, event: QuestionAnswered) -> None:
+        answer = render.escape(event.question.answer or "")
+        by = render.escape(event.question.answered_by or self.actor.name)
+        await self._mark_clicked(render.context(msg.ANSWERED.format(by=by, answer=answer)))
+
+    async def _marked(self, event: ActionMarked) -> None:
+        line = msg.MARKED_DONE if event.action.outcome == "done" else msg.MARKED_FAILED
+        by = render.escape(event.action.marked_by or self.actor.name)
+        await self._mark_clicked(render.context(f"{line.format(by=by)}: {render.escape(event.action.text)}"))
+
+    async def _delta(self, event: DraftDelta) -> None:
+        if self._writer is not None:
+            await self._writer.add(event.text)
 
     # ── pieces ─────────────────────────────────────────────────────────────────────────────────────
     async def header(self, view: SessionView) -> None:
@@ -255,7 +245,7 @@ class Renderer:
         if event.new == "active" and event.old != "paused" and self.clicked is not None:
             await self._mark_clicked(None, line=msg.TOOK_OVER.format(by=render.escape(event.by)))
 
-    async def _draft_started(self) -> None:
+    async def _draft_started(self, event: DraftStarted) -> None:
         if self.place is None:
             return
         self._writer = DraftWriter(
@@ -276,26 +266,6 @@ class Renderer:
         except Exception as err:  # the draft goes on; only its crash marker would be missing
             logger.warning("could not remember where a draft streams: %s", type(err).__name__)
 
-    async def _mark_cut_off(self, where: Any) -> None:
-        """A draft a dead process was streaming: stop its stream with a marker, or replace it by one."""
-        if not isinstance(where, dict) or self.place is None or where.get("channel") != self.place.channel:
-            return
-        channel, ts = self.place.channel, str(where.get("ts") or "")
-        if not ts:
-            return
-        chunks: Any = [{"type": "markdown_text", "text": "\n\n" + msg.DRAFT_CUT_OFF}]
-        try:
-            await retrying(lambda: self.client.chat_stopStream(channel=channel, ts=ts, chunks=chunks))
-            return
-        except SlackApiError as err:  # not streaming any more (expired, or an edited message): edit it
-            logger.info("could not stop a cut-off draft stream (%s); editing it", error_code(err))
-        except UNREACHABLE:
-            return
-        try:
-            await retrying(lambda: self.client.chat_update(channel=channel, ts=ts, text=msg.DRAFT_CUT_OFF))
-        except (SlackApiError, *UNREACHABLE) as err:
-            logger.warning("could not mark a cut-off draft: %s", type(err).__name__)
-
     async def _draft_finished(self, event: DraftFinished) -> None:
         if self._writer is not None:
             await self._writer.finish()
@@ -305,8 +275,8 @@ class Renderer:
 
     async def _notice(self, event: Notice) -> None:
         self.errored = self.errored or event.level == "error"
-        if event.code == "interrupted" and event.interrupted:
-            await self._mark_cut_off(event.interrupted.get(PLATFORM))
+        if event.code == "interrupted" and event.interrupted and self.place is not None:
+            await mark_cut_off(self.client, self.place.channel, event.interrupted.get(PLATFORM))
         if self._writer is not None:  # a draft cut short: keep what was written
             try:
                 await self._writer.finish()
@@ -398,3 +368,19 @@ class Renderer:
             )
         except SlackApiError as err:  # not an assistant thread, or no scope: the reply still comes
             logger.info("assistant.threads.%s refused: %s", method, error_code(err))
+
+
+# How each kind of event shows in the thread (an event not listed shows nothing).
+_SHOW: dict[type[Event], Callable[[Renderer, Any], Awaitable[None]]] = {
+    SessionStarted: Renderer._view,
+    Thinking: Renderer._thinking,
+    AssistantTurn: Renderer._turn,
+    TriageChanged: Renderer._view,
+    StatusChanged: Renderer._status,
+    QuestionAnswered: Renderer._answered,
+    ActionMarked: Renderer._marked,
+    DraftStarted: Renderer._draft_started,
+    DraftDelta: Renderer._delta,
+    DraftFinished: Renderer._draft_finished,
+    Notice: Renderer._notice,
+}

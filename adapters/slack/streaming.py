@@ -2,7 +2,8 @@
 
 The first delta is shown at once; after that the message gets at most one Slack call per `interval`,
 carrying everything written since the previous call (the stop carries the rest). Text counts as shown only
-once Slack accepted it, so a 429, an expired stream or a refused stream never loses any of it.
+once Slack accepted it, so a 429, an expired stream or a refused stream never loses any of it. A draft a
+process was streaming when it died gets a marker saying so (mark_cut_off).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any, TypeVar
 import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+
+from . import messages as msg
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +50,27 @@ UNREACHABLE = (aiohttp.ClientError, TimeoutError)
 def error_code(err: SlackApiError) -> str:
     data = err.response.data if isinstance(err.response.data, dict) else {}
     return str(data.get("error") or f"http_{err.response.status_code}")
+
+
+async def mark_cut_off(client: AsyncWebClient, channel: str, where: Any) -> None:
+    """A draft a dead process was streaming into `channel`: stop its stream with a marker, or replace it by one."""
+    if not isinstance(where, dict) or where.get("channel") != channel:
+        return
+    ts = str(where.get("ts") or "")
+    if not ts:
+        return
+    chunks: Any = [{"type": "markdown_text", "text": "\n\n" + msg.DRAFT_CUT_OFF}]
+    try:
+        await retrying(lambda: client.chat_stopStream(channel=channel, ts=ts, chunks=chunks))
+        return
+    except SlackApiError as err:  # not streaming any more (expired, or an edited message): edit it
+        logger.info("could not stop a cut-off draft stream (%s); editing it", error_code(err))
+    except UNREACHABLE:
+        return
+    try:
+        await retrying(lambda: client.chat_update(channel=channel, ts=ts, text=msg.DRAFT_CUT_OFF))
+    except (SlackApiError, *UNREACHABLE) as err:
+        logger.warning("could not mark a cut-off draft: %s", type(err).__name__)
 
 
 class DraftWriter:
