@@ -50,12 +50,10 @@ class SoakSlack(FakeSlack):
     def _seen(self, method: str, payload: dict[str, Any], at: float) -> None:
         self.last_call = time.monotonic()
 
-    def _chat_post_message(self, payload: dict[str, Any]) -> dict[str, Any]:
-        result = super()._chat_post_message(payload)
-        self.posted[result["channel"]].append((result["ts"], payload.get("thread_ts") or None))
-        return result
-
-    def _chat_post_ephemeral(self, payload: dict[str, Any]) -> dict[str, Any]:
-        result = super()._chat_post_ephemeral(payload)
-        self.told[str(payload.get("channel"))].append((time.time(), str(payload.get("text") or "")))
+    def _call(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
+        result = super()._call(method, payload)
+        if method == "chat.postMessage":
+            self.posted[result["channel"]].append((result["ts"], payload.get("thread_ts") or None))
+        elif method == "chat.postEphemeral":
+            self.told[str(payload.get("channel"))].append((time.time(), str(payload.get("text") or "")))
         return result

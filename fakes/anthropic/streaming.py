@@ -1,0 +1,119 @@
+"""Sending an answer as the real SSE event sequence, and dropping the connection part way when scripted."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+
+from fakes.anthropic.caching import USAGE_KEYS, canonical
+from fakes.anthropic.records import RecordedRequest
+from fakes.anthropic.script import Cut
+
+
+async def stream(
+    request: web.Request,
+    message: dict[str, Any],
+    *,
+    headers: dict[str, str],
+    chunk_chars: int,
+    chunk_delay: float,
+    cut: Cut | None,
+    recorded: RecordedRequest | None = None,
+) -> web.StreamResponse:
+    """Send `message` as the real SSE event sequence; with `cut`, drop the connection part way."""
+    response = web.StreamResponse(headers=headers)
+    await response.prepare(request)
+    block = message["content"][0]
+    usage = message["usage"]
+    start = {**message, "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 1}}
+    await _send(response, "message_start", {"type": "message_start", "message": start})
+    if block["type"] == "text":
+        opening: dict[str, Any] = {"type": "text", "text": ""}
+        pieces = _chunks(block["text"], chunk_chars)
+        deltas = [{"type": "text_delta", "text": piece} for piece in pieces]
+    else:
+        opening = {**block, "input": {}}
+        # The real API opens a tool_use block with an empty partial_json before the first fragment.
+        pieces = ["", *_chunks(canonical(block["input"]), chunk_chars)]
+        deltas = [{"type": "input_json_delta", "partial_json": piece} for piece in pieces]
+    await _send(
+        response,
+        "content_block_start",
+        {"type": "content_block_start", "index": 0, "content_block": opening},
+    )
+    await _send(response, "ping", {"type": "ping"})
+    sent = 0
+    for delta in deltas:
+        if cut is not None and sent >= cut.after_chars:
+            return await _cut(request, response, cut)
+        if chunk_delay:
+            await asyncio.sleep(chunk_delay)
+        if cut is not None:
+            delta = {**delta, "text": delta["text"][: cut.after_chars - sent]}
+        await _send(
+            response, "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
+        )
+        fragment = len(delta.get("text", delta.get("partial_json", "")))
+        if fragment and recorded is not None and not recorded.first_text_at:
+            recorded.first_text_at = time.perf_counter()
+        sent += fragment
+    if cut is not None:
+        return await _cut(request, response, cut)
+    await _send(response, "content_block_stop", {"type": "content_block_stop", "index": 0})
+    await _send(
+        response,
+        "message_delta",
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+            # Counts on message_delta are cumulative totals, as the real API sends them.
+            "usage": {key: usage[key] for key in USAGE_KEYS},
+        },
+    )
+    await _send(response, "message_stop", {"type": "message_stop"})
+    await response.write_eof()
+    return response
+
+
+async def send_cut_json(
+    request: web.Request, message: dict[str, Any], cut: Cut, *, headers: dict[str, str]
+) -> web.StreamResponse:
+    """A non-streaming answer whose body stops after `after_chars` characters of its JSON."""
+    payload = json.dumps(message).encode()
+    response = web.StreamResponse(headers=headers)
+    response.content_length = len(payload)
+    await response.prepare(request)
+    await response.write(payload[: cut.after_chars])
+    await _abort(request)
+    return response
+
+
+async def _cut(request: web.Request, response: web.StreamResponse, cut: Cut) -> web.StreamResponse:
+    if cut.error_type is not None:
+        message = "Overloaded" if cut.error_type == "overloaded_error" else "Internal server error"
+        payload = {"type": "error", "error": {"type": cut.error_type, "message": message}}
+        await _send(response, "error", payload)
+    await _abort(request)
+    return response
+
+
+def _chunks(text: str, size: int) -> list[str]:
+    size = max(1, size)
+    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+
+
+async def _send(response: web.StreamResponse, event: str, data: dict[str, Any]) -> None:
+    await response.write(f"event: {event}\ndata: {json.dumps(data)}\n\n".encode())
+
+
+async def _abort(request: web.Request) -> None:
+    """Drop the TCP connection without finishing the body, as a network failure or proxy timeout does."""
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+    # Give the loop a turn so the abort happens before aiohttp tries to finish the response.
+    await asyncio.sleep(0)
