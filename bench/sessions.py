@@ -243,7 +243,9 @@ def _first_visible_delays(ctx: Context, threads: list[tuple[str, str]], since: f
             (
                 r
                 for r in ctx.anthropic.requests
-                if r.received_at >= since and not (r.body or {}).get("tools") and token in json.dumps(r.body)
+                if r.received_at >= since
+                and ((r.body or {}).get("tool_choice") or {}).get("name") == "write_handoff"
+                and token in json.dumps(r.body)
             ),
             None,
         )
