@@ -6,7 +6,10 @@ import asyncio
 import json
 import statistics
 import time
+from typing import Any
 
+from bot.handoff import render_draft
+from bot.schemas import HandoffDraft
 from fakes.slack import FakeSlack
 
 from . import harness as h
@@ -124,16 +127,20 @@ async def memory(ctx: Context) -> list[Row]:
     ]
 
 
+def _draft_input(i: int) -> dict[str, Any]:
+    """Draft i as Claude's draft tool writes it."""
+    return {
+        "root_cause": f"Draft {i}: the print spooler on PRN-{i:02d} held a corrupt job that blocked the queue.",
+        "steps_taken": [
+            f"Checked item {n} of draft {i}: result noted, nothing unusual found there." for n in range(1, 25)
+        ],
+        "recommendations": f"Set the spooler to restart on failure. End of draft {i}.",
+    }
+
+
 def _draft_text(i: int) -> str:
-    steps = "\n".join(
-        f"{n}. Checked item {n} of draft {i}: result noted, nothing unusual found there."
-        for n in range(1, 25)
-    )
-    return (
-        f"## Root cause\nDraft {i}: the print spooler on PRN-{i:02d} held a corrupt job that blocked the queue.\n\n"
-        f"## Steps taken\n{steps}\n\n"
-        f"## Recommendations\nSet the spooler to restart on failure. End of draft {i}.\n"
-    )
+    """Draft i as it streams into the thread: its fields under their headings."""
+    return render_draft(HandoffDraft.model_validate(_draft_input(i)).fields())
 
 
 def _thread_text(slack: FakeSlack, channel: str, thread_ts: str) -> str:
@@ -174,7 +181,7 @@ async def streaming(ctx: Context) -> list[Row]:
             async def draft_all(rate_limited: bool) -> tuple[float, bool, int]:
                 first = drafts if rate_limited else 0  # distinct texts in each round
                 for i in range(first, first + drafts):
-                    ctx.anthropic.queue_text(_draft_text(i))
+                    ctx.anthropic.queue_turn(_draft_input(i))
                 if rate_limited:
                     for method in ("chat.appendStream", "chat.update", "chat.startStream"):
                         ctx.slack.rate_limit(method, times=max(2, drafts // 4), retry_after=1)
@@ -236,7 +243,9 @@ def _first_visible_delays(ctx: Context, threads: list[tuple[str, str]], since: f
             (
                 r
                 for r in ctx.anthropic.requests
-                if r.received_at >= since and not (r.body or {}).get("tools") and token in json.dumps(r.body)
+                if r.received_at >= since
+                and ((r.body or {}).get("tool_choice") or {}).get("name") == "write_handoff"
+                and token in json.dumps(r.body)
             ),
             None,
         )

@@ -11,10 +11,11 @@ from typing import Any, Protocol
 
 import anthropic
 import httpx2
+import jiter
 from pydantic import ValidationError
 
 from .errors import ClaudeBadOutput, ClaudeUnavailable
-from .schemas import TURN_TOOL_NAME, ClaudeTurn
+from .schemas import DRAFT_TOOL_NAME, TURN_TOOL_NAME, ClaudeTurn, HandoffDraft, numbered
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,17 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class FieldText:
+    """More of one field of a handoff draft, as Claude writes it (the steps as their numbered list)."""
+
+    field: str  # "root_cause", "steps_taken" or "recommendations"
+    text: str
+
+
+DraftPiece = FieldText | HandoffDraft | Usage
+
+
+@dataclass(frozen=True)
 class TurnResult:
     turn: ClaudeTurn
     usage: Usage
@@ -58,7 +70,9 @@ class ClaudeClient(Protocol):
 
     async def turn(self, *, system: str, messages: list[dict[str, Any]]) -> TurnResult: ...
 
-    def draft(self, *, system: str, messages: list[dict[str, Any]]) -> AsyncIterator[str | Usage]: ...
+    def draft(self, *, system: str, messages: list[dict[str, Any]]) -> AsyncIterator[DraftPiece]:
+        """FieldText pieces as the draft tool's input arrives, then the validated HandoffDraft, then Usage."""
+        ...
 
 
 def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
@@ -82,6 +96,48 @@ TURN_TOOL: dict[str, Any] = {
     "description": "Answer the engineer: your message, diagnostic questions, suggested steps and triage.",
     "input_schema": _inline_refs(ClaudeTurn.model_json_schema()),
 }
+
+
+DRAFT_TOOL: dict[str, Any] = {
+    "name": DRAFT_TOOL_NAME,
+    "description": "Write the handoff for the ticket: root cause, steps taken and recommendations.",
+    "input_schema": _inline_refs(HandoffDraft.model_json_schema()),
+}
+DRAFT_FIELDS = ("root_cause", "steps_taken", "recommendations")
+
+
+class _FieldStream:
+    """The draft tool's partial JSON → the text each field gained since the last fragment."""
+
+    def __init__(self) -> None:
+        self._json = b""
+        self._shown: dict[str, str] = {}
+
+    def feed(self, partial_json: str) -> list[FieldText]:
+        self._json += partial_json.encode()
+        try:
+            so_far = jiter.from_json(self._json, partial_mode="trailing-strings")
+        except ValueError:
+            return []  # not yet parseable (a fragment ending inside a number or literal): the next one is
+        if not isinstance(so_far, dict):
+            return []
+        pieces: list[FieldText] = []
+        for name in so_far:
+            text = _field_text(so_far[name]) if name in DRAFT_FIELDS else None
+            shown = self._shown.get(name, "")
+            # A field's text only grows; anything else (a value of the wrong type) shows at the end, validated.
+            if text is not None and len(text) > len(shown) and text.startswith(shown):
+                pieces.append(FieldText(name, text[len(shown) :]))
+                self._shown[name] = text
+        return pieces
+
+
+def _field_text(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(step, str) for step in value):
+        return numbered(value)
+    return None
 
 
 def _error_type(err: anthropic.APIStatusError) -> str | None:
@@ -199,22 +255,39 @@ class AnthropicClaude:
                 ]
         raise ClaudeBadOutput("Claude's answer broke the schema twice")
 
-    async def draft(self, *, system: str, messages: list[dict[str, Any]]) -> AsyncIterator[str | Usage]:
+    async def draft(self, *, system: str, messages: list[dict[str, Any]]) -> AsyncIterator[DraftPiece]:
+        fields = _FieldStream()
         try:
             async with self._client.messages.stream(
                 model=self.model,
                 max_tokens=DRAFT_MAX_TOKENS,
                 system=self._system(system),  # type: ignore[arg-type]
+                tools=[DRAFT_TOOL],  # type: ignore[list-item]
+                tool_choice={"type": "tool", "name": DRAFT_TOOL_NAME},
                 messages=messages,  # type: ignore[arg-type]
             ) as stream:
-                async for text in stream.text_stream:
-                    yield text
+                async for event in stream:
+                    if event.type == "content_block_delta" and event.delta.type == "input_json_delta":
+                        for piece in fields.feed(event.delta.partial_json):
+                            yield piece
                 final = await stream.get_final_message()
         except anthropic.APIError as err:
             raise _unavailable(err) from err
         except httpx2.TransportError as err:
             # A connection dropped mid-stream surfaces as the transport's error, not the SDK's.
             raise ClaudeUnavailable("the answer was cut off") from err
+        tool_use = next((b for b in final.content if b.type == "tool_use"), None)
+        try:
+            if tool_use is None:
+                raise ValueError("no tool call in the answer")
+            draft = HandoffDraft.model_validate(tool_use.input)
+        except (ValidationError, ValueError) as err:
+            problems = err.errors() if isinstance(err, ValidationError) else [{"msg": str(err)}]
+            logger.warning(
+                "Claude draft broke the schema: %s", [(p.get("loc"), p.get("msg")) for p in problems][:5]
+            )
+            raise ClaudeBadOutput("Claude's draft broke the schema") from err
+        yield draft
         yield Usage.of(final.usage)
 
 
@@ -236,12 +309,13 @@ def _warm_answer(request: httpx2.Request) -> httpx2.Response:
         turn = {"type": "tool_use", "id": "toolu_warm", "name": TURN_TOOL_NAME, "input": valid}
         body = {**message, "content": [turn], "stop_reason": "tool_use", "usage": _WARM_USAGE}
         return httpx2.Response(200, json=body)
+    draft = json.dumps({"root_cause": "ok", "steps_taken": ["ok"], "recommendations": "ok"})
     events = [
         ("message_start", {"type": "message_start", "message": {**message, "content": [], "stop_reason": None, "usage": _WARM_USAGE}}),
-        ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
-        ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "ok"}}),
+        ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "tool_use", "id": "toolu_warm", "name": DRAFT_TOOL_NAME, "input": {}}}),
+        ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": draft}}),
         ("content_block_stop", {"type": "content_block_stop", "index": 0}),
-        ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": {"output_tokens": 1}}),
+        ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": None}, "usage": {"output_tokens": 1}}),
         ("message_stop", {"type": "message_stop"}),
     ]  # fmt: skip
     sse = "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events)

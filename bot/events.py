@@ -154,6 +154,7 @@ class DraftFinished(Event):
     root_cause: str
     steps_taken: str
     recommendations: str
+    ticket_note: str = ""  # the plain-text PSA note these fields make, shown before Confirm
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -16,7 +17,7 @@ from storage.models import (
 )
 
 from . import messages as msg
-from .claude import ClaudeClient, Usage
+from .claude import ClaudeClient, FieldText, Usage
 from .commands import (
     DiscardDraft,
     DraftHandoff,
@@ -25,6 +26,7 @@ from .commands import (
     TakeOver,
 )
 from .errors import (
+    ClaudeBadOutput,
     ClaudeUnavailable,
     Forbidden,
     IntakeError,
@@ -40,14 +42,14 @@ from .events import (
     StatusChanged,
     Thinking,
 )
-from .handoff import is_complete, parse_draft
+from .handoff import SECTION_TITLES, is_complete, render_draft
 from .history import PromptHistory
 from .lane import TaskLane
 from .limits import RateLimiter
 from .outputs import OutputContext, ResolutionOutputGenerator
 from .prompts import SYSTEM_PROMPT, StepForPrompt, build_messages, draft_request
 from .redaction import redact
-from .schemas import HandoffFields
+from .schemas import HandoffDraft, HandoffFields
 from .session_core import Loaded, Sessions, add_step, changed, ensure_lease, now, require_active, touch
 from .status import SessionStatus
 from .triage import header_dict
@@ -93,28 +95,41 @@ class Handoffs:
                     fresh = None
             history = await self._history.steps(db, s.id) if fresh is None else []
             request = draft_request(command.kind, header_dict(s))
+            note = await self._note(db, loaded, fresh) if fresh is not None else ""
         if fresh is not None:
             yield DraftStarted(command.session_id, command.kind)
-            yield _finished(fresh)
+            yield _finished(fresh, note)
             return
         messages = build_messages([*history, StepForPrompt(role="user", content=request)])
         self._claude_turns.check(command.actor)
         yield DraftStarted(command.session_id, command.kind)
         yield Thinking(command.session_id, "draft")
-        parts: list[str] = []
         usage = Usage()
+        draft: HandoffDraft | None = None
+        section: str | None = None
         try:
-            async for chunk in self._claude.draft(system=SYSTEM_PROMPT, messages=messages):
-                if isinstance(chunk, Usage):
-                    usage = chunk
+            async for piece in self._claude.draft(system=SYSTEM_PROMPT, messages=messages):
+                if isinstance(piece, FieldText):
+                    # Each field streams under its heading, in the order Claude writes them.
+                    text = piece.text
+                    if piece.field != section:
+                        heading = f"## {SECTION_TITLES[piece.field]}\n\n"
+                        text = ("\n\n" if section else "") + heading + text
+                        section = piece.field
+                    yield DraftDelta(command.session_id, text)
+                elif isinstance(piece, HandoffDraft):
+                    draft = piece
                 else:
-                    parts.append(chunk)
-                    yield DraftDelta(command.session_id, chunk)
+                    usage = piece
         except ClaudeUnavailable as err:
             err.message = msg.CLAUDE_DOWN.format(reason=err.message)
             raise
-        text = "".join(parts)
-        fields = parse_draft(text)
+        if draft is None:
+            raise ClaudeBadOutput("Claude's answer had no draft")
+        yield await self._save(command, draft.fields(), usage)
+
+    async def _save(self, command: DraftHandoff, fields: HandoffFields, usage: Usage) -> DraftFinished:
+        """Store the finished draft (replacing an open one) with what it cost."""
         async with self._db() as db, db.begin():
             loaded = await self._sessions.load(db, command.actor, command.session_id)
             s = loaded.session
@@ -129,7 +144,7 @@ class Handoffs:
                 session_id=s.id,
                 kind=command.kind,
                 status="draft",
-                draft_text=text,
+                draft_text=render_draft(fields),
                 root_cause=fields.root_cause,
                 steps_taken=fields.steps_taken,
                 recommendations=fields.recommendations,
@@ -143,7 +158,14 @@ class Handoffs:
             s.total_cache_read_tokens += usage.cache_read_tokens
             s.total_cache_creation_tokens += usage.cache_creation_tokens
             await db.flush()
-        yield _finished(handoff)
+            note = await self._note(db, loaded, handoff)
+        return _finished(handoff, note)
+
+    async def _note(self, db: AsyncSession, loaded: Loaded, handoff: SessionHandoff) -> str:
+        """The plain ticket note the draft would make if confirmed now: what the engineer checks first."""
+        context = _context(loaded, kind=handoff.kind, engineer=await _engineer(db, loaded), finished_at=now())
+        outputs = self._outputs.generate(context=context, fields=_redacted(_fields_of(handoff)))
+        return next(o.content for o in outputs if o.format == "plain")
 
     async def latest_draft(self, db: AsyncSession, session_id: uuid.UUID) -> SessionHandoff | None:
         return (
@@ -181,16 +203,8 @@ class Handoffs:
         if fields is None:
             if draft is None:
                 raise InvalidTransition(msg.NO_DRAFT)
-            fields = HandoffFields(
-                root_cause=draft.root_cause,
-                steps_taken=draft.steps_taken,
-                recommendations=draft.recommendations,
-            )
-        fields = HandoffFields(
-            root_cause=redact(fields.root_cause.strip()).text,
-            steps_taken=redact(fields.steps_taken.strip()).text,
-            recommendations=redact(fields.recommendations.strip()).text,
-        )
+            fields = _fields_of(draft)
+        fields = _redacted(fields)
         if not is_complete(fields):
             raise IntakeError(msg.DRAFT_INCOMPLETE)
         if draft is None or draft.kind != kind:
@@ -206,24 +220,13 @@ class Handoffs:
         )
         draft.to_user_id = to_user.id if to_user else None
         await db.flush()
-        owner = (await repo.users_by_id(db, [s.user_id])).get(s.user_id)
-        context = OutputContext(
-            session_id=str(s.id),
-            kind=kind,  # type: ignore[arg-type]
-            problem_summary=s.problem_summary,
-            client_name=s.client_name,
-            asset_name=s.asset_name,
-            issue_category=s.issue_category,
-            hypothesis=s.triage_hypothesis,
-            evidence=[{"text": e["text"], "status": e["status"]} for e in s.evidence_items or []],
-            engineer=(owner.display_name or owner.external_id) if owner else loaded.user.external_id,
-            escalated_to=(to_user.display_name or to_user.external_id) if to_user else None,
-            escalation_reason=reason or None,
-            started_at=s.created_at,
+        context = _context(
+            loaded,
+            kind=kind,
+            engineer=await _engineer(db, loaded),
             finished_at=at,
-            active_seconds=s.total_active_seconds,
-            step_count=s.step_count,
-            psa_ticket_id=s.psa_ticket_id,
+            escalated_to=(to_user.display_name or to_user.external_id) if to_user else None,
+            reason=reason,
         )
         outputs: dict[str, str] = {
             o.format: o.content for o in self._outputs.generate(context=context, fields=fields)
@@ -329,7 +332,7 @@ class Handoffs:
         yield Notice(command.session_id, msg.TOOK_OVER.format(name=command.actor.name))
 
 
-def _finished(handoff: SessionHandoff) -> DraftFinished:
+def _finished(handoff: SessionHandoff, ticket_note: str) -> DraftFinished:
     return DraftFinished(
         handoff.session_id,
         handoff.id,
@@ -338,4 +341,59 @@ def _finished(handoff: SessionHandoff) -> DraftFinished:
         handoff.root_cause,
         handoff.steps_taken,
         handoff.recommendations,
+        ticket_note,
+    )
+
+
+def _fields_of(handoff: SessionHandoff) -> HandoffFields:
+    return HandoffFields(
+        root_cause=handoff.root_cause,
+        steps_taken=handoff.steps_taken,
+        recommendations=handoff.recommendations,
+    )
+
+
+def _redacted(fields: HandoffFields) -> HandoffFields:
+    """The fields as a confirmed handoff keeps them: trimmed, secrets masked."""
+    return HandoffFields(
+        root_cause=redact(fields.root_cause.strip()).text,
+        steps_taken=redact(fields.steps_taken.strip()).text,
+        recommendations=redact(fields.recommendations.strip()).text,
+    )
+
+
+async def _engineer(db: AsyncSession, loaded: Loaded) -> str:
+    """Who the ticket note names: the session's owner."""
+    owner = (await repo.users_by_id(db, [loaded.session.user_id])).get(loaded.session.user_id)
+    return (owner.display_name or owner.external_id) if owner else loaded.user.external_id
+
+
+def _context(
+    loaded: Loaded,
+    *,
+    kind: str,
+    engineer: str,
+    finished_at: datetime,
+    escalated_to: str | None = None,
+    reason: str = "",
+) -> OutputContext:
+    """What the ticket note says about the session besides the handoff's own fields."""
+    s = loaded.session
+    return OutputContext(
+        session_id=str(s.id),
+        kind=kind,  # type: ignore[arg-type]
+        problem_summary=s.problem_summary,
+        client_name=s.client_name,
+        asset_name=s.asset_name,
+        issue_category=s.issue_category,
+        hypothesis=s.triage_hypothesis,
+        evidence=[{"text": e["text"], "status": e["status"]} for e in s.evidence_items or []],
+        engineer=engineer,
+        escalated_to=escalated_to,
+        escalation_reason=reason or None,
+        started_at=s.created_at,
+        finished_at=finished_at,
+        active_seconds=s.total_active_seconds,
+        step_count=s.step_count,
+        psa_ticket_id=s.psa_ticket_id,
     )

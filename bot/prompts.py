@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .schemas import TURN_TOOL_NAME, HandoffKind
+from .schemas import DRAFT_TOOL_NAME, TURN_TOOL_NAME, HandoffKind
 
 SYSTEM_PROMPT = f"""You are FlowPilot, a senior troubleshooting copilot for engineers at managed service \
 providers and IT teams. An engineer is working a live issue (a printer, a VPN, Outlook, a server...) and talks \
@@ -44,14 +44,12 @@ DRAFT_INSTRUCTIONS: dict[HandoffKind, str] = {
     ),
 }
 
-DRAFT_FORMAT = """Write it in markdown with exactly these three sections and nothing before them:
-## Root cause
-(the cause, or for an escalation the best current hypothesis and what is still unknown)
-## Steps taken
-(a numbered list of what was checked or tried, with results)
-## Recommendations
-(what to do next, and how to prevent it)
-Be factual: use only what the conversation shows. Do not call any tool."""
+DRAFT_FORMAT = f"""Call {DRAFT_TOOL_NAME} with the three sections, each in its own field and without a heading \
+or label of its own ("Root cause:" and the like are added by FlowPilot):
+- root_cause: the cause, or for an escalation the best current hypothesis and what is still unknown;
+- steps_taken: what was checked or tried, one step per item with its result, in order, without numbers;
+- recommendations: what to do next, and how to prevent it.
+Be factual: use only what the conversation shows."""
 
 # Enough context for a long session; older middle turns are left out beyond it.
 HISTORY_BUDGET_CHARS = 300_000

@@ -12,6 +12,8 @@ HandoffKind = Literal["resolve", "escalate"]
 
 # The tool Claude is made to call once per turn; its input is a ClaudeTurn.
 TURN_TOOL_NAME = "respond"
+# The tool Claude is made to call for a handoff draft; its input is a HandoffDraft.
+DRAFT_TOOL_NAME = "write_handoff"
 
 
 class EvidenceItem(BaseModel):
@@ -65,6 +67,48 @@ class HandoffFields(BaseModel):
     root_cause: str = ""
     steps_taken: str = ""
     recommendations: str = ""
+
+
+class HandoffDraft(BaseModel):
+    """Claude's handoff draft, as the input of the draft tool: each section its own field, so none is guessed."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    root_cause: str = Field(
+        min_length=1,
+        max_length=4000,
+        description="The cause (for an escalation: the best current hypothesis and what is still unknown). "
+        "Plain sentences, no heading.",
+    )
+    steps_taken: list[str] = Field(
+        min_length=1,
+        max_length=30,
+        description="What was checked or tried, one step per item with its result, in order; no numbering.",
+    )
+    recommendations: str = Field(
+        max_length=4000, description="What to do next, and how to prevent it. No heading."
+    )
+
+    @field_validator("steps_taken")
+    @classmethod
+    def _steps_not_blank(cls, steps: list[str]) -> list[str]:
+        kept = [step.strip()[:2000] for step in steps if step.strip()]
+        if not kept:
+            raise ValueError("at least one step is required")
+        return kept
+
+    def fields(self) -> HandoffFields:
+        """The sections as stored and shown: the steps as a numbered list."""
+        return HandoffFields(
+            root_cause=self.root_cause.strip(),
+            steps_taken=numbered(self.steps_taken),
+            recommendations=self.recommendations.strip(),
+        )
+
+
+def numbered(steps: list[str]) -> str:
+    """Steps as a numbered list; a step's own line breaks are indented under it, so it stays one step."""
+    return "\n".join(f"{n}. " + step.replace("\n", "\n   ") for n, step in enumerate(steps, 1))
 
 
 def confidence_tier(score: float) -> ConfidenceTier:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fakes.anthropic import FakeAnthropic
 from storage.models import AISession, AISessionStep, SessionHandoff, SessionResolutionOutput
+from tests.structured_draft import ISSUE_DRAFT, RECOMMENDATIONS, ROOT_CAUSE, STEPS_TAKEN
 
 
 async def run_shell(
@@ -143,3 +144,31 @@ async def test_help_and_bad_session_id(db_url: str, fake_claude: FakeAnthropic) 
     )
     _, err = await proc.communicate()
     assert proc.returncode == 2 and b"not a session id" in err
+
+
+async def test_a_draft_is_filed_by_field_and_the_note_shown_before_confirm_is_the_one_filed(
+    db_url: str, db: async_sessionmaker[AsyncSession], fake_claude: FakeAnthropic
+) -> None:
+    await run_shell(db_url, fake_claude, ["The VPN on LAP-7 fails with a certificate error", "/quit"])
+    async with db() as s:
+        session_id = (await s.execute(sa.select(AISession.id))).scalar_one()
+    fake_claude.queue_turn(ISSUE_DRAFT)
+    out = await run_shell(db_url, fake_claude, ["/resolve", "c", "/quit"], "--session", str(session_id))
+    async with db() as s:
+        handoff = (await s.execute(sa.select(SessionHandoff))).scalar_one()
+        stored = (
+            await s.execute(
+                sa.select(SessionResolutionOutput).where(SessionResolutionOutput.format == "plain")
+            )
+        ).scalar_one()
+    assert (handoff.root_cause, handoff.steps_taken, handoff.recommendations) == (
+        ROOT_CAUSE,
+        STEPS_TAKEN,
+        RECOMMENDATIONS,
+    )
+    assert "Root cause:\nRoot cause: the VPN client certificate" in stored.content
+    assert "Recommendations:\nRecommendations: monitor certificate expiry" in stored.content
+    # The note is printed before the engineer is asked to confirm, and once after it.
+    before, after = out.split("Confirm (c), edit (e) or discard (d)?", 1)
+    assert "Ticket note, as Confirm will file it:\n\n" + stored.content in before
+    assert "Ticket note for your PSA:\n\n" + stored.content in after

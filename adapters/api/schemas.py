@@ -352,6 +352,9 @@ class DraftDone(BaseModel):
     root_cause: str
     steps_taken: str
     recommendations: str
+    ticket_note: str = Field(
+        description="The plain-text PSA ticket note these fields make, as Confirm will produce it."
+    )
 
 
 class FieldError(BaseModel):

@@ -99,6 +99,7 @@ def _event_frame(item: Event) -> bytes | None:
             root_cause=item.root_cause,
             steps_taken=item.steps_taken,
             recommendations=item.recommendations,
+            ticket_note=item.ticket_note,
         )
         return _frame("done", done.model_dump(mode="json"))
     return None

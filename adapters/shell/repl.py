@@ -207,6 +207,10 @@ class Shell:
             elif isinstance(event, DraftFinished):
                 self.draft = event
                 self.say("\n──")
+                if event.ticket_note:
+                    self.say("Ticket note, as Confirm will file it:\n")
+                    self.say(event.ticket_note)
+                    self.say("──")
                 self.say("Confirm (c), edit (e) or discard (d)?")
             elif isinstance(event, StatusChanged):
                 self.on_status(event)

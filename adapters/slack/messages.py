@@ -41,6 +41,7 @@ ESCALATION_DM = "*{by}* escalated a session to you: *{title}*"
 ESCALATION_REASON = "*Why:* {reason}"
 TOOK_OVER = "✅ *{by}* took this session over."
 TICKET_NOTE = "*Ticket note* (paste it into the PSA):"
+TICKET_NOTE_PREVIEW = "*Ticket note* as Confirm will file it:"
 FILE_SKIPPED = "I couldn't download {name} from Slack, so it was left out."
 FILE_REFUSED = (
     "I didn't download {name}: its link doesn't point to Slack's own file servers over HTTPS, "

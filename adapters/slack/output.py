@@ -227,8 +227,7 @@ class Renderer:
             text = line.format(by=render.escape(event.by), to=render.escape(to))
             await self._post([render.context(text)], text)
         if event.outputs.get("plain") and self.place is not None:
-            for blocks in render.text_messages(msg.TICKET_NOTE, f"```\n{event.outputs['plain']}\n```"):
-                await self._post(blocks, msg.TICKET_NOTE)
+            await self._ticket_note(msg.TICKET_NOTE, event.outputs["plain"])
         if event.new == "resolved" and self.place is not None and self.session_id is not None:
             await self._post(render.rating_blocks(self.session_id), msg.RATE_PROMPT)
         to_actor = event.escalated_to
@@ -271,7 +270,14 @@ class Renderer:
             await self._writer.finish()
             self._writer = None
         if self.place is not None and event.session_id is not None:
+            if event.ticket_note:
+                await self._ticket_note(msg.TICKET_NOTE_PREVIEW, event.ticket_note)
             await self._post(render.draft_controls(event.session_id, event.kind), msg.DRAFT_READY)
+
+    async def _ticket_note(self, title: str, note: str) -> None:
+        """The plain ticket note as a code block: shown exactly as it will be pasted or posted."""
+        for blocks in render.text_messages(title, f"```\n{render.escape(note)}\n```"):
+            await self._post(blocks, title)
 
     async def _notice(self, event: Notice) -> None:
         self.errored = self.errored or event.level == "error"

@@ -187,21 +187,12 @@ def draft_ready(
     session_id: uuid.UUID,
     *,
     kind: str,
-    root_cause: str,
-    steps_taken: str,
-    recommendations: str,
+    ticket_note: str,
     escalate_to: tuple[str, str] | None = None,
     reason: str = "",
 ) -> Card:
-    body: list[Card] = [
-        block(text.DRAFT_READY.format(kind=_kind(kind)), weight="Bolder"),
-        block("**Root cause**", spacing="Medium"),
-        block(prose(root_cause) or "—"),
-        block("**Steps taken**", spacing="Medium"),
-        block(prose(steps_taken) or "—"),
-        block("**Recommendations**", spacing="Medium"),
-        block(prose(recommendations) or "—"),
-    ]
+    """The draft as the ticket note Confirm will file (exactly, in plain text), with its buttons."""
+    body: list[Card] = [block(text.DRAFT_READY.format(kind=_kind(kind)), weight="Bolder"), note(ticket_note)]
     if kind == "escalate":
         to_id, to_name = escalate_to or ("", "")
         if to_name:
@@ -227,6 +218,15 @@ def draft_ready(
         edit = button("edit_draft", session_id, kind=kind)
     actions = [confirm, dialog("Edit draft", edit), submit("Discard", button("discard", session_id))]
     return card(body, actions)
+
+
+def note(ticket_note: str) -> Card:
+    return block(plain(ticket_note) or "—", fontType="Monospace", spacing="Medium")
+
+
+def ticket_note(ticket_note: str) -> Card:
+    """After Confirm: the note once in the chat, to paste into the PSA."""
+    return card([block(text.TICKET_NOTE, weight="Bolder"), note(ticket_note)])
 
 
 def closed(text_line: str) -> Card:

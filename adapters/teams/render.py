@@ -145,6 +145,8 @@ class Renderer:
             await self._shows.headers.refresh(event.session_id, event.view, skip=self._out.conversation_id)
             return
         await self._update_headers(event.view)
+        if event.outputs.get("plain"):
+            await self._out.send_card(cards.ticket_note(event.outputs["plain"]))
         if event.new == "resolved":
             await self._out.send_card(cards.rating(event.session_id))
         elif event.new in ("escalated", "requesting_escalation"):
@@ -175,9 +177,7 @@ class Renderer:
             cards.draft_ready(
                 event.session_id,
                 kind=event.kind,
-                root_cause=event.root_cause,
-                steps_taken=event.steps_taken,
-                recommendations=event.recommendations,
+                ticket_note=event.ticket_note,
                 escalate_to=(e.to_id, e.to_name) if e.to_id else None,
                 reason=e.reason,
             )

@@ -1,8 +1,9 @@
 """What the fake answers when nothing is scripted: a plausible troubleshooting conversation.
 
 A human trying the product against the fake sees a sensible exchange: a `respond` turn picks a playbook from
-what the engineer wrote (printing, VPN, identity, DNS, or a general one), and a plain-text request gets a
-handoff draft with the sections FlowPilot parses. Any other tool gets the smallest input its schema accepts.
+what the engineer wrote (printing, VPN, identity, DNS, or a general one), a `write_handoff` request gets a
+handoff draft in its three fields, and a request with no tool gets that draft as markdown text. Any other
+tool gets the smallest input its schema accepts.
 """
 
 from __future__ import annotations
@@ -107,6 +108,8 @@ _ASSET_RE = re.compile(r"\b([A-Z][A-Z0-9]*-[A-Z0-9-]*\d[A-Z0-9-]*)\b")
 
 def default_tool_input(tool: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, Any]:
     """A plausible ClaudeTurn for FlowPilot's `respond` tool; a minimal schema-valid dict for any other."""
+    if tool.get("name") == "write_handoff":
+        return default_draft(messages)
     if tool.get("name") != "respond":
         example: dict[str, Any] = _example_for(tool.get("input_schema") or {})
         return example
@@ -152,18 +155,28 @@ def default_tool_input(tool: dict[str, Any], messages: list[dict[str, Any]]) -> 
     }
 
 
-def default_text(messages: list[dict[str, Any]]) -> str:
-    """A handoff draft with the three sections FlowPilot parses, built from what the engineer wrote."""
+def default_draft(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """A handoff draft for FlowPilot's `write_handoff` tool, built from what the engineer wrote."""
     user_texts = [t for t in (_text_of(m["content"]) for m in messages if m["role"] == "user") if t.strip()]
     if len(user_texts) == 1:
         user_texts = [line for line in user_texts[0].splitlines() if line.strip()]
     user_texts = user_texts or ["(no text in the conversation)"]
     playbook = _playbook_for(" ".join(user_texts))
-    steps = "\n".join(f"{i}. Engineer noted: {_snippet(text)}" for i, text in enumerate(user_texts[:5], 1))
+    return {
+        "root_cause": f"{playbook.hypothesis} Reported as: {_snippet(user_texts[0])}",
+        "steps_taken": [f"Engineer noted: {_snippet(text)}" for text in user_texts[:5]],
+        "recommendations": playbook.recommendation,
+    }
+
+
+def default_text(messages: list[dict[str, Any]]) -> str:
+    """A plain answer to a request that forces no tool: the draft's sections as markdown."""
+    draft = default_draft(messages)
+    steps = "\n".join(f"{i}. {step}" for i, step in enumerate(draft["steps_taken"], 1))
     return (
-        f"## Root cause\n{playbook.hypothesis} Reported as: {_snippet(user_texts[0])}\n\n"
+        f"## Root cause\n{draft['root_cause']}\n\n"
         f"## Steps taken\n{steps}\n\n"
-        f"## Recommendations\n{playbook.recommendation}\n"
+        f"## Recommendations\n{draft['recommendations']}\n"
     )
 
 

@@ -39,7 +39,7 @@ class Error:
 
 @dataclass(frozen=True)
 class Cut:
-    text: str
+    answer: str | dict[str, Any]  # text, or the input of a tool call
     after_chars: int
     error_type: str | None
 

@@ -138,14 +138,19 @@ class FakeAnthropic:
         for _ in range(times):
             self._push(Error(status, kind, message, retry_after))
 
-    def queue_cut_stream(self, text: str, after_chars: int, *, error_type: str | None = None) -> None:
-        """Start answering `text`, then drop the connection after `after_chars` characters.
+    def queue_cut_stream(
+        self, answer: str | dict[str, Any], after_chars: int, *, error_type: str | None = None
+    ) -> None:
+        """Start answering `answer`, then drop the connection after `after_chars` characters.
+
+        A string is answered as text; a dict as a tool call of the forced (or first) tool with that input,
+        cut after `after_chars` characters of its JSON.
 
         With `error_type` (e.g. "overloaded_error") an SSE `error` event is sent before the drop, which is
         what the real API does when it fails mid-stream. A non-streaming request instead gets the first
         `after_chars` characters of its JSON body before the drop.
         """
-        self._push(Cut(text, after_chars, error_type))
+        self._push(Cut(answer, after_chars, error_type))
 
     def reset(self) -> None:
         """Forget the queue, the recorded requests, the prompt cache and the usage totals."""
@@ -195,22 +200,13 @@ class FakeAnthropic:
             return self._error_response(
                 scripted.status, scripted.error_type, scripted.message, retry_after=scripted.retry_after
             )
-        tool = target_tool(body)
-        if isinstance(scripted, Turn):
-            if tool is None:
-                return self._error_response(
-                    400,
-                    "invalid_request_error",
-                    "FakeAnthropic: queue_turn() used but the request has no tools",
-                )
-            block = self._tool_use_block(tool["name"], scripted.data)
-        elif isinstance(scripted, Text | Cut):
-            block = {"type": "text", "text": scripted.text}
-        elif tool is not None:
-            block = self._tool_use_block(tool["name"], responder.default_tool_input(tool, body["messages"]))
-        else:
-            block = {"type": "text", "text": responder.default_text(body["messages"])}
-
+        block = self._answer_block(scripted, target_tool(body), body["messages"])
+        if block is None:
+            return self._error_response(
+                400,
+                "invalid_request_error",
+                "FakeAnthropic: a tool call was scripted but the request has no tools",
+            )
         with self._lock:
             usage = account(body, cache=self._cache, min_tokens=self.min_cache_tokens)
         output = block["text"] if block["type"] == "text" else canonical(block["input"])
@@ -266,6 +262,24 @@ class FakeAnthropic:
 
     def _request_id(self) -> str:
         return f"req_{next(self._ids):024d}"
+
+    def _answer_block(
+        self, scripted: Scripted | None, tool: dict[str, Any] | None, messages: list[dict[str, Any]]
+    ) -> dict[str, Any] | None:
+        """The content block answering the request: scripted, or the default one; None for a scripted tool
+        call when the request has no tools."""
+        tool_input = scripted.data if isinstance(scripted, Turn) else None
+        if isinstance(scripted, Cut) and isinstance(scripted.answer, dict):
+            tool_input = scripted.answer
+        if tool_input is not None:
+            return self._tool_use_block(tool["name"], tool_input) if tool is not None else None
+        if isinstance(scripted, Text):
+            return {"type": "text", "text": scripted.text}
+        if isinstance(scripted, Cut):
+            return {"type": "text", "text": str(scripted.answer)}
+        if tool is not None:
+            return self._tool_use_block(tool["name"], responder.default_tool_input(tool, messages))
+        return {"type": "text", "text": responder.default_text(messages)}
 
     def _tool_use_block(self, name: str, data: dict[str, Any]) -> dict[str, Any]:
         return {"type": "tool_use", "id": f"toolu_{next(self._ids):024d}", "name": name, "input": data}

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from fakes.anthropic.caching import USAGE_KEYS, canonical
+from fakes.anthropic.caching import USAGE_KEYS
 from fakes.anthropic.records import RecordedRequest
 from fakes.anthropic.script import Cut
 
@@ -37,8 +37,9 @@ async def stream(
         deltas = [{"type": "text_delta", "text": piece} for piece in pieces]
     else:
         opening = {**block, "input": {}}
-        # The real API opens a tool_use block with an empty partial_json before the first fragment.
-        pieces = ["", *_chunks(canonical(block["input"]), chunk_chars)]
+        # The real API opens a tool_use block with an empty partial_json before the first fragment, and
+        # writes the input's keys in the order the model generates them (the schema's), not sorted.
+        pieces = ["", *_chunks(json.dumps(block["input"], ensure_ascii=False), chunk_chars)]
         deltas = [{"type": "input_json_delta", "partial_json": piece} for piece in pieces]
     await _send(
         response,
@@ -53,7 +54,8 @@ async def stream(
         if chunk_delay:
             await asyncio.sleep(chunk_delay)
         if cut is not None:
-            delta = {**delta, "text": delta["text"][: cut.after_chars - sent]}
+            key = "text" if "text" in delta else "partial_json"
+            delta = {**delta, key: delta[key][: cut.after_chars - sent]}
         await _send(
             response, "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
         )

@@ -149,7 +149,9 @@ async def test_claude_failing_mid_draft_ends_the_stream_with_an_error_event(
 ) -> None:
     sid = (await api.start())["session"]["id"]
     api.fake.queue_cut_stream(
-        "## Root cause\nThe spooler " + "x" * 400, after_chars=60, error_type="overloaded_error"
+        {"root_cause": "The spooler " + "x" * 400, "steps_taken": ["x"], "recommendations": ""},
+        after_chars=60,
+        error_type="overloaded_error",
     )
     events = await api.draft(sid)
     assert events[-1][0] == "error" and events[0][0] == "delta"
@@ -181,7 +183,9 @@ async def test_a_client_leaving_mid_draft_cancels_it_and_leaves_nothing_half_mad
 ) -> None:
     sid = (await api.start())["session"]["id"]
     api.fake.chunk_delay = 0.05
-    api.fake.queue_text("## Root cause\n" + "The print spooler was stuck. " * 60 + "\n## Steps taken\n1. x\n")
+    api.fake.queue_turn(
+        {"root_cause": "The print spooler was stuck. " * 60, "steps_taken": ["x"], "recommendations": ""}
+    )
     loop = asyncio.get_running_loop()
     async with api.http.post(
         f"{api.base}/api/ai-sessions/{sid}/handoff-draft", json={"kind": "resolve"}, headers=api.headers()

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.models import SessionHandoff, SessionResolutionOutput
 from tests.api.conftest import Api
+from tests.structured_draft import ISSUE_DRAFT, RECOMMENDATIONS, ROOT_CAUSE, STEPS_TAKEN
 
 LOG = "2026-11-20 08:01:13 INFO spooler started\n2026-11-20 08:02:44 ERROR job 17 stuck in queue PRN-2\n"
 
@@ -182,3 +183,36 @@ async def test_resolving_without_a_draft_or_fields_is_a_conflict_and_changes_not
     assert read["status"] == "active" and read["handoffs"] == []
     async with db() as s:
         assert (await s.execute(sa.select(sa.func.count()).select_from(SessionHandoff))).scalar() == 0
+
+
+async def test_a_draft_is_filed_by_field_and_done_shows_the_ticket_note_resolve_files(
+    api: Api, db: async_sessionmaker[AsyncSession]
+) -> None:
+    sid = (await api.start("The VPN on LAP-7 fails with a certificate error"))["session"]["id"]
+    api.fake.queue_turn(ISSUE_DRAFT)
+    done = (await api.draft(sid))[-1][1]
+    assert (done["root_cause"], done["steps_taken"], done["recommendations"]) == (
+        ROOT_CAUSE,
+        STEPS_TAKEN,
+        RECOMMENDATIONS,
+    )
+    note = done["ticket_note"]
+    assert "Root cause:\nRoot cause: the VPN client certificate" in note
+    assert "Recommendations:\nRecommendations: monitor certificate expiry" in note
+    assert "3." not in note  # the paragraph is not one more step
+
+    _, resolved = await api.call("POST", f"/api/ai-sessions/{sid}/resolve", {}, expect=200)
+    assert resolved["outputs"]["plain"] == note
+    async with db() as s:
+        handoff = (await s.execute(sa.select(SessionHandoff))).scalar_one()
+        stored = (
+            await s.execute(
+                sa.select(SessionResolutionOutput).where(SessionResolutionOutput.format == "plain")
+            )
+        ).scalar_one()
+    assert (handoff.root_cause, handoff.steps_taken, handoff.recommendations) == (
+        ROOT_CAUSE,
+        STEPS_TAKEN,
+        RECOMMENDATIONS,
+    )
+    assert stored.content == note

@@ -85,7 +85,8 @@ async def test_a_draft_stream_cut_by_claude_is_not_saved_and_retry_writes_it_who
     slack: SlackHarness,
 ) -> None:
     header, _ = await started(slack)
-    slack.claude.queue_cut_stream("## Root cause\nStale cached credentials in Credential Manager.\n" * 4, 60)
+    draft = {"root_cause": "Stale cached credentials in Credential Manager. " * 4, "steps_taken": ["x"]}
+    slack.claude.queue_cut_stream(draft, 60)
     await slack.click(header, "fp_resolve")
     notice = (await wait_for(lambda: slack.with_action("fp_retry"), what="a Retry notice"))[0]
     assert "Claude is not answering" in shown_text(notice)

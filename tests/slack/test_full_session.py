@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from storage.models import AISessionStep, SessionHandoff
+from adapters.slack import messages as msg
+from storage.models import AISessionStep, SessionHandoff, SessionResolutionOutput
+from tests.structured_draft import ISSUE_DRAFT, RECOMMENDATIONS, ROOT_CAUSE, STEPS_TAKEN
 
 from .conftest import ALICE, SlackHarness, action_ids, shown_text, started, text_values, wait_for
 
@@ -104,3 +106,40 @@ async def test_a_full_session_from_slash_command_to_rating(slack: SlackHarness) 
 async def _rating(slack: SlackHarness) -> int | None:
     session = await slack.session()
     return session.session_rating if session else None
+
+
+def _note_in(slack: SlackHarness, title: str) -> str | None:
+    """The ticket note a message titled `title` shows in the thread, as its code block holds it."""
+    for message in slack.fake.messages(slack.fake.general):
+        shown = shown_text(message)
+        if shown.startswith(title):
+            return shown.split("```\n", 1)[1].rsplit("\n```", 1)[0]
+    return None
+
+
+async def test_a_draft_is_filed_by_field_and_the_note_shown_before_confirm_is_the_one_filed(
+    slack: SlackHarness,
+) -> None:
+    header, _ = await started(slack)
+    slack.claude.queue_turn(ISSUE_DRAFT)
+    await slack.click(header, "fp_resolve")
+    controls = (await wait_for(lambda: slack.with_action("fp_confirm"), what="draft controls"))[0]
+    before = _note_in(slack, msg.TICKET_NOTE_PREVIEW)
+    assert before is not None and "Root cause:\nRoot cause: the VPN client certificate" in before
+    assert "Recommendations:\nRecommendations: monitor certificate expiry" in before and "3." not in before
+
+    await slack.click(controls, "fp_confirm")
+    after = await wait_for(lambda: _note_in(slack, msg.TICKET_NOTE), what="the ticket note after Confirm")
+    async with slack.runtime.db() as db:
+        handoff = (await db.execute(sa.select(SessionHandoff))).scalars().one()
+        stored = (
+            await db.execute(
+                sa.select(SessionResolutionOutput).where(SessionResolutionOutput.format == "plain")
+            )
+        ).scalar_one()
+    assert (handoff.root_cause, handoff.steps_taken, handoff.recommendations) == (
+        ROOT_CAUSE,
+        STEPS_TAKEN,
+        RECOMMENDATIONS,
+    )
+    assert before == after == stored.content

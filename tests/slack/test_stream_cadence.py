@@ -4,28 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.streaming import DraftWriter
+from bot.handoff import render_draft
+from bot.schemas import HandoffDraft
 from fakes.slack import FakeSlack
 
 from .conftest import ALICE, SlackHarness, started, wait_for
 
 
-def _draft() -> str:
-    steps = "\n".join(
-        f"{n}. Checked item {n}: the result is noted and nothing unusual was found." for n in range(30)
-    )
-    return f"## Root cause\nA corrupt spool job blocked the queue.\n\n## Steps taken\n{steps}\n\n## End of draft\n"
+def _draft() -> dict[str, Any]:
+    steps = [f"Checked item {n}: the result is noted and nothing unusual was found." for n in range(30)]
+    return {
+        "root_cause": "A corrupt spool job blocked the queue.",
+        "steps_taken": steps,
+        "recommendations": "End.",
+    }
 
 
 async def test_draft_shows_first_words_at_once_then_one_edit_per_second(slack: SlackHarness) -> None:
     header, _ = await started(slack)
-    fake, text = slack.fake, _draft()
+    fake, draft = slack.fake, _draft()
     slack.claude.chunk_chars = 16
     slack.claude.chunk_delay = 0.02  # about 3 s of streaming
-    slack.claude.queue_text(text)
+    slack.claude.queue_turn(draft)
     since = time.perf_counter()
     await slack.click(fake.message(fake.general, header["ts"]) or {}, "fp_resolve")
     await wait_for(lambda: slack.with_action("fp_confirm"), timeout=30, what="draft controls")
@@ -37,7 +42,10 @@ async def test_draft_shows_first_words_at_once_then_one_edit_per_second(slack: S
     appends = [at for at, call in fake.timed_calls("chat.appendStream") if at >= since]
     assert len(appends) >= 2  # and it grew in between
     assert fake.most_edits_in_one_second(since) == 1
-    assert (fake.message(fake.general, stop["ts"]) or {})["text"] == text
+    # What streamed is the draft's fields under their headings, whole.
+    assert (fake.message(fake.general, stop["ts"]) or {})["text"] == render_draft(
+        HandoffDraft.model_validate(draft).fields()
+    )
 
 
 async def test_edit_cadence_holds_under_429s(fake_slack: FakeSlack) -> None:

@@ -165,10 +165,12 @@ async def test_a_long_draft_ends_the_teams_stream_in_time_and_continues_in_a_car
     fake.stream_time_limit = 0.6  # Teams' two minutes, scaled like our own limit
     await start(teams)
     recommendations = "Replace the tunnel's DPD timer on FW-01 and move rekeying off the hour. " * 6
-    teams.claude.queue_text(
-        "## Root cause\nIKE phase 2 lifetime mismatch between FW-01 and the branch.\n\n"
-        "## Steps taken\n1. Compared lifetimes on both ends.\n2. Matched them to 3600 s.\n\n"
-        f"## Recommendations\n{recommendations}\n"
+    teams.claude.queue_turn(
+        {
+            "root_cause": "IKE phase 2 lifetime mismatch between FW-01 and the branch.",
+            "steps_taken": ["Compared lifetimes on both ends.", "Matched them to 3600 s."],
+            "recommendations": recommendations,
+        }
     )
     teams.claude.chunk_chars = 12
     teams.claude.chunk_delay = 0.02

@@ -7,9 +7,10 @@ import sqlalchemy as sa
 
 from fakes.connector import DEFAULT_PERSONAL_CONVERSATION_ID as CHAT
 from fakes.connector import SentActivity, card_submit, invoke, personal_message
-from storage.models import AISession, AISessionStep, SessionHandoff, ThreadBinding
+from storage.models import AISession, AISessionStep, SessionHandoff, SessionResolutionOutput, ThreadBinding
+from tests.structured_draft import ISSUE_DRAFT, RECOMMENDATIONS, ROOT_CAUSE, STEPS_TAKEN
 from tests.teams.conftest import Teams, wait_for
-from tests.teams.helpers import button, buttons, card_of, card_with, texts
+from tests.teams.helpers import _ESCAPE, button, buttons, card_of, card_with, texts
 
 pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 
@@ -107,3 +108,49 @@ async def test_personal_chat_from_start_to_rating(teams: Teams) -> None:
     async with teams.db() as db:
         handoff = (await db.execute(sa.select(SessionHandoff))).scalar_one()
     assert handoff.status == "confirmed" and handoff.root_cause
+
+
+def _note_of(activity: SentActivity | None) -> str | None:
+    """The ticket note a card shows (its monospace block), as Teams displays it."""
+    if activity is None or not activity.attachments:
+        return None
+    for block in card_of(activity).get("body", []):
+        if block.get("fontType") == "Monospace":
+            return _ESCAPE.sub(r"\1", block["text"])
+    return None
+
+
+async def test_a_draft_is_filed_by_field_and_the_note_shown_before_confirm_is_the_one_filed(
+    teams: Teams,
+) -> None:
+    fake = teams.connector
+    url = fake.service_url
+    await start_personal(teams)
+    teams.claude.queue_turn(ISSUE_DRAFT)
+    await teams.post(personal_message("resolve", service_url=url))
+    draft = await wait_for(lambda: card_with(fake, CHAT, "Confirm resolution"), what="draft card")
+    before = _note_of(draft)
+    assert before is not None and "Root cause:\nRoot cause: the VPN client certificate" in before
+    assert "Recommendations:\nRecommendations: monitor certificate expiry" in before and "3." not in before
+
+    confirm = button(card_of(draft), "Confirm resolution")["data"]
+    await teams.post(card_submit(confirm, service_url=url))
+    after = await wait_for(
+        lambda: next(
+            (n for a in fake.activities(CHAT) if a is not draft and (n := _note_of(a)) is not None), None
+        ),
+        what="the ticket note after Confirm",
+    )
+    async with teams.runtime.db() as db:
+        handoff = (await db.execute(sa.select(SessionHandoff))).scalars().one()
+        stored = (
+            await db.execute(
+                sa.select(SessionResolutionOutput).where(SessionResolutionOutput.format == "plain")
+            )
+        ).scalar_one()
+    assert (handoff.root_cause, handoff.steps_taken, handoff.recommendations) == (
+        ROOT_CAUSE,
+        STEPS_TAKEN,
+        RECOMMENDATIONS,
+    )
+    assert before == after == stored.content
