@@ -143,3 +143,18 @@ async def test_help_and_bad_session_id(db_url: str, fake_claude: FakeAnthropic) 
     )
     _, err = await proc.communicate()
     assert proc.returncode == 2 and b"not a session id" in err
+
+
+async def test_the_header_shows_the_category_and_confidence_in_words(
+    db_url: str, fake_claude: FakeAnthropic
+) -> None:
+    fake_claude.queue_turn(
+        {
+            "message": "Let's look at the mailbox first.",
+            "triage_update": {"issue_category": "m365", "hypothesis": "Stale token"},
+            "confidence": 0.85,
+        }
+    )
+    out = await run_shell(db_url, fake_claude, ["Outlook asks for the password at Contoso", "/quit"])
+    assert "Category: Microsoft 365" in out and "Confidence: Guided · 85%" in out, out
+    assert "m365" not in out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot import labels
 from bot.events import (
     ActionMarked,
     AssistantTurn,
@@ -17,7 +18,6 @@ from bot.events import (
 )
 
 EVIDENCE_MARK = {"confirmed": "✅", "ruled_out": "❌", "pending": "⏳"}
-TIER_LABEL = {"guided": "guided", "exploring": "exploring", "discovery": "discovery"}
 
 
 def header(view: SessionView) -> str:
@@ -29,8 +29,8 @@ def header(view: SessionView) -> str:
         f"┌─ {view.title}",
         f"│ Session {view.session_id}  ·  {view.status.replace('_', ' ')}  ·  owner {view.owner}",
         f"│ Client: {field('client_name', view.client_name)}   Asset: {field('asset_name', view.asset_name)}"
-        f"   Category: {field('issue_category', view.issue_category)}",
-        f"│ Confidence: {view.confidence_tier} ({round(view.confidence_score * 100)}%)",
+        f"   Category: {field('issue_category', labels.category(view.issue_category))}",
+        f"│ Confidence: {labels.confidence(view.confidence_tier, view.confidence_score)}",
         f"│ Hypothesis: {field('hypothesis', view.hypothesis)}",
     ]
     if view.escalated_to:
