@@ -120,6 +120,10 @@ async def test_escalate_to_a_colleague_who_takes_over(
         db_url, fake_claude, ["/takeover", "/quit"], "--session", str(session_id), user="bob"
     )
     assert "bob took over this session" in out
+    # After the hand-over: the escalation package and Claude's last reply (--session showed them already).
+    before, after = out.split("bob took over this session")
+    assert "── Escalation package ──" in before and "── Escalation package ──" in after, out
+    assert "needs a domain admin" in after and "FlowPilot:" in after
     async with db() as s:
         row = await s.get(AISession, session_id)
         assert row is not None
