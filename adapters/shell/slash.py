@@ -57,7 +57,10 @@ async def _help(shell: Shell, rest: str) -> None:
 async def _paste(shell: Shell, rest: str) -> None:
     shell.say('Paste now; end with a line holding only "."')
     lines: list[str] = []
-    while (more := await shell.read("")) is not None and more.strip() != ".":
+    while (more := await shell.read("")) is None or more.strip() != ".":
+        if more is None:  # Ctrl-C, Ctrl-D or the end of the input: nothing half-pasted is sent
+            shell.say("Paste cancelled; nothing was sent.")
+            return
         lines.append(more)
     await shell.on_text("\n".join(lines))
 
