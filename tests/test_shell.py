@@ -121,6 +121,10 @@ async def test_escalate_to_a_colleague_who_takes_over(
         db_url, fake_claude, ["/takeover", "/quit"], "--session", str(session_id), user="bob"
     )
     assert "bob took over this session" in out
+    # After the hand-over: the escalation package and Claude's last reply (--session showed them already).
+    before, after = out.split("bob took over this session")
+    assert "── Escalation package ──" in before and "── Escalation package ──" in after, out
+    assert "needs a domain admin" in after and "FlowPilot:" in after
     async with db() as s:
         row = await s.get(AISession, session_id)
         assert row is not None
@@ -172,3 +176,18 @@ async def test_a_draft_is_filed_by_field_and_the_note_shown_before_confirm_is_th
     before, after = out.split("Confirm (c), edit (e) or discard (d)?", 1)
     assert "Ticket note, as Confirm will file it:\n\n" + stored.content in before
     assert "Ticket note for your PSA:\n\n" + stored.content in after
+
+
+async def test_the_header_shows_the_category_and_confidence_in_words(
+    db_url: str, fake_claude: FakeAnthropic
+) -> None:
+    fake_claude.queue_turn(
+        {
+            "message": "Let's look at the mailbox first.",
+            "triage_update": {"issue_category": "m365", "hypothesis": "Stale token"},
+            "confidence": 0.85,
+        }
+    )
+    out = await run_shell(db_url, fake_claude, ["Outlook asks for the password at Contoso", "/quit"])
+    assert "Category: Microsoft 365" in out and "Confidence: Guided · 85%" in out, out
+    assert "m365" not in out

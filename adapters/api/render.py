@@ -100,6 +100,7 @@ def _handoff(h: HandoffRecord) -> HandoffOut:
 def detail(record: SessionRecord) -> SessionDetail:
     v, s = record.view, record.row
     confirmed = record.confirmed
+    evidence = [EvidenceOut(**e) for e in record.evidence]
     return SessionDetail.model_validate(
         {
             **_summary_fields(v),
@@ -108,7 +109,9 @@ def detail(record: SessionRecord) -> SessionDetail:
             "intake_type": s.intake_type,
             "psa_ticket_id": s.psa_ticket_id,
             "problem_domain": s.problem_domain,
-            "evidence": [EvidenceOut(**e) for e in record.evidence],
+            "triage_hypothesis": v.hypothesis,
+            "evidence": evidence,
+            "evidence_items": evidence,
             "evidence_limit": MAX_EVIDENCE,
             "manual_fields": list(v.manual_fields),
             "awaiting_reply": v.awaiting_reply,

@@ -289,7 +289,9 @@ class SessionDetail(SessionSummary):
     intake_type: str
     psa_ticket_id: str | None
     problem_domain: str | None
+    triage_hypothesis: str | None = Field(description="The seed's name for `hypothesis` (the same value).")
     evidence: list[EvidenceOut]
+    evidence_items: list[EvidenceOut] = Field(description="The seed's name for `evidence` (the same items).")
     evidence_limit: int = Field(
         description="The most evidence items a header keeps; adding more is refused (422) until some are gone."
     )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+
+from bot import labels
 from bot.events import (
     ActionMarked,
     AssistantTurn,
@@ -16,8 +19,8 @@ from bot.events import (
     TriageChanged,
 )
 
+PRESS_RETRY = re.compile(r"[Pp]ress Retry")
 EVIDENCE_MARK = {"confirmed": "✅", "ruled_out": "❌", "pending": "⏳"}
-TIER_LABEL = {"guided": "guided", "exploring": "exploring", "discovery": "discovery"}
 
 
 def header(view: SessionView) -> str:
@@ -29,8 +32,8 @@ def header(view: SessionView) -> str:
         f"┌─ {view.title}",
         f"│ Session {view.session_id}  ·  {view.status.replace('_', ' ')}  ·  owner {view.owner}",
         f"│ Client: {field('client_name', view.client_name)}   Asset: {field('asset_name', view.asset_name)}"
-        f"   Category: {field('issue_category', view.issue_category)}",
-        f"│ Confidence: {view.confidence_tier} ({round(view.confidence_score * 100)}%)",
+        f"   Category: {field('issue_category', labels.category(view.issue_category))}",
+        f"│ Confidence: {labels.confidence(view.confidence_tier, view.confidence_score)}",
         f"│ Hypothesis: {field('hypothesis', view.hypothesis)}",
     ]
     if view.escalated_to:
@@ -50,25 +53,39 @@ class Choices:
 
     def __init__(self) -> None:
         self.items: dict[int, tuple[str, str, str]] = {}
+        self.last = 0
 
     def clear(self) -> None:
         self.items.clear()
+        self.last = 0
+
+    def drop(self, item_id: str) -> None:
+        """An answered question's (or a marked step's) choices stop meaning anything."""
+        for number in [n for n, (_, i, _) in self.items.items() if i == item_id]:
+            del self.items[number]
 
     def add(self, kind: str, item_id: str, value: str) -> int:
-        number = len(self.items) + 1
+        self.last = number = self.last + 1
         self.items[number] = (kind, item_id, value)
         return number
 
 
 def turn(event: AssistantTurn, choices: Choices) -> str:
     choices.clear()
-    lines = [f"FlowPilot: {event.message}"]
-    open_questions = [q for q in event.questions if q.answer is None]
+    return "\n".join([f"FlowPilot: {event.message}", *open_items(event.questions, event.actions, choices)])
+
+
+def open_items(
+    questions: tuple[Question, ...], actions: tuple[SuggestedAction, ...], choices: Choices
+) -> list[str]:
+    """The questions not answered yet and the steps not marked yet, as numbered choices."""
+    lines: list[str] = []
+    open_questions = [q for q in questions if q.answer is None]
     if open_questions:
         lines.append("")
     for q in open_questions:
         lines.append(question(q, choices))
-    open_actions = [a for a in event.actions if a.outcome is None]
+    open_actions = [a for a in actions if a.outcome is None]
     if open_actions:
         lines.append("")
         lines.append("  Suggested steps:")
@@ -76,7 +93,7 @@ def turn(event: AssistantTurn, choices: Choices) -> str:
             lines.append(action(a, choices))
     if open_questions or open_actions:
         lines.append("  (type a number to choose, or just reply in words)")
-    return "\n".join(lines)
+    return lines
 
 
 def question(q: Question, choices: Choices) -> str:
@@ -109,6 +126,13 @@ def line(event: Event) -> str | None:
         return f"── {'Resolution' if event.kind == 'resolve' else 'Escalation'} draft ──"
     if isinstance(event, Notice):
         prefix = "⚠ " if event.level == "error" else "ℹ "
-        retry = "  (/retry to try again)" if event.retry is not None else ""
-        return prefix + event.text + retry
+        return prefix + notice_text(event)
     return None
+
+
+def notice_text(event: Notice) -> str:
+    """A notice's text, where Retry is the /retry command (the shell has no buttons)."""
+    if event.retry is None:
+        return event.text
+    text = PRESS_RETRY.sub(lambda m: "Type /retry" if m.group(0)[0] == "P" else "type /retry", event.text)
+    return text if text != event.text else f"{text}  (/retry to try again)"

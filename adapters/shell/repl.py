@@ -1,37 +1,46 @@
 """`flowpilot shell`: a troubleshooting session in the terminal, as Hubot's shell adapter does it.
 
-Buttons become numbered choices; slash commands stand in for the header's buttons.
+Buttons become numbered choices; slash commands stand in for the header's buttons. Ctrl-C at the prompt quits;
+during a turn or a draft it stops that and comes back to the prompt (a stopped turn is kept for /retry).
 """
 
 from __future__ import annotations
 
 import asyncio
 import getpass
+import re
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO, TypeVar
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot import queries
 from bot.commands import (
     Actor,
     AnswerQuestion,
     Command,
     DiscardDraft,
     Escalate,
-    GetStatus,
     MarkAction,
     Rate,
     Resolve,
+    SessionCommand,
     StartSession,
     UserMessage,
 )
 from bot.events import (
+    ActionMarked,
     AssistantTurn,
     DraftDelta,
     DraftFinished,
+    Notice,
+    QuestionAnswered,
     SessionStarted,
     StatusChanged,
+    Thinking,
 )
 from bot.handler import SessionHandler
 from bot.intake import Attachment
@@ -39,49 +48,122 @@ from bot.schemas import HandoffFields
 from bot.settings import Settings
 
 from . import render, slash
+from .terminal import Terminal, interrupts
 
 PROMPT = "you> "
+HISTORY_FILE = "shell_history"
+ESCALATED = ("escalated", "requesting_escalation")
+# A bare number (a choice) and a bare path (a file to attach), as typed or dropped into the terminal.
+NUMBER = re.compile(r"\d{1,4}")
+QUOTED = re.compile(r"""^(['"])(.*)\1$""")
+STOPPED = {
+    "turn": "Stopped. Claude's reply to this was not saved; /retry asks again.",
+    "draft": "Stopped the draft. /resolve or /escalate writes it again.",
+    None: "Stopped.",
+}
+T = TypeVar("T")
 
 
 class Shell:
-    def __init__(self, handler: SessionHandler, actor: Actor, *, stdin: TextIO, stdout: TextIO) -> None:
+    def __init__(
+        self,
+        handler: SessionHandler,
+        actor: Actor,
+        terminal: Terminal,
+        db: async_sessionmaker[AsyncSession] | None = None,
+    ) -> None:
         self.handler = handler
         self.actor = actor
-        self.stdin = stdin
-        self.stdout = stdout
+        self.terminal = terminal
+        self.db = db
         self.session_id: uuid.UUID | None = None
         self.choices = render.Choices()
         self.draft: DraftFinished | None = None
         self.escalate_to: Actor | None = None
         self.escalate_reason = ""
         self.rating_due = False
+        self.retry: SessionCommand | None = None  # what /retry sends, when a notice offered one
+        self.working: str | None = None  # "turn" or "draft" while Claude works on one
+        self.took_over = False
+        self._current: asyncio.Task[Any] | None = None
 
-    def say(self, text: str = "") -> None:
-        self.stdout.write(text + "\n")
-        self.stdout.flush()
+    def say(self, text: str = "", style: str | None = None) -> None:
+        self.terminal.say(text, style)
 
     async def read(self, prompt: str = PROMPT) -> str | None:
-        self.stdout.write(prompt)
-        self.stdout.flush()
-        line = await asyncio.to_thread(self.stdin.readline)
-        return None if line == "" else line.rstrip("\n")
+        return await self.terminal.read(prompt, main=prompt == PROMPT)
 
     async def run(self, session_id: uuid.UUID | None) -> int:
-        self.say("FlowPilot shell. Describe the problem to start a session; /help lists the commands.")
-        if session_id is not None:
-            await self.open(session_id)
-        while True:
-            line = await self.read()
-            if line is None or line.strip() in ("/quit", "/exit"):
-                self.say("Bye. Your sessions are saved; `flowpilot shell --session ID` picks one up again.")
-                return 0
-            await self.on_line(line.strip())
+        self.say(
+            "FlowPilot shell. Describe the problem to start a session; /help lists the commands.", "bold"
+        )
+        with interrupts(self.interrupt):
+            if session_id is not None:
+                await self.interruptible(self.open(session_id))
+            while True:
+                done, line = await self.interruptible(self.read())
+                if not done or line is None or line.strip() in ("/quit", "/exit"):
+                    self.say(
+                        "Bye. Your sessions are saved; `flowpilot shell --session ID` picks one up again."
+                    )
+                    return 0
+                done, _ = await self.interruptible(self.on_line(line.strip()))
+                if not done:
+                    self.say(f"\n⚠ {STOPPED.get(self.working, STOPPED[None])}", "yellow")
+                self.working = None
+
+    def interrupt(self) -> None:
+        """Ctrl-C outside the prompt: stop what runs (a turn, a draft, or a read from a pipe)."""
+        if self._current is not None:
+            self._current.cancel()
+
+    async def interruptible(self, work: Coroutine[Any, Any, T]) -> tuple[bool, T | None]:
+        """Run `work` so that Ctrl-C stops it: (True, its result), or (False, None) when stopped."""
+        task = asyncio.ensure_future(work)
+        self._current = task
+        try:
+            return True, await task
+        except asyncio.CancelledError:
+            this = asyncio.current_task()
+            if this is not None and this.cancelling():
+                raise  # the shell itself is being stopped
+            self.terminal.stop_spinner()
+            return False, None
+        finally:
+            self._current = None
 
     async def open(self, session_id: uuid.UUID) -> None:
         self.session_id = session_id
         self.draft = None
         self.choices.clear()
-        await self.send(GetStatus(actor=self.actor, session_id=session_id))
+        await self.show_session()
+
+    async def show_session(self, *, with_header: bool = True, package: bool = False) -> None:
+        """The header, Claude's last reply with its open questions and steps as numbered choices, and (after a
+        hand-over) the escalation package."""
+        assert self.session_id is not None
+        last, view = await self.handler.last_turn(actor=self.actor, session_id=self.session_id)
+        if with_header:
+            self.say(render.header(view), "bold")
+        if package or view.status in ESCALATED:
+            await self.show_package(self.session_id)
+        if last is not None:
+            self.say(render.turn(last, self.choices), "cyan")
+        if view.awaiting_reply:
+            self.say("⚠ Claude has not answered the last message yet: /retry asks again.", "yellow")
+
+    async def show_package(self, session_id: uuid.UUID) -> None:
+        if self.db is None:
+            return
+        account = queries.AccountRef(platform=self.actor.platform, workspace_id=self.actor.workspace_id)
+        record = await queries.session_record(self.db, account=account, session_id=session_id)
+        handed = (
+            [h for h in record.handoffs if h.kind == "escalate" and h.status == "confirmed"] if record else []
+        )
+        if handed and handed[-1].outputs.get("plain"):
+            self.say("── Escalation package ──", "bold")
+            self.say(handed[-1].outputs["plain"])
+            self.say("──")
 
     # ── input ──────────────────────────────────────────────────────────────────────────────────────
     async def on_line(self, line: str) -> None:
@@ -94,17 +176,27 @@ class Shell:
             self.rating_due = False
             await self.session_command(lambda sid: Rate(actor=self.actor, session_id=sid, rating=int(line)))
             return
-        if line.isdigit() and int(line) in self.choices.items:
+        if NUMBER.fullmatch(line) and self.choices.items:
             await self.on_choice(int(line))
+            return
+        if (path := self.file_at(line)) is not None:
+            await self.on_text("", attachments=(self.attachment(path),))
             return
         if line.startswith("/"):
             await self.on_slash(line)
             return
-        path = Path(line).expanduser()
-        if len(line) < 1024 and path.is_file():
-            await self.on_text("", attachments=(self.attachment(path),))
-            return
         await self.on_text(line)
+
+    def file_at(self, line: str) -> Path | None:
+        """The file a line names on its own (relative, absolute or ~, quoted as a terminal drops it), if any."""
+        if len(line) >= 1024:
+            return None
+        quoted = QUOTED.match(line)
+        path = Path(quoted.group(2) if quoted else line.replace("\\ ", " ")).expanduser()
+        try:
+            return path if path.is_file() else None
+        except OSError:
+            return None
 
     def attachment(self, path: Path) -> Attachment:
         return Attachment(filename=path.name, media_type=None, data=path.read_bytes())
@@ -119,9 +211,11 @@ class Shell:
             )
 
     async def on_choice(self, number: int) -> None:
-        kind, item_id, value = self.choices.items[number]
-        if self.session_id is None:
+        if number not in self.choices.items or self.session_id is None:
+            shown = ", ".join(str(n) for n in sorted(self.choices.items))
+            self.say(f"There is no choice {number} here: pick one of {shown}, or reply in words.", "yellow")
             return
+        kind, item_id, value = self.choices.items[number]
         if kind == "answer":
             await self.send(
                 AnswerQuestion(
@@ -148,7 +242,7 @@ class Shell:
         name, _, rest = line[1:].partition(" ")
         command = slash.COMMANDS.get(name)
         if command is None:
-            self.say(f"Unknown command /{name}. /help lists them.")
+            self.say(f"Unknown command /{name}. /help lists them.", "yellow")
             return
         await command(self, rest.strip())
 
@@ -179,54 +273,90 @@ class Shell:
             )
 
     async def edit_fields(self, draft: DraftFinished) -> HandoffFields | None:
-        self.say("Edit each section: type the new text, or press Enter to keep it.")
+        self.say(
+            "Edit each section: type its new text over as many lines as you need and end with a line holding "
+            'only ".", or press Enter at once to keep it.'
+        )
         values = {}
         for name, label, current in (
             ("root_cause", "Root cause", draft.root_cause),
             ("steps_taken", "Steps taken", draft.steps_taken),
             ("recommendations", "Recommendations", draft.recommendations),
         ):
-            self.say(f"{label} (now): {current}")
-            line = await self.read(f"{label}> ")
+            self.say(f"{label} (now):", "bold")
+            self.say(current or "—")
+            text = await self.read_section(label)
+            if text is None:
+                self.say("Edit cancelled; the draft is as it was. Confirm (c), edit (e) or discard (d)?")
+                return None
+            values[name] = text or current
+        return HandoffFields(**values)
+
+    async def read_section(self, label: str) -> str | None:
+        """Lines up to one holding only "." (an empty first line: keep the section); None when cancelled."""
+        lines: list[str] = []
+        while True:
+            line = await self.read(f"{label}> " if not lines else " " * (len(label) + 2))
             if line is None:
                 return None
-            values[name] = line.strip() or current
-        return HandoffFields(**values)
+            if line.strip() == "." or (not lines and not line.strip()):
+                return "\n".join(lines).strip()
+            lines.append(line)
 
     # ── output ─────────────────────────────────────────────────────────────────────────────────────
     async def send(self, command: Command) -> None:
         async for event in self.handler.handle(command):
-            if isinstance(event, SessionStarted):
+            if isinstance(event, Thinking):
+                self.working = event.purpose
+                self.terminal.spinner(
+                    "FlowPilot is thinking" if event.purpose == "turn" else "Drafting the handoff"
+                )
+            elif isinstance(event, SessionStarted):
                 self.session_id = event.session_id
-                self.say(render.header(event.view))
+                self.say(render.header(event.view), "bold")
             elif isinstance(event, AssistantTurn):
-                self.say(render.turn(event, self.choices))
+                self.retry = None
+                self.say(render.turn(event, self.choices), "cyan")
             elif isinstance(event, DraftDelta):
-                self.stdout.write(event.text)
-                self.stdout.flush()
+                self.terminal.write(event.text)
             elif isinstance(event, DraftFinished):
-                self.draft = event
-                self.say("\n──")
-                if event.ticket_note:
-                    self.say("Ticket note, as Confirm will file it:\n")
-                    self.say(event.ticket_note)
-                    self.say("──")
-                self.say("Confirm (c), edit (e) or discard (d)?")
+                self.on_draft(event)
             elif isinstance(event, StatusChanged):
                 self.on_status(event)
+            elif isinstance(event, Notice):
+                self.retry = event.retry
+                self.say(render.line(event) or "", "red" if event.level == "error" else "green")
+            elif isinstance(event, QuestionAnswered | ActionMarked):
+                item = event.question.id if isinstance(event, QuestionAnswered) else event.action.id
+                self.choices.drop(item)
+                self.say(render.line(event) or "", "green")
             elif (line := render.line(event)) is not None:
-                self.say(line)
+                self.say(line, "bold" if line.startswith("┌") else None)
+            if not isinstance(event, Thinking):
+                self.terminal.stop_spinner()
+        self.terminal.stop_spinner()
+
+    def on_draft(self, event: DraftFinished) -> None:
+        """The draft is whole: show the ticket note exactly as Confirm will file it, then ask."""
+        self.draft = event
+        self.say("\n──")
+        if event.ticket_note:
+            self.say("Ticket note, as Confirm will file it:\n")
+            self.say(event.ticket_note)
+            self.say("──")
+        self.say("Confirm (c), edit (e) or discard (d)?", "bold")
 
     def on_status(self, event: StatusChanged) -> None:
-        self.say(render.header(event.view))
+        self.say(render.header(event.view), "bold")
+        self.took_over = event.old in ESCALATED and event.new == "active"
         if event.new == "resolved":
             self.say("Resolved. Ticket note for your PSA:\n")
             self.say(event.outputs.get("plain", ""))
-        elif event.new in ("escalated", "requesting_escalation"):
+        elif event.new in ESCALATED:
             target = event.view.escalated_to or "any engineer"
             self.say(f"Escalated to {target}. Handoff package:\n")
             self.say(event.outputs.get("plain", ""))
-        if event.new in ("resolved", "escalated", "requesting_escalation"):
+        if event.new in ("resolved", *ESCALATED):
             self.rating_due = True
             self.say("How useful was FlowPilot here? Rate 1-5 (type a number), or keep going.")
 
@@ -240,11 +370,13 @@ async def run_shell(
 ) -> int:
     from adapters.runtime import open_runtime
 
-    out = stdout or sys.stdout
+    terminal = Terminal(
+        stdin or sys.stdin, stdout or sys.stdout, history=settings.data_dir.expanduser() / HISTORY_FILE
+    )
     if not settings.claude_configured:
-        out.write("Note: ANTHROPIC_API_KEY is not set, so Claude cannot answer. Set it and start again.\n")
+        terminal.say("Note: ANTHROPIC_API_KEY is not set, so Claude cannot answer. Set it and start again.")
     async with open_runtime(settings, listen=False) as runtime:
         user = settings.shell_user or getpass.getuser()
         actor = Actor(platform="shell", workspace_id="local", user_id=user, display_name=user)
-        shell = Shell(runtime.handler, actor, stdin=stdin or sys.stdin, stdout=out)
+        shell = Shell(runtime.handler, actor, terminal, runtime.db)
         return await shell.run(session_id)

@@ -17,7 +17,6 @@ from bot.commands import (
     Actor,
     DraftHandoff,
     EditTriage,
-    GetStatus,
     Pause,
     Rate,
     Resume,
@@ -37,12 +36,14 @@ HELP = """Describe the problem to start. Then reply in words, or type a number t
   /triage field=value [field=value ...]   edit the header (client_name, asset_name, issue_category,
                       hypothesis, problem_summary); an empty value hands the field back to Claude
   /evidence N confirmed|ruled_out|pending   set an evidence item   /evidence add TEXT   add one
-  /status  /list  /session ID  /new  /pause  /resume  /retry  /abandon
+  /status  /list  /session ID  /new  /pause  /resume  /abandon
   /resolve            draft the resolution, then confirm, edit or discard it
   /escalate [USER] [reason...]   draft the escalation to USER (or to anyone), then confirm
   /takeover           take over a session escalated to you
   /rate N [feedback]  rate a finished session 1-5
-  /quit"""
+  /retry              ask Claude again after a failed or stopped turn (or write a stopped draft again)
+  /quit               (or Ctrl-C at the prompt; Ctrl-C while Claude works stops that turn or draft)
+Up and Down recall earlier lines, also from past runs."""
 
 FIELD_RE = re.compile(r"(\w+)=")
 
@@ -56,7 +57,10 @@ async def _help(shell: Shell, rest: str) -> None:
 async def _paste(shell: Shell, rest: str) -> None:
     shell.say('Paste now; end with a line holding only "."')
     lines: list[str] = []
-    while (more := await shell.read("")) is not None and more.strip() != ".":
+    while (more := await shell.read("")) is None or more.strip() != ".":
+        if more is None:  # Ctrl-C, Ctrl-D or the end of the input: nothing half-pasted is sent
+            shell.say("Paste cancelled; nothing was sent.")
+            return
         lines.append(more)
     await shell.on_text("\n".join(lines))
 
@@ -90,8 +94,10 @@ async def _new(shell: Shell, rest: str) -> None:
 
 
 async def _status(shell: Shell, rest: str) -> None:
-    a = shell.actor
-    await shell.session_command(lambda sid: GetStatus(actor=a, session_id=sid))
+    if shell.session_id is None:
+        shell.say("No session yet: describe the problem first, or /list and /session ID.")
+        return
+    await shell.show_session()
 
 
 async def _triage(shell: Shell, rest: str) -> None:
@@ -113,14 +119,29 @@ async def _evidence(shell: Shell, rest: str) -> None:
         shell.say("Usage: /evidence N confirmed|ruled_out|pending, or /evidence add TEXT")
 
 
-def _plain(kind: type[Pause | Resume | Abandon | RetryTurn | TakeOver]) -> Slash:
-    """A command that needs nothing but the session: /pause, /resume, /abandon, /retry, /takeover."""
+def _plain(kind: type[Pause | Resume | Abandon]) -> Slash:
+    """A command that needs nothing but the session: /pause, /resume, /abandon."""
 
     async def run(shell: Shell, rest: str) -> None:
         a = shell.actor
         await shell.session_command(lambda sid: kind(actor=a, session_id=sid))
 
     return run
+
+
+async def _retry(shell: Shell, rest: str) -> None:
+    """What the last failure offered to send again (a turn, or a draft), else the turn Claude owes."""
+    a, again = shell.actor, shell.retry
+    shell.retry = None
+    await shell.session_command(lambda sid: again or RetryTurn(actor=a, session_id=sid))
+
+
+async def _takeover(shell: Shell, rest: str) -> None:
+    a = shell.actor
+    shell.took_over = False
+    await shell.session_command(lambda sid: TakeOver(actor=a, session_id=sid))
+    if shell.took_over:
+        await shell.show_session(with_header=False, package=True)
 
 
 async def _resolve(shell: Shell, rest: str) -> None:
@@ -165,8 +186,8 @@ COMMANDS: dict[str, Slash] = {
     "pause": _plain(Pause),
     "resume": _plain(Resume),
     "abandon": _plain(Abandon),
-    "retry": _plain(RetryTurn),
-    "takeover": _plain(TakeOver),
+    "retry": _retry,
+    "takeover": _takeover,
     "resolve": _resolve,
     "escalate": _escalate,
     "rate": _rate,

@@ -6,6 +6,7 @@ import re
 import uuid
 from typing import Any
 
+from bot import labels
 from bot.events import AssistantTurn, Question, SessionView, SuggestedAction
 
 from . import messages as msg
@@ -22,7 +23,7 @@ MAX_EVIDENCE = 30
 
 Block = dict[str, Any]
 
-TIERS = {"guided": "🎯 Guided", "exploring": "🧭 Exploring", "discovery": "🔭 Discovery"}
+TIER_MARK = {"guided": "🎯", "exploring": "🧭", "discovery": "🔭"}
 STATUSES = {
     "active": "🟢 Active",
     "paused": "⏸️ Paused",
@@ -132,6 +133,9 @@ def header_blocks(view: SessionView) -> list[Block]:
     def field(label: str, value: str | None) -> dict[str, Any]:
         return text_obj(f"*{label}*\n{escape(value) if value else '—'}", limit=FIELD_LIMIT)
 
+    confidence = labels.confidence(view.confidence_tier, view.confidence_score)
+    if view.confidence_tier in TIER_MARK:
+        confidence = f"{TIER_MARK[view.confidence_tier]} {confidence}"
     blocks: list[Block] = [
         {"type": "header", "text": text_obj(view.title, plain=True, limit=HEADER_LIMIT)},
         {
@@ -139,9 +143,9 @@ def header_blocks(view: SessionView) -> list[Block]:
             "fields": [
                 field("Client", view.client_name),
                 field("Asset", view.asset_name),
-                field("Category", view.issue_category),
+                field("Category", labels.category(view.issue_category)),
                 text_obj(f"*Status*\n{STATUSES.get(view.status, view.status)}"),
-                text_obj(f"*Confidence*\n{TIERS.get(view.confidence_tier, view.confidence_tier)}"),
+                text_obj(f"*Confidence*\n{confidence}"),
             ],
         },
         section(f"*Hypothesis*\n{escape(view.hypothesis) if view.hypothesis else '_None yet_'}"),

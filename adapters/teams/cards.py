@@ -14,6 +14,7 @@ import re
 import uuid
 from typing import Any
 
+from bot import labels
 from bot.events import AssistantTurn, Notice, Question, SessionView, SuggestedAction
 
 from . import messages as text
@@ -82,9 +83,9 @@ def header(view: SessionView) -> Card:
     facts = [
         ("Client", value("client_name", view.client_name)),
         ("Asset", value("asset_name", view.asset_name)),
-        ("Category", value("issue_category", view.issue_category)),
+        ("Category", value("issue_category", labels.category(view.issue_category))),
         ("Status", STATUS_LABEL.get(view.status, view.status)),
-        ("Confidence", f"{view.confidence_tier} ({round(view.confidence_score * 100)}%)"),
+        ("Confidence", labels.confidence(view.confidence_tier, view.confidence_score)),
         ("Owner", plain(view.owner)),
     ]
     if view.escalated_to:
@@ -172,8 +173,7 @@ def notice(event: Notice) -> Card:
 
 
 def failure(retry_data: Card | None, *, saved: bool = False) -> Card:
-    """Our own failure (not the core's): short, with Retry when the input can be replayed or, when the
-    turn was `saved` and only showing it failed, shown again."""
+    """Our own failure (not the core's): short, with Retry to replay the input, or to show a `saved` turn."""
     said = text.NOT_SHOWN if saved else text.SOMETHING_WENT_WRONG
     return card([block("⚠️ " + said)], [submit("Retry", retry_data)] if retry_data else None)
 
@@ -250,7 +250,7 @@ def escalation_package(view: SessionView, package: dict[str, str], *, sender: st
             "facts": [
                 {"title": "Client", "value": plain(view.client_name) or "—"},
                 {"title": "Asset", "value": plain(view.asset_name) or "—"},
-                {"title": "Category", "value": plain(view.issue_category) or "—"},
+                {"title": "Category", "value": plain(labels.category(view.issue_category)) or "—"},
                 {"title": "Reason", "value": plain(reason) or "—"},
             ],
         },

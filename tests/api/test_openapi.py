@@ -68,3 +68,22 @@ async def test_the_running_app_conforms_to_its_openapi_document(api: Api) -> Non
     hypothesis.seed(0)
     failures = await asyncio.to_thread(_fuzz, api.base, session_id)
     assert not failures, "\n\n".join(failures)
+
+
+async def test_the_detail_keeps_the_seeds_names_for_its_triage_fields(api: Api) -> None:
+    sid = (await api.start())["session"]["id"]
+    _, detail = await api.call(
+        "PATCH",
+        f"/api/ai-sessions/{sid}/triage",
+        {"hypothesis": "Stuck job 17 blocked the spooler", "add_evidence": ["Spooler restart cleared it"]},
+        expect=200,
+    )
+    assert detail["triage_hypothesis"] == detail["hypothesis"] == "Stuck job 17 blocked the spooler"
+    assert detail["evidence_items"] == detail["evidence"] and detail["evidence_items"][-1]["manual"]
+    _, fetched = await api.call("GET", f"/api/ai-sessions/{sid}", expect=200)
+    assert fetched["triage_hypothesis"] == "Stuck job 17 blocked the spooler"
+    assert fetched["evidence_items"] == fetched["evidence"]
+
+    _, doc = await api.call("GET", "/api/openapi.json", expect=200)
+    shown = doc["components"]["schemas"]["SessionDetail"]["properties"]
+    assert {"triage_hypothesis", "hypothesis", "evidence_items", "evidence"} <= set(shown)
