@@ -28,10 +28,13 @@ _ACQUIRE = """
            lease_expires_at = now() + make_interval(secs => $3),
            turn_in_flight = $4::jsonb
       FROM prev
-     WHERE s.id = prev.id
-       AND (s.lease_owner IS NULL OR s.lease_owner = $2 OR s.lease_expires_at < now() OR {owner_dead})
+     WHERE s.id = prev.id AND ({free})
     RETURNING prev.lease_owner AS prev_owner, prev.turn_in_flight AS prev_turn, s.*
-""".format(owner_dead=OWNER_DEAD.format(owner="s.lease_owner"))
+"""
+# The common case: the lease is free, expired or ours. Only when another owner holds it is the liveness of that
+# owner looked up (pg_locks), in a second statement: the hot path keeps its plain one.
+_TAKE_FREE = _ACQUIRE.format(free="s.lease_owner IS NULL OR s.lease_owner = $2 OR s.lease_expires_at < now()")
+_TAKE_FROM_DEAD = _ACQUIRE.format(free=OWNER_DEAD.format(owner="s.lease_owner"))
 _RENEW = (
     "UPDATE ai_sessions SET lease_expires_at = now() + make_interval(secs => $3) "
     "WHERE id = $1 AND lease_owner = $2 RETURNING 1"
@@ -92,7 +95,10 @@ async def try_acquire(
     """
     record = {"command": turn} if kind is None else {"command": turn, "kind": kind}
     async with raw.autocommit(factory) as conn:
-        row = await conn.fetchrow(_ACQUIRE, session_id, owner, float(ttl), json.dumps(record))
+        args = (session_id, owner, float(ttl), json.dumps(record))
+        row = await conn.fetchrow(_TAKE_FREE, *args)
+        if row is None:
+            row = await conn.fetchrow(_TAKE_FROM_DEAD, *args)
         if row is None:
             if await conn.fetchval(_EXISTS, session_id) is None:
                 raise NoSuchSession(str(session_id))
