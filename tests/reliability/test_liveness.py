@@ -61,6 +61,22 @@ async def pair(
                     served.server.log.unlink(missing_ok=True)
 
 
+async def cut_draft_announced(slack: SlackHarness, draft_header: dict[str, Any], cut: str) -> dict[str, Any]:
+    """The draft the dead process was streaming is stopped with its cut-off marker, and its thread is told
+    so with Retry, within seconds; returns that notice."""
+    lost: dict[str, Any] = (
+        await wait_for(
+            lambda: in_thread(slack, draft_header["ts"], "fp_retry"),
+            timeout=RECOVERED_WITHIN,
+            what="the cut draft announced",
+        )
+    )[0]
+    assert "draft was cut off" in shown_text(lost)
+    assert not slack.fake.is_streaming(slack.fake.general, cut)
+    assert "cut off when FlowPilot restarted" in shown_text(slack.fake.message(slack.fake.general, cut) or {})
+    return lost
+
+
 async def test_a_restarted_process_takes_a_dead_ones_turns_over_within_seconds(
     db_url: str,
     db: async_sessionmaker[AsyncSession],
@@ -88,15 +104,7 @@ async def test_a_restarted_process_takes_a_dead_ones_turns_over_within_seconds(
                 )
             )[0]
             assert "interrupted" in shown_text(notice)
-            lost = (
-                await wait_for(
-                    lambda: in_thread(slack, draft_header["ts"], "fp_retry"),
-                    timeout=RECOVERED_WITHIN,
-                    what="the cut draft announced",
-                )
-            )[0]
-            assert "draft was cut off" in shown_text(lost)
-            assert not slack.fake.is_streaming(slack.fake.general, cut)
+            lost = await cut_draft_announced(slack, draft_header, cut)
             assert time.monotonic() - restarted < LEASE / 3
 
             # Alice's next reply is answered at once, with the message the dead process was answering.
@@ -162,16 +170,7 @@ async def test_a_live_peer_answers_the_waiting_reply_as_soon_as_the_busy_process
     )
     request = str(slack.claude.requests[-1].body["messages"])
     assert "The spooler restarts fine" in request and "It also fails on the web" in request
-    lost = (
-        await wait_for(
-            lambda: in_thread(slack, draft_header["ts"], "fp_retry"),
-            timeout=RECOVERED_WITHIN,
-            what="the cut draft announced",
-        )
-    )[0]
-    assert "draft was cut off" in shown_text(lost)
-    assert not slack.fake.is_streaming(slack.fake.general, cut)
-    assert "cut off when FlowPilot restarted" in shown_text(slack.fake.message(slack.fake.general, cut) or {})
+    lost = await cut_draft_announced(slack, draft_header, cut)
     assert time.monotonic() - died < LEASE / 3
 
     rows = await steps(db, turning.id)
