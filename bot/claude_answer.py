@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from storage.models import AISession
+from storage.state import SessionState
 
 from .claude import Usage
 from .events import SessionView
@@ -14,7 +15,7 @@ from .schemas import ClaudeTurn, confidence_tier
 from .triage import apply_update
 
 
-def apply_turn(s: AISession, turn: ClaudeTurn, step_order: int, usage: Usage) -> None:
+def apply_turn(s: AISession | SessionState, turn: ClaudeTurn, step_order: int, usage: Usage) -> None:
     apply_update(s, turn.triage_update, summary=turn.problem_summary)
     if turn.problem_domain:
         s.problem_domain = turn.problem_domain[:100]

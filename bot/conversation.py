@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage import notify, raw
 from storage.models import AISessionStep
+from storage.state import SessionState
 
 from . import messages as msg
 from .claude import ClaudeClient
@@ -62,7 +63,7 @@ class _TurnInput:
     before: SessionView  # the header before the turn, to tell whether it changed
     # The session as the turn read it, under the lease it holds until Claude's answer is saved: nobody else
     # writes the row meanwhile, so the answer is saved without reading it again (storage.raw.save_turn).
-    loaded: Loaded
+    loaded: Loaded[SessionState]
 
 
 class Conversation:
@@ -271,7 +272,7 @@ class Conversation:
             async for event in self._claude_turn(command.session_id, command.actor, prefetched, turn):
                 yield event
 
-    async def _record(self, conn: raw.Conn, loaded: Loaded, **step: Any) -> None:
+    async def _record(self, conn: raw.Conn, loaded: Loaded[SessionState], **step: Any) -> None:
         """Save what the engineer said or did as the session's next step, with the session's changes (the
         turn's checks and this write need no transaction: see _save_step)."""
         loaded.session.step_count += 1
@@ -280,7 +281,7 @@ class Conversation:
     async def _save_step(
         self,
         conn: raw.Conn,
-        loaded: Loaded,
+        loaded: Loaded[SessionState],
         step: dict[str, Any],
         *,
         tell: tuple[str, str] | None = None,
@@ -302,7 +303,7 @@ class Conversation:
         self._history.remember(s.id, saved.step_order, StepForPrompt.of(saved))
         return saved
 
-    async def _turn_input(self, db: Db, loaded: Loaded) -> _TurnInput:
+    async def _turn_input(self, db: Db, loaded: Loaded[SessionState]) -> _TurnInput:
         """What the next Claude turn needs, read inside the caller's transaction (no extra round trip)."""
         s = loaded.session
         context = triage_context(header_dict(s), s.manual_fields or [])

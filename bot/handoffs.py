@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage import repo
 from storage.models import (
+    AISession,
     SessionHandoff,
     SessionResolutionOutput,
     User,
@@ -161,7 +162,7 @@ class Handoffs:
             note = await self._note(db, loaded, handoff)
         return _finished(handoff, note)
 
-    async def _note(self, db: AsyncSession, loaded: Loaded, handoff: SessionHandoff) -> str:
+    async def _note(self, db: AsyncSession, loaded: Loaded[AISession], handoff: SessionHandoff) -> str:
         """The plain ticket note the draft would make if confirmed now: what the engineer checks first."""
         context = _context(loaded, kind=handoff.kind, engineer=await _engineer(db, loaded), finished_at=now())
         outputs = self._outputs.generate(context=context, fields=_redacted(_fields_of(handoff)))
@@ -189,7 +190,7 @@ class Handoffs:
     async def _confirm(
         self,
         db: AsyncSession,
-        loaded: Loaded,
+        loaded: Loaded[AISession],
         *,
         kind: str,
         fields: HandoffFields | None,
@@ -362,14 +363,14 @@ def _redacted(fields: HandoffFields) -> HandoffFields:
     )
 
 
-async def _engineer(db: AsyncSession, loaded: Loaded) -> str:
+async def _engineer(db: AsyncSession, loaded: Loaded[AISession]) -> str:
     """Who the ticket note names: the session's owner."""
     owner = (await repo.users_by_id(db, [loaded.session.user_id])).get(loaded.session.user_id)
     return (owner.display_name or owner.external_id) if owner else loaded.user.external_id
 
 
 def _context(
-    loaded: Loaded,
+    loaded: Loaded[AISession],
     *,
     kind: str,
     engineer: str,

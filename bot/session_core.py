@@ -10,13 +10,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage import notify, raw, repo
 from storage.models import Account, AISession, AISessionStep, User
+from storage.state import SessionState
 
 from . import messages as msg
 from .commands import Actor
@@ -27,7 +28,7 @@ from .status import SessionStatus
 from .triage import session_view
 from .turn_lease import Turn
 
-__all__ = ["Db", "Loaded", "Sessions", "now"]
+__all__ = ["AnySession", "Db", "Loaded", "Sessions", "now"]
 
 # Idle gaps longer than this between two commands count as parked, not active, time.
 IDLE_CAP_SECONDS = 15 * 60
@@ -37,9 +38,15 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+# A session as the ORM paths hold it (a tracked row) or as the hot path does (storage.raw's plain state):
+# the rules below read and change either.
+AnySession = AISession | SessionState
+S = TypeVar("S", AISession, SessionState)
+
+
 @dataclass
-class Loaded:
-    session: AISession
+class Loaded(Generic[S]):
+    session: S
     account: Account
     user: User
 
@@ -54,16 +61,15 @@ class Sessions:
 
     async def load(
         self, db: AsyncSession, actor: Actor, session_id: uuid.UUID, *, lock: bool = True
-    ) -> Loaded:
+    ) -> Loaded[AISession]:
         s = await repo.session_row(db, session_id, lock=lock)
         account = await self.identities.account(db, actor)
         if s is None or account is None or s.account_id != account.id:
             raise NotFound(msg.SESSION_NOT_FOUND)
         return Loaded(s, account, await self.identities.user(account, actor))
 
-    async def load_copy(self, actor: Actor, session_id: uuid.UUID, turn: Turn) -> Loaded:
-        """Like `load`, for the conversation's turns (storage.raw): the session is a copy the ORM does not
-        track, and `raw.save_turn` writes its changes. The turn holds the lease, and nobody else writes a
+    async def load_copy(self, actor: Actor, session_id: uuid.UUID, turn: Turn) -> Loaded[SessionState]:
+        """Like `load`, for the conversation's turns (storage.raw): the session is a plain SessionState, and `raw.save_turn` writes its changes. The turn holds the lease, and nobody else writes a
         leased session: no row lock is needed.
 
         A turn's first read takes the row its lease returned (no round trip). Nothing here holds a pooled
@@ -72,7 +78,7 @@ class Sessions:
         account = await self.identities.account(None, actor)
         row = turn.take_row()
         if row is not None:
-            s: AISession | None = raw.copy_from(row)
+            s: SessionState | None = raw.copy_from(row)
         else:
             async with raw.autocommit(self._db) as conn:
                 s = await raw.session_copy(conn, session_id)
@@ -103,10 +109,10 @@ class Sessions:
                 display_name=owner.display_name or "",
             )
 
-    async def view_of(self, db: Db, loaded: Loaded) -> SessionView:
+    async def view_of(self, db: Db, loaded: Loaded[AISession] | Loaded[SessionState]) -> SessionView:
         return await self.header_view(db, loaded.session, loaded.account)
 
-    async def header_view(self, db: Db, s: AISession, account: Account) -> SessionView:
+    async def header_view(self, db: Db, s: AnySession, account: Account) -> SessionView:
         users = await self.identities.by_id(db, (s.user_id, s.escalated_to_id))
         return session_view(
             s, account_platform=account.platform, account_external_id=account.external_id, users=users
@@ -114,11 +120,11 @@ class Sessions:
 
 
 # ── the rules for a session's state ──────────────────────────────────────────────────────────────────
-def status_of(s: AISession) -> SessionStatus:
+def status_of(s: AnySession) -> SessionStatus:
     return SessionStatus(s.status)
 
 
-def require_active(s: AISession) -> None:
+def require_active(s: AnySession) -> None:
     status = status_of(s)
     if status == SessionStatus.ACTIVE:
         return
@@ -126,14 +132,14 @@ def require_active(s: AISession) -> None:
     raise InvalidTransition(msg.NOT_ACTIVE.format(status=status.label, hint=hint))
 
 
-def require_open(s: AISession) -> None:
+def require_open(s: AnySession) -> None:
     """Active or paused: the header may still be edited."""
     status = status_of(s)
     if not status.is_open:
         raise InvalidTransition(msg.NOT_ACTIVE.format(status=status.label, hint=msg.CLOSED_HINT))
 
 
-def touch(s: AISession, at: datetime) -> None:
+def touch(s: AnySession, at: datetime) -> None:
     """Account the time since the last command: active (capped) or parked."""
     elapsed = max(0, int((at - s.last_activity_at).total_seconds()))
     if s.status == SessionStatus.PAUSED:
@@ -155,7 +161,7 @@ def add_step(db: AsyncSession, s: AISession, **fields: Any) -> AISessionStep:
     return step
 
 
-def release_with(s: AISession) -> None:
+def release_with(s: AnySession) -> None:
     """Let go of the lease in the caller's transaction (the turn's last write), not in one more; once it
     has committed, the caller says so with `turn.released = True`."""
     s.lease_owner = None
@@ -163,7 +169,7 @@ def release_with(s: AISession) -> None:
     s.turn_in_flight = None
 
 
-def ensure_lease(s: AISession, owner: uuid.UUID) -> None:
+def ensure_lease(s: AnySession, owner: uuid.UUID) -> None:
     if s.lease_owner != owner:
         # Our lease expired and another process took the session over: its turn wins, ours is dropped.
         raise SessionBusy(msg.BUSY)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from storage.models import AISession, User
+from storage.state import SessionState
 
 from .commands import TRIAGE_FIELDS
 from .events import Evidence, SessionView
@@ -33,7 +34,7 @@ MAX_EVIDENCE = 30
 EVIDENCE_TEXT_LIMIT = 500
 
 
-def header_dict(s: AISession) -> dict[str, Any]:
+def header_dict(s: AISession | SessionState) -> dict[str, Any]:
     """The header as Claude is told about it each turn."""
     return {
         "problem_summary": s.problem_summary,
@@ -47,7 +48,7 @@ def header_dict(s: AISession) -> dict[str, Any]:
     }
 
 
-def apply_update(s: AISession, update: TriageUpdate | None, *, summary: str | None) -> None:
+def apply_update(s: AISession | SessionState, update: TriageUpdate | None, *, summary: str | None) -> None:
     """Merge Claude's update; fields the engineer set by hand are kept."""
     manual = set(s.manual_fields or [])
     proposed: dict[str, str | None] = {"problem_summary": summary}
@@ -90,7 +91,7 @@ def merge_evidence(current: list[dict[str, Any]], proposed: list[dict[str, Any]]
 
 
 def session_view(
-    s: AISession, *, account_platform: str, account_external_id: str, users: dict[Any, User]
+    s: AISession | SessionState, *, account_platform: str, account_external_id: str, users: dict[Any, User]
 ) -> SessionView:
     owner = users.get(s.user_id)
     escalated_to = users.get(s.escalated_to_id) if s.escalated_to_id else None

@@ -5,8 +5,8 @@ ORM each transaction cost about 0.3 ms of CPU before its first statement (sessio
 and half of a turn's CPU was SQLAlchemy. Here each is one asyncpg statement on the driver connection
 borrowed from SQLAlchemy's pool (storage.engine.borrow), and writes need no transaction: the turn holds the
 session's lease (storage.lease), nobody else writes a leased session, and `save_turn` writes the session's
-changed columns and the new step in one statement, only while the lease is still the turn's. Rows come back
-as AISession / User objects the ORM does not track.
+changed columns and the new step in one statement, only while the lease is still the turn's. A session comes
+back as a plain SessionState (storage.state), steps and users as model objects the ORM does not track.
 
 One pool, one budget: the process never opens a connection outside the engine's pool but the change
 listener's (storage.notify). Behind PgBouncer in transaction mode (create_engine's `pgbouncer`) a statement
@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import json
 import uuid
-import weakref
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, NamedTuple, TypeVar, cast
 
@@ -34,6 +32,7 @@ from sqlalchemy.pool import PoolProxiedConnection
 
 from .engine import behind_pgbouncer, borrow, give_back
 from .models import AISession, AISessionStep, Base, ThreadBinding, User
+from .state import COLUMNS, JSON_COLUMNS, SessionState, defaults
 
 _M = TypeVar("_M", bound=Base)
 
@@ -165,20 +164,12 @@ def _json(value: Any) -> str | None:
 
 
 # ── sessions ─────────────────────────────────────────────────────────────────────────────────────
-_SESSION = _columns(AISession)
-_SESSION_JSON = frozenset(name for name, is_json in _SESSION if is_json)
-_SELECT_SESSION = f"SELECT {', '.join(n for n, _ in _SESSION)} FROM ai_sessions WHERE id = $1"
-# What each copy looked like when read (or last saved): save_turn writes the difference.
-_as_read: weakref.WeakKeyDictionary[AISession, dict[str, Any]] = weakref.WeakKeyDictionary()
+_SESSION_JSON = JSON_COLUMNS
+_SELECT_SESSION = f"SELECT {', '.join(COLUMNS)} FROM ai_sessions WHERE id = $1"
 
 
-def _snapshot(values: dict[str, Any]) -> dict[str, Any]:
-    # JSON values are copied: a list or dict changed in place must still differ from what was read.
-    return {k: copy.deepcopy(v) if k in _SESSION_JSON else v for k, v in values.items()}
-
-
-async def session_copy(conn: Conn, session_id: uuid.UUID) -> AISession | None:
-    """The session row as an AISession the ORM does not track (write its changes with save_turn)."""
+async def session_copy(conn: Conn, session_id: uuid.UUID) -> SessionState | None:
+    """The session row as a SessionState (write its changes with save_turn)."""
     row = await conn.fetchrow(_SELECT_SESSION, session_id)
     if row is None:
         return None
@@ -206,22 +197,9 @@ _SESSION_CASTS = {c.key: c.type.compile(dialect=_PG) for c in AISession.__table_
 _turn_writes: dict[tuple[tuple[str, ...], bool], str] = {}
 
 
-def _defaults(model: type) -> dict[str, Any]:
-    """Fresh values of a model's Python-side column defaults (what the ORM fills in on INSERT): the model is
-    the one place defaults are written down."""
-    out: dict[str, Any] = {}
-    for column in model.__table__.columns:  # type: ignore[attr-defined]
-        default = column.default
-        if default is None:
-            continue
-        # A callable default takes the execution context (None here: none of ours reads it).
-        out[column.key] = default.arg(None) if default.is_callable else default.arg
-    return out
-
-
 def _step_defaults() -> dict[str, Any]:
     """A new step's values before the caller's: the model's defaults, NULL for every other column."""
-    return {**dict.fromkeys(n for n, _ in _STEP), **_defaults(AISessionStep)}
+    return {**dict.fromkeys(n for n, _ in _STEP), **defaults(AISessionStep)}
 
 
 # Columns the database stamps on every UPDATE (the models' `onupdate`, as SQL): `updated_at = now()`.
@@ -234,12 +212,12 @@ _ON_UPDATE = "".join(
 
 # A new session's row: all columns but the timestamps the database stamps, and the lease's expiry, which is
 # the database's now() plus the lease's length (the clock every lease comparison uses).
-_NEW_SESSION = [n for n, _ in _SESSION if n not in ("created_at", "updated_at", "lease_expires_at")]
+_NEW_SESSION = [n for n in COLUMNS if n not in ("created_at", "updated_at", "lease_expires_at")]
 _INSERT_SESSION = (
     f"INSERT INTO ai_sessions ({', '.join(_NEW_SESSION)}, lease_expires_at) VALUES ("
     + ", ".join(f"${i}::{_SESSION_CASTS[n]}" for i, n in enumerate(_NEW_SESSION, start=1))
     + f", now() + make_interval(secs => ${len(_NEW_SESSION) + 1})) RETURNING "
-    + ", ".join(n for n, _ in _SESSION)
+    + ", ".join(COLUMNS)
 )
 _BINDING = [c.key for c in ThreadBinding.__table__.columns if c.key != "created_at"]
 _INSERT_BINDING = (
@@ -248,9 +226,9 @@ _INSERT_BINDING = (
 )
 
 
-async def insert_session(conn: Conn, *, lease_seconds: float, **fields: Any) -> AISession:
-    """Insert a new session, born leased for `lease_seconds`; returns it as save_turn's untracked copy."""
-    values = {**_defaults(AISession), **fields}
+async def insert_session(conn: Conn, *, lease_seconds: float, **fields: Any) -> SessionState:
+    """Insert a new session, born leased for `lease_seconds`; returns its state, for save_turn."""
+    values = {**defaults(AISession), **fields}
     args = [_json(values.get(n)) if n in _SESSION_JSON else values.get(n) for n in _NEW_SESSION]
     row = await conn.fetchrow(_INSERT_SESSION, *args, float(lease_seconds))
     assert row is not None
@@ -263,7 +241,7 @@ class ThreadTaken(Exception):
 
 async def insert_binding(conn: Conn, **fields: Any) -> None:
     """Bind a chat thread to a session (ThreadTaken when the thread already has one)."""
-    values = {**_defaults(ThreadBinding), **fields}
+    values = {**defaults(ThreadBinding), **fields}
     try:
         await conn.execute(
             _INSERT_BINDING, *(_json(values[n]) if n == "extra" else values[n] for n in _BINDING)
@@ -272,17 +250,14 @@ async def insert_binding(conn: Conn, **fields: Any) -> None:
         raise ThreadTaken from None
 
 
-def copy_from(row: dict[str, Any]) -> AISession:
-    """An untracked session made of a row that holds all of its columns (and maybe more)."""
-    values = {k: row[k] for k, _ in _SESSION}
-    s = _untracked(AISession, values)
-    _as_read[s] = _snapshot(values)
-    return s
+def copy_from(row: dict[str, Any]) -> SessionState:
+    """A session's state made of a row that holds all of its columns (and maybe more)."""
+    return SessionState.of(row)
 
 
 async def save_turn(
     conn: Conn,
-    s: AISession,
+    s: SessionState,
     *,
     owner: uuid.UUID,
     step: dict[str, Any],
@@ -292,11 +267,10 @@ async def save_turn(
     other processes, all only while `owner` still holds the session's lease. None (and nothing written)
     when it does not: another process took the session over.
 
-    `s` is a copy read under the lease this turn holds (nobody else writes a leased session), so what it
+    `s` is a state read under the lease this turn holds (nobody else writes a leased session), so what it
     says is still what the row holds; only the columns that changed are written.
     """
-    before = _as_read[s]
-    changed = {k: v for k, _ in _SESSION if (v := getattr(s, k)) != before[k]}
+    changed = s.changed()
     keys = tuple(sorted(changed))
     sql = _turn_writes.get((keys, notify is not None))
     n = 2 + len(keys)
@@ -321,7 +295,7 @@ async def save_turn(
         args += list(notify)
     if not await conn.fetch(sql, *args):
         return None
-    _as_read[s] = {**before, **_snapshot(changed)}
+    s.mark_saved(keys)
     return _untracked(AISessionStep, row)
 
 

@@ -33,6 +33,7 @@ from bot.events import AssistantTurn, Notice, SessionStarted
 from fakes.anthropic import FakeAnthropic
 from storage import raw, repo
 from storage.models import AISession
+from storage.state import SessionState
 from tests.conftest import app_settings, collect, running_app
 
 ALICE = Actor(platform="slack", workspace_id="T-ACME", user_id="U-ALICE", display_name="Alice")
@@ -67,6 +68,8 @@ async def _same_everywhere(base: str, runtime: Runtime, http: Any, sid: uuid.UUI
         steps = await repo.steps_of(db, sid)
         orm_prompt = await repo.prompt_steps(db, sid)
     assert copy is not None and row is not None
+    # The hot path's session is a plain typed value, never an ORM object that may or may not be tracked.
+    assert isinstance(copy, SessionState) and not isinstance(copy, AISession), after
     # The hot path's copy and the ORM's row: every column.
     assert {k: getattr(copy, k) for k in COLUMNS} == {k: getattr(row, k) for k in COLUMNS}, after
     assert [tuple(p) for p in prompt] == [tuple(p) for p in orm_prompt], after
