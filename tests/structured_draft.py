@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.models import SessionHandoff, SessionResolutionOutput
+
 # Claude wrote its fields the way the old parser mis-filed: a "Root cause:" label inside the root cause and
 # a paragraph of recommendations that used to become one more step.
 ISSUE_DRAFT: dict[str, Any] = {
@@ -23,3 +28,20 @@ STEPS_TAKEN = (
     "2. Renewed the certificate from the internal CA."
 )
 RECOMMENDATIONS = ISSUE_DRAFT["recommendations"]
+
+
+async def filed_note(db: async_sessionmaker[AsyncSession]) -> str:
+    """Check the one handoff was filed by field exactly as Claude wrote it; return the stored ticket note."""
+    async with db() as s:
+        handoff = (await s.execute(sa.select(SessionHandoff))).scalars().one()
+        stored = (
+            await s.execute(
+                sa.select(SessionResolutionOutput).where(SessionResolutionOutput.format == "plain")
+            )
+        ).scalar_one()
+    assert (handoff.root_cause, handoff.steps_taken, handoff.recommendations) == (
+        ROOT_CAUSE,
+        STEPS_TAKEN,
+        RECOMMENDATIONS,
+    )
+    return stored.content

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fakes.anthropic import FakeAnthropic
 from storage.models import AISession, AISessionStep, SessionHandoff, SessionResolutionOutput
-from tests.structured_draft import ISSUE_DRAFT, RECOMMENDATIONS, ROOT_CAUSE, STEPS_TAKEN
+from tests.structured_draft import ISSUE_DRAFT, filed_note
 
 
 async def run_shell(
@@ -158,24 +158,13 @@ async def test_a_draft_is_filed_by_field_and_the_note_shown_before_confirm_is_th
         session_id = (await s.execute(sa.select(AISession.id))).scalar_one()
     fake_claude.queue_turn(ISSUE_DRAFT)
     out = await run_shell(db_url, fake_claude, ["/resolve", "c", "/quit"], "--session", str(session_id))
-    async with db() as s:
-        handoff = (await s.execute(sa.select(SessionHandoff))).scalar_one()
-        stored = (
-            await s.execute(
-                sa.select(SessionResolutionOutput).where(SessionResolutionOutput.format == "plain")
-            )
-        ).scalar_one()
-    assert (handoff.root_cause, handoff.steps_taken, handoff.recommendations) == (
-        ROOT_CAUSE,
-        STEPS_TAKEN,
-        RECOMMENDATIONS,
-    )
-    assert "Root cause:\nRoot cause: the VPN client certificate" in stored.content
-    assert "Recommendations:\nRecommendations: monitor certificate expiry" in stored.content
+    stored_note = await filed_note(db)
+    assert "Root cause:\nRoot cause: the VPN client certificate" in stored_note
+    assert "Recommendations:\nRecommendations: monitor certificate expiry" in stored_note
     # The note is printed before the engineer is asked to confirm, and once after it.
     before, after = out.split("Confirm (c), edit (e) or discard (d)?", 1)
-    assert "Ticket note, as Confirm will file it:\n\n" + stored.content in before
-    assert "Ticket note for your PSA:\n\n" + stored.content in after
+    assert "Ticket note, as Confirm will file it:\n\n" + stored_note in before
+    assert "Ticket note for your PSA:\n\n" + stored_note in after
 
 
 async def test_the_header_shows_the_category_and_confidence_in_words(

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.models import SessionHandoff, SessionResolutionOutput
 from tests.api.conftest import Api
-from tests.structured_draft import ISSUE_DRAFT, RECOMMENDATIONS, ROOT_CAUSE, STEPS_TAKEN
+from tests.structured_draft import ISSUE_DRAFT, RECOMMENDATIONS, ROOT_CAUSE, STEPS_TAKEN, filed_note
 
 LOG = "2026-11-20 08:01:13 INFO spooler started\n2026-11-20 08:02:44 ERROR job 17 stuck in queue PRN-2\n"
 
@@ -203,16 +203,5 @@ async def test_a_draft_is_filed_by_field_and_done_shows_the_ticket_note_resolve_
 
     _, resolved = await api.call("POST", f"/api/ai-sessions/{sid}/resolve", {}, expect=200)
     assert resolved["outputs"]["plain"] == note
-    async with db() as s:
-        handoff = (await s.execute(sa.select(SessionHandoff))).scalar_one()
-        stored = (
-            await s.execute(
-                sa.select(SessionResolutionOutput).where(SessionResolutionOutput.format == "plain")
-            )
-        ).scalar_one()
-    assert (handoff.root_cause, handoff.steps_taken, handoff.recommendations) == (
-        ROOT_CAUSE,
-        STEPS_TAKEN,
-        RECOMMENDATIONS,
-    )
-    assert stored.content == note
+    stored_note = await filed_note(db)
+    assert stored_note == note
