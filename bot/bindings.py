@@ -64,6 +64,17 @@ class Bindings:
             )
         return _of(b) if b is not None else None
 
+    async def held_elsewhere(
+        self, *, platform: str, workspace_id: str, channel_id: str, thread_id: str
+    ) -> bool:
+        """True when the thread holds a session of another workspace (a channel shared between workspaces):
+        the thread is that workspace's, so nobody from this one may start or bind a session in it."""
+        async with self._db() as db:
+            held = await repo.thread_workspaces(
+                db, platform=platform, channel_id=channel_id, thread_id=thread_id
+            )
+        return any(w != workspace_id for w in held)
+
     async def latest_in(self, *, platform: str, workspace_id: str, channel_id: str) -> Binding | None:
         """The newest session bound to a conversation (a personal chat holds one session after another)."""
         async with self._db() as db:

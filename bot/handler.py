@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage import repo
 from storage.engine import is_busy, is_outage
-from storage.models import Account, AISession, ThreadBinding, User
+from storage.models import Account, AISession, User
 
 from . import messages as msg
 from .claude import ClaudeClient
@@ -281,54 +281,6 @@ class SessionHandler:
                 steps_taken=draft.steps_taken,
                 recommendations=draft.recommendations,
             )
-
-    async def session_for_thread(
-        self, *, platform: str, workspace_id: str, channel_id: str, thread_id: str
-    ) -> ThreadBinding | None:
-        async with self._db() as db:
-            return await repo.binding_for(
-                db, platform=platform, workspace_id=workspace_id, channel_id=channel_id, thread_id=thread_id
-            )
-
-    async def thread_held_elsewhere(
-        self, *, platform: str, workspace_id: str, channel_id: str, thread_id: str
-    ) -> bool:
-        """True when the thread holds a session of another workspace (a channel shared between workspaces):
-        the thread is that workspace's, so nobody from this one may start or bind a session in it."""
-        async with self._db() as db:
-            held = await repo.thread_workspaces(
-                db, platform=platform, channel_id=channel_id, thread_id=thread_id
-            )
-        return any(w != workspace_id for w in held)
-
-    async def latest_open_thread(
-        self, *, actor: Actor, platform: str, channel_id: str
-    ) -> ThreadBinding | None:
-        """The thread of the actor's most recently active open (active or paused) session in one channel."""
-        async with self._db() as db:
-            account = await self._sessions.identities.account(db, actor)
-            if account is None:
-                return None
-            return await repo.latest_open_binding(
-                db,
-                account_id=account.id,
-                platform=platform,
-                workspace_id=actor.workspace_id,
-                channel_id=channel_id,
-                user_external_id=actor.user_id,
-            )
-
-    async def threads_of(
-        self, session_id: uuid.UUID, *, platform: str, workspace_id: str
-    ) -> list[ThreadBinding]:
-        """Where a session is shown in one workspace of a platform, oldest first (a system read, like `header`).
-
-        Adapters must pass the workspace they are answering in, so a thread is never shown to a stranger.
-        """
-        async with self._db() as db:
-            bindings = await repo.bindings_of(db, session_id)
-        mine = [b for b in bindings if b.platform == platform and b.workspace_id == workspace_id]
-        return sorted(mine, key=lambda b: (b.created_at, b.id))
 
     async def list_sessions(
         self,

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.bindings import Bindings
 from bot.commands import Actor, AnswerQuestion, EditTriage, RetryTurn, StartSession, ThreadRef, UserMessage
 from bot.events import AssistantTurn, Notice, SessionStarted, TriageChanged
 from bot.handler import SessionHandler
@@ -238,7 +239,7 @@ async def test_database_connections_dropped_mid_session_recover(
         end_every_other_connection(db_url)
         # What a chat adapter does with a message: find the thread's session (the ORM's pool), then the
         # turn (storage.raw's pool). Neither connection it had is alive; each statement is sent again.
-        binding = await handler.session_for_thread(
+        binding = await Bindings(db).of_thread(
             platform="slack", workspace_id="T-ACME", channel_id="C-IT", thread_id="1700000000.1"
         )
         assert binding is not None and binding.session_id == session_id

@@ -1,4 +1,4 @@
-"""The handler's read-only queries adapters use to find a session's threads, through PostgreSQL."""
+"""The binding queries adapters use to find a session's threads (bot.bindings), through PostgreSQL."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.bindings import Bindings
 from bot.commands import Abandon, Actor, Command, Pause, StartSession, ThreadRef
 from bot.events import Notice, SessionStarted
 from bot.handler import SessionHandler
@@ -37,41 +38,43 @@ async def run(handler: SessionHandler, command: Command) -> None:
     assert not [e for e in events if isinstance(e, Notice) and e.level == "error"], events
 
 
-async def latest(handler: SessionHandler, actor: Actor, channel: str = CHANNEL) -> str | None:
-    binding = await handler.latest_open_thread(actor=actor, platform="slack", channel_id=channel)
+async def latest(bindings: Bindings, actor: Actor, channel: str = CHANNEL) -> str | None:
+    binding = await bindings.latest_open(actor=actor, platform="slack", channel_id=channel)
     return binding.thread_id if binding else None
 
 
 async def test_latest_open_thread_is_the_actors_most_recently_active_open_session(
-    handler: SessionHandler, alice: Actor, bob: Actor
+    handler: SessionHandler, alice: Actor, bob: Actor, db: async_sessionmaker[AsyncSession]
 ) -> None:
-    assert await latest(handler, alice) is None
+    bindings = Bindings(db)
+    assert await latest(bindings, alice) is None
     first = await start(handler, alice, thread="1.0001")
     await start(handler, alice, thread="1.0002")
-    assert await latest(handler, alice) == "1.0002"
+    assert await latest(bindings, alice) == "1.0002"
 
     await run(handler, Pause(actor=alice, session_id=first))  # paused still counts, and it is newer now
-    assert await latest(handler, alice) == "1.0001"
+    assert await latest(bindings, alice) == "1.0001"
     await run(handler, Abandon(actor=alice, session_id=first))  # closed sessions do not
-    assert await latest(handler, alice) == "1.0002"
+    assert await latest(bindings, alice) == "1.0002"
 
-    assert await latest(handler, alice, channel="C-OTHER") is None
-    assert await latest(handler, bob) is None  # Alice's sessions are not Bob's
+    assert await latest(bindings, alice, channel="C-OTHER") is None
+    assert await latest(bindings, bob) is None  # Alice's sessions are not Bob's
     await start(handler, bob, thread="1.0003")
-    assert await latest(handler, bob) == "1.0003"
-    assert await latest(handler, alice) == "1.0002"
+    assert await latest(bindings, bob) == "1.0003"
+    assert await latest(bindings, alice) == "1.0002"
 
 
 async def test_latest_open_thread_is_checked_against_the_actors_account(
-    handler: SessionHandler, alice: Actor, mallory: Actor
+    handler: SessionHandler, alice: Actor, mallory: Actor, db: async_sessionmaker[AsyncSession]
 ) -> None:
+    bindings = Bindings(db)
     await start(handler, alice, thread="1.0001")
     # The same workspace and user ids under another platform are another account.
     twin = Actor(platform="teams", workspace_id=alice.workspace_id, user_id=alice.user_id)
     await start(handler, twin, thread="elsewhere", channel="19:teams-chat")
-    assert await latest(handler, twin) is None
-    assert await latest(handler, mallory) is None
-    assert await latest(handler, alice) == "1.0001"
+    assert await latest(bindings, twin) is None
+    assert await latest(bindings, mallory) is None
+    assert await latest(bindings, alice) == "1.0001"
 
 
 async def test_threads_of_lists_a_sessions_threads_in_one_workspace_oldest_first(
@@ -93,11 +96,12 @@ async def test_threads_of_lists_a_sessions_threads_in_one_workspace_oldest_first
                 extra={},
             )
 
-    threads = await handler.threads_of(sid, platform="slack", workspace_id=alice.workspace_id)
+    bindings = Bindings(db)
+    threads = await bindings.of_session(sid, platform="slack", workspace_id=alice.workspace_id)
     assert [(t.channel_id, t.thread_id) for t in threads] == [(CHANNEL, "1.0001"), ("D-ALICE", "2.0001")]
     assert all(t.session_id == sid for t in threads)
-    assert await handler.threads_of(sid, platform="teams", workspace_id=alice.workspace_id) == []
-    assert await handler.threads_of(uuid.uuid4(), platform="slack", workspace_id=alice.workspace_id) == []
+    assert await bindings.of_session(sid, platform="teams", workspace_id=alice.workspace_id) == []
+    assert await bindings.of_session(uuid.uuid4(), platform="slack", workspace_id=alice.workspace_id) == []
 
 
 async def test_a_second_session_in_a_thread_that_has_one_is_refused_and_leaves_nothing(

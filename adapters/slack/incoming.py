@@ -90,7 +90,7 @@ class Incoming:
         )  # fmt: skip
 
     async def _foreign(self, actor: Actor, channel: str, thread_ts: str) -> bool:
-        return await self.s.handler.thread_held_elsewhere(
+        return await self.s.runtime.bindings.held_elsewhere(
             platform=PLATFORM, workspace_id=actor.workspace_id, channel_id=channel, thread_id=thread_ts
         )
 
