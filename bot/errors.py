@@ -20,20 +20,24 @@ class IntakeError(FlowPilotError):
     """The engineer's input cannot be used as it is (empty, binary, not an image, too large)."""
 
     code = "bad_input"
+    private = True  # a refusal of what this engineer sent: nobody else in the thread needs it
 
 
 class NotFound(FlowPilotError):
     code = "not_found"
+    private = True  # a refusal of what this engineer sent: nobody else in the thread needs it
 
 
 class Forbidden(FlowPilotError):
     code = "forbidden"
+    private = True  # a refusal of what this engineer sent: nobody else in the thread needs it
 
 
 class InvalidTransition(FlowPilotError):
     """The command is not allowed in the session's current state."""
 
     code = "invalid_transition"
+    private = True  # a refusal of what this engineer sent: nobody else in the thread needs it
 
 
 class AlreadyAnswered(InvalidTransition):

@@ -46,7 +46,6 @@ PLATFORM = "slack"
 # How long Claude may take before the thread shows "FlowPilot is thinking…".
 THINKING_DELAY_SECONDS = 0.8
 # Refusals meant for the person who clicked, not for the whole thread.
-PERSONAL_ERRORS = ("not_found", "forbidden", "already_answered", "invalid_transition", "bad_input")
 # Remembers where a session's draft is being streamed (session id, {"channel", "ts"}), for crash recovery.
 NoteDraft = Callable[[uuid.UUID, dict[str, str]], Awaitable[None]]
 
@@ -289,11 +288,7 @@ class Renderer:
             finally:
                 self._writer = None
         clicked = self.clicked is not None or isinstance(self.command, AnswerQuestion | MarkAction | Rate)
-        personal = (
-            event.private
-            or (event.level == "error" and event.code in PERSONAL_ERRORS)
-            or (event.level == "info" and clicked)
-        )
+        personal = event.private or (event.level == "info" and clicked)
         if personal or self.place is None:
             await self.ephemeral(event.text)
             return
