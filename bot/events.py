@@ -119,6 +119,20 @@ class AssistantTurn(Event):
 
 
 @dataclass(frozen=True)
+class MessageDelta(Event):
+    """More of the turn's message as Claude writes it; the AssistantTurn that follows carries the whole message."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class TurnCut(Event):
+    """Claude stopped mid-turn after `shown` was on screen: mark it cut off (a Notice with Retry follows)."""
+
+    shown: str
+
+
+@dataclass(frozen=True)
 class TriageChanged(Event):
     view: SessionView
 
