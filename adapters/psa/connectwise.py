@@ -10,7 +10,6 @@ import asyncio
 import base64
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -27,6 +26,7 @@ from adapters.psa.http import (
     msg_bad_answer,
     msg_unknown_name,
     name_of,
+    parsed_time,
     text_of,
     ticket_id,
 )
@@ -284,16 +284,7 @@ def _note(row: dict[str, Any]) -> TicketNote:
     return TicketNote(
         id=str(row.get("id")),
         text=str(row.get("text") or ""),
-        created_at=_when(row.get("dateCreated")),
+        created_at=parsed_time(row.get("dateCreated")),
         author=name_of(row.get("member")) or name_of(row.get("contact")) or text_of(row.get("createdBy")),
         internal=not row.get("detailDescriptionFlag") or bool(row.get("internalAnalysisFlag")),
     )
-
-
-def _when(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None

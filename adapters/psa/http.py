@@ -14,6 +14,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -244,6 +245,16 @@ def text_of(value: Any) -> str | None:
         return None
     text = str(value).strip()
     return text or None
+
+
+def parsed_time(value: Any) -> datetime | None:
+    """An ISO 8601 time as the PSAs send it ("2026-12-01T10:00:00Z"), or None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 def name_of(value: Any) -> str | None:

@@ -12,14 +12,16 @@ from typing import Any, cast
 
 import pytest
 
+from adapters.psa.autotask import AutotaskConnector, AutotaskSettings
 from adapters.psa.connectwise import ConnectWiseConnector, ConnectWiseSettings
 from bot.psa import PsaConnector, PsaKind
+from fakes.psa.autotask import FakeAutotask
 from fakes.psa.base import FakePsa
 from fakes.psa.connectwise import FakeConnectWise
 
 # Short enough that a timeout test waits ~1 s, long enough for a loaded 2-core machine to answer the rest.
 TEST_TIMEOUT = 2.0
-READY_KINDS: tuple[PsaKind, ...] = ("connectwise",)
+READY_KINDS: tuple[PsaKind, ...] = ("connectwise", "autotask")
 
 
 def settings_for(kind: PsaKind, fake: FakePsa, **changes: Any) -> Any:
@@ -36,6 +38,17 @@ def settings_for(kind: PsaKind, fake: FakePsa, **changes: Any) -> Any:
         }
         values.update(changes)
         return ConnectWiseSettings(**values)
+    if kind == "autotask":
+        at = cast(FakeAutotask, fake)
+        values = {
+            "username": at.username,
+            "integration_code": at.integration_code,
+            "secret": at.secret,
+            "lookup_url": f"{at.url}/atservicesrest",  # the zone is found from here, as from webservices.autotask.net
+            "timeout": TEST_TIMEOUT,
+        }
+        values.update(changes)
+        return AutotaskSettings(**values)
     raise AssertionError(f"no settings for {kind}")
 
 
@@ -44,6 +57,8 @@ def connector_for(kind: PsaKind, fake: FakePsa, **changes: Any) -> PsaConnector:
     settings = settings_for(kind, fake, **changes)
     if kind == "connectwise":
         return ConnectWiseConnector(settings)
+    if kind == "autotask":
+        return AutotaskConnector(settings)
     raise AssertionError(f"no connector for {kind}")
 
 
@@ -51,6 +66,12 @@ def connector_for(kind: PsaKind, fake: FakePsa, **changes: Any) -> PsaConnector:
 async def connectwise_fake() -> AsyncIterator[FakeConnectWise]:
     async with FakeConnectWise() as fake:
         yield cast(FakeConnectWise, fake)
+
+
+@pytest.fixture
+async def autotask_fake() -> AsyncIterator[FakeAutotask]:
+    async with FakeAutotask() as fake:
+        yield cast(FakeAutotask, fake)
 
 
 @pytest.fixture(params=READY_KINDS)

@@ -22,6 +22,7 @@ from bot.psa import (
     PsaUnavailable,
     TicketNotFound,
 )
+from fakes.psa.autotask import FakeAutotask
 from fakes.psa.base import FakePsa, SeedTicket
 from fakes.psa.connectwise import CODEBASE, FakeConnectWise
 from tests.psa.conftest import connector_for
@@ -55,6 +56,9 @@ def note_marks(kind: PsaKind, fake: FakePsa, note: dict[str, Any]) -> dict[str, 
     """How the PSA itself marks a stored note: the flags or picklist labels an engineer sees in its UI."""
     if kind == "connectwise":
         return {k: note[k] for k in ("detailDescriptionFlag", "internalAnalysisFlag", "resolutionFlag")}
+    if kind == "autotask":
+        at = cast(FakeAutotask, fake)
+        return {f: at.label_of("TicketNotes", f, note[f]) for f in ("noteType", "publish")}
     raise AssertionError(kind)
 
 
@@ -63,6 +67,11 @@ EXPECTED_MARKS: dict[PsaKind, dict[NoteKind, dict[str, Any]]] = {
         "internal": {"detailDescriptionFlag": False, "internalAnalysisFlag": True, "resolutionFlag": False},
         "resolution": {"detailDescriptionFlag": False, "internalAnalysisFlag": True, "resolutionFlag": True},
         "public": {"detailDescriptionFlag": True, "internalAnalysisFlag": False, "resolutionFlag": False},
+    },
+    "autotask": {
+        "internal": {"noteType": "Task Notes", "publish": "Internal Only"},
+        "resolution": {"noteType": "Ticket Resolution", "publish": "Internal Only"},
+        "public": {"noteType": "Task Notes", "publish": "All Autotask Users"},
     },
 }
 
@@ -284,6 +293,19 @@ TICKET_URLS: dict[PsaKind, list[tuple[str, str | None]]] = {
         ("{web}/v4_6_release/services/system_io/Service/fv_sr100_request.rpp?RecordId=12a", None),
         ("{web}/somewhere/else", None),
     ],
+    "autotask": [
+        ("{web}/Mvc/ServiceDesk/TicketDetail.mvc?workspace=False&mode=0&ticketId=12345", "12345"),
+        ("https://ww5.autotask.net/Mvc/ServiceDesk/TicketDetail.mvc?ticketId=777", "777"),
+        (
+            "https://ww14.autotask.net/Autotask/AutotaskExtend/ExecuteCommand.aspx?Code=OpenTicketDetail"
+            "&TicketNumber=T20240101.0001",
+            "T20240101.0001",
+        ),
+        ("https://ww5.autotask.net.evil.example/Mvc/ServiceDesk/TicketDetail.mvc?ticketId=1", None),
+        ("https://example.com/Mvc/ServiceDesk/TicketDetail.mvc?ticketId=1", None),
+        ("{web}/Mvc/ServiceDesk/TicketDetail.mvc?ticketId=12a", None),
+        ("{web}/Autotask/AutotaskExtend/ExecuteCommand.aspx?TicketNumber=T2024.1", None),
+    ],
 }
 
 
@@ -291,6 +313,8 @@ def _url_bases(kind: PsaKind, fake: FakePsa) -> dict[str, str]:
     if kind == "connectwise":
         # The fake serves the API on 127.0.0.1; a real site's web UI is the API host without "api-".
         return {"web": fake.url, "api": fake.url}
+    if kind == "autotask":
+        return {"web": fake.url}  # the fake's zone lookup names this server as the web UI
     raise AssertionError(kind)
 
 
@@ -299,6 +323,7 @@ async def test_ticket_from_url_reads_links_to_this_instance_only(
 ) -> None:
     connector = connector_for(psa_kind, psa_fake)
     try:
+        await connector.test()  # set up, as `psa add` does: Autotask learns its web host from the zone
         for template, expected in TICKET_URLS[psa_kind]:
             url = template.format(**_url_bases(psa_kind, psa_fake))
             assert connector.ticket_from_url(url) == expected, url
@@ -365,3 +390,56 @@ async def test_connectwise_finds_its_codebase_once(connectwise_fake: FakeConnect
         assert "company id 'nosuchco'" in caught.value.message
     finally:
         await unknown.close()
+
+
+async def test_autotask_finds_the_users_zone_once(autotask_fake: FakeAutotask) -> None:
+    fake = autotask_fake
+    seeded(fake)
+    connector = connector_for("autotask", fake)
+    try:
+        by_number = await connector.get_ticket(fake.ticket_number(SEED.number))  # as the web UI shows it
+        await connector.add_note(str(SEED.number), text="x", kind="internal")
+    finally:
+        await connector.close()
+    assert by_number.number == str(SEED.number) and by_number.title == SEED.title
+    lookups = fake.calls("GET", "/zoneInformation")
+    assert len(lookups) == 1 and lookups[0].query == {"user": fake.username}
+    assert "Secret" not in lookups[0].headers  # the secret goes only where it is needed
+    api_calls = [r for r in fake.requests if r not in lookups]
+    assert api_calls and all(r.path.startswith("/atservicesrest/v1.0/") for r in api_calls)
+    assert all(
+        (r.headers["ApiIntegrationCode"], r.headers["UserName"], r.headers["Secret"])
+        == (fake.integration_code, fake.username, fake.secret)
+        for r in api_calls
+    )
+
+    unknown = connector_for("autotask", fake, username="nobody@contoso.example")
+    given_zone = connector_for("autotask", fake, zone_url=f"{fake.url}/atservicesrest/")
+    try:
+        with pytest.raises(PsaBadRequest) as caught:
+            await unknown.get_ticket(str(SEED.number))
+        assert "API user 'nobody@contoso.example'" in caught.value.message
+        lookups_before = len(fake.calls("GET", "/zoneInformation"))
+        assert (await given_zone.get_ticket(str(SEED.number))).title == SEED.title
+        assert len(fake.calls("GET", "/zoneInformation")) == lookups_before
+    finally:
+        await unknown.close()
+        await given_zone.close()
+
+
+async def test_autotask_reads_ids_from_the_instance_picklists(autotask_fake: FakeAutotask) -> None:
+    """A renamed status or publish option is found by its new label; nothing is hard-coded."""
+    fake = autotask_fake
+    seeded(fake)
+    for value in fake.picklists["Tickets"]["status"]:
+        if value["label"] == "Resolved":
+            value["label"] = "Fixed - Awaiting Confirmation"
+    connector = connector_for("autotask", fake)
+    try:
+        await connector.set_status(str(SEED.number), status="Fixed - Awaiting Confirmation")
+        reach = await connector.test()
+    finally:
+        await connector.close()
+    assert fake.status_of(SEED.number) == "Fixed - Awaiting Confirmation"
+    assert "Legacy Closed" not in reach.statuses  # inactive values are not offered
+    assert reach.note_types == ("Task Summary", "Task Notes", "Ticket Resolution", "Workflow Rule Note")
