@@ -23,6 +23,7 @@ from adapters.psa.http import (
     as_list,
     checked_base_url,
     gather_all,
+    linked_ticket,
     msg_bad_answer,
     msg_not_a_number,
     msg_not_found,
@@ -252,8 +253,8 @@ class AutotaskConnector:
         if host not in known and not host.endswith(".autotask.net"):
             return None
         for key, value in parse_qsl(parts.query):
-            if key.lower() == "ticketid" and value.isdigit() and 0 < len(value) <= 12:
-                return str(int(value))
+            if key.lower() == "ticketid" and (number := linked_ticket(value)):
+                return number
             if key.lower() == "ticketnumber" and _TICKET_NUMBER.fullmatch(value):
                 return value.upper()
         return None

@@ -23,6 +23,7 @@ from adapters.psa.http import (
     checked_base_url,
     find_named,
     gather_all,
+    linked_ticket,
     msg_bad_answer,
     msg_unknown_name,
     name_of,
@@ -241,8 +242,8 @@ class ConnectWiseConnector:
             return None
         pairs = parse_qsl(parts.query) + parse_qsl(parts.fragment)
         for key, value in pairs:
-            if key.lower() in _URL_ID_KEYS and value.isdigit() and 0 < len(value) <= 12:
-                return str(int(value))
+            if key.lower() in _URL_ID_KEYS and (number := linked_ticket(value)):
+                return number
         return None
 
     async def test(self) -> PsaReach:

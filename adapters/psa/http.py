@@ -105,8 +105,10 @@ def ticket_id(number: str, *, psa: str) -> int:
     return int(match.group(1))
 
 
-def same_host(url: str, host: str) -> bool:
-    return (urlsplit(url.strip()).hostname or "").lower() == host.lower()
+def linked_ticket(value: str) -> str | None:
+    """A ticket id taken from a link: digits only, bounded, not zero; None otherwise."""
+    match = re.fullmatch(r"\d{1,12}", value)
+    return str(int(value)) if match and int(value) > 0 else None
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -124,6 +126,10 @@ def retry_after_seconds(value: str | None) -> float | None:
     return min(max(seconds, 0.0), _RETRY_AFTER_CAP)
 
 
+class Unauthorized(PsaAuthFailed):
+    """A 401 (not a 403): a client holding a token may renew it and try once more."""
+
+
 # ---- one HTTP call ---------------------------------------------------------------------------------------
 
 
@@ -137,7 +143,9 @@ class Call:
 
 def error_for(status: int, headers: Mapping[str, str], *, psa: str, auth_fix: str, call: Call) -> PsaError:
     """The port's error for an HTTP status that is not a success."""
-    if status in (401, 403):
+    if status == 401:
+        return Unauthorized(msg_auth(psa, status, auth_fix))
+    if status == 403:
         return PsaAuthFailed(msg_auth(psa, status, auth_fix))
     if status == 404 and call.ticket is not None:
         return TicketNotFound(msg_not_found(psa, call.ticket))

@@ -23,71 +23,24 @@ from bot.psa import (
     TicketNotFound,
 )
 from fakes.psa.autotask import FakeAutotask
-from fakes.psa.base import FakePsa, SeedTicket
+from fakes.psa.base import FakePsa
 from fakes.psa.connectwise import CODEBASE, FakeConnectWise
-from tests.psa.conftest import connector_for
-
-SEED = SeedTicket(
-    number=4711,
-    title="Outlook keeps asking for a password",
-    description="Since this morning Outlook on RECEPTION-PC prompts for the password every few minutes.",
-    company="Contoso Ltd",
-    contact="Jane Doe",
-    site="Main Office",
-    configurations=("RECEPTION-PC", "CONTOSO-DC01"),
-    status="New",
-    board="Service Desk",
-    priority="High",
-    notes=("Called the user, she restarted Outlook.", "Still prompting after restart."),
+from fakes.psa.halopsa import FakeHaloPsa
+from tests.psa.conftest import Connect
+from tests.psa.kinds import (
+    EXPECTED_MARKS,
+    NOTE_POST_PATH,
+    SECRET_FIELD,
+    SEED,
+    TICKET_PATH,
+    TICKET_URLS,
+    note_marks,
+    note_text,
+    secrets_of,
+    seeded,
+    stored_notes,
+    url_bases,
 )
-
-# Where a fault is injected for "reading the ticket" and "posting a note", per PSA.
-TICKET_PATH = {
-    "connectwise": "/service/tickets/{n}$",
-    "autotask": "/Tickets/{n}$",
-    "halopsa": "/api/Tickets/{n}$",
-}
-NOTE_POST_PATH = {"connectwise": "/notes", "autotask": "/Notes", "halopsa": "/api/Actions"}
-# The secret of each connection, which must never show up in a message or a log line.
-SECRET_FIELD = {"connectwise": "private_key", "autotask": "secret", "halopsa": "client_secret"}
-
-
-def note_marks(kind: PsaKind, fake: FakePsa, note: dict[str, Any]) -> dict[str, Any]:
-    """How the PSA itself marks a stored note: the flags or picklist labels an engineer sees in its UI."""
-    if kind == "connectwise":
-        return {k: note[k] for k in ("detailDescriptionFlag", "internalAnalysisFlag", "resolutionFlag")}
-    if kind == "autotask":
-        at = cast(FakeAutotask, fake)
-        return {f: at.label_of("TicketNotes", f, note[f]) for f in ("noteType", "publish")}
-    raise AssertionError(kind)
-
-
-EXPECTED_MARKS: dict[PsaKind, dict[NoteKind, dict[str, Any]]] = {
-    "connectwise": {
-        "internal": {"detailDescriptionFlag": False, "internalAnalysisFlag": True, "resolutionFlag": False},
-        "resolution": {"detailDescriptionFlag": False, "internalAnalysisFlag": True, "resolutionFlag": True},
-        "public": {"detailDescriptionFlag": True, "internalAnalysisFlag": False, "resolutionFlag": False},
-    },
-    "autotask": {
-        "internal": {"noteType": "Task Notes", "publish": "Internal Only"},
-        "resolution": {"noteType": "Ticket Resolution", "publish": "Internal Only"},
-        "public": {"noteType": "Task Notes", "publish": "All Autotask Users"},
-    },
-}
-
-
-def seeded(fake: FakePsa, seed: SeedTicket = SEED) -> SeedTicket:
-    cast(Any, fake).add_ticket(seed)
-    return seed
-
-
-def stored_notes(fake: FakePsa, number: int) -> list[dict[str, Any]]:
-    return cast(list[dict[str, Any]], cast(Any, fake).notes(number))
-
-
-def note_text(kind: PsaKind, note: dict[str, Any]) -> str:
-    return str(note.get({"connectwise": "text", "autotask": "description", "halopsa": "note"}[kind]))
-
 
 # ---- reading a ticket ------------------------------------------------------------------------------------
 
@@ -136,16 +89,15 @@ async def test_a_ticket_number_that_is_not_digits_never_reaches_the_psa(
 # ---- failures the core must tell apart -------------------------------------------------------------------
 
 
-async def test_refused_credentials_say_what_to_fix(psa_kind: PsaKind, psa_fake: FakePsa) -> None:
+async def test_refused_credentials_say_what_to_fix(
+    connect: Connect, psa_kind: PsaKind, psa_fake: FakePsa
+) -> None:
     seeded(psa_fake)
-    connector = connector_for(psa_kind, psa_fake, **{SECRET_FIELD[psa_kind]: "not-the-secret"})
-    try:
-        for attempt in (connector.get_ticket(str(SEED.number)), connector.test()):
-            with pytest.raises(PsaAuthFailed) as caught:
-                await attempt
-            assert "credentials" in caught.value.message and not caught.value.retryable
-    finally:
-        await connector.close()
+    connector = connect(psa_kind, psa_fake, **{SECRET_FIELD[psa_kind]: "not-the-secret"})
+    for attempt in (connector.get_ticket(str(SEED.number)), connector.test()):
+        with pytest.raises(PsaAuthFailed) as caught:
+            await attempt
+        assert "credentials" in caught.value.message and not caught.value.retryable
 
 
 async def test_429_is_unavailable_with_retry_after(
@@ -185,17 +137,16 @@ async def test_a_psa_that_does_not_answer_in_time_is_unavailable(
     assert "did not answer" in caught.value.message
 
 
-async def test_an_unreachable_psa_is_unavailable(psa_kind: PsaKind, psa_fake: FakePsa) -> None:
+async def test_an_unreachable_psa_is_unavailable(
+    connect: Connect, psa_kind: PsaKind, psa_fake: FakePsa
+) -> None:
     seeded(psa_fake)
-    connector = connector_for(psa_kind, psa_fake)
+    connector = connect(psa_kind, psa_fake)
     await connector.get_ticket(str(SEED.number))  # set up (codebase, zone, token) while the PSA is up
     await psa_fake.stop()
-    try:
-        with pytest.raises(PsaUnavailable) as caught:
-            await connector.get_ticket(str(SEED.number))
-        assert "Could not reach" in caught.value.message
-    finally:
-        await connector.close()
+    with pytest.raises(PsaUnavailable) as caught:
+        await connector.get_ticket(str(SEED.number))
+    assert "Could not reach" in caught.value.message
 
 
 # ---- writing back ----------------------------------------------------------------------------------------
@@ -277,69 +228,26 @@ async def test_test_says_what_it_reached(psa_kind: PsaKind, psa_connector: PsaCo
         assert reach.note_types
 
 
-TICKET_URLS: dict[PsaKind, list[tuple[str, str | None]]] = {
-    "connectwise": [
-        (
-            "{web}/v4_6_release/services/system_io/Service/fv_sr100_request.rpp?locale=en_US&RecordId=12345",
-            "12345",
-        ),
-        ("{web}/v2025_1/ConnectWise.aspx?locale=en_US&routeTo=ServiceFV&service_recid=777", "777"),
-        ("{web}/v2025_1/ConnectWise.aspx?fullscreen=false#startscreen=sr100&recid=31", "31"),
-        ("{api}/v2025_1/ConnectWise.aspx?service_recid=99", "99"),
-        (
-            "https://eu.myconnectwise.net/v4_6_release/services/system_io/Service/fv_sr100_request.rpp?RecordId=1",
-            None,
-        ),
-        ("{web}/v4_6_release/services/system_io/Service/fv_sr100_request.rpp?RecordId=12a", None),
-        ("{web}/somewhere/else", None),
-    ],
-    "autotask": [
-        ("{web}/Mvc/ServiceDesk/TicketDetail.mvc?workspace=False&mode=0&ticketId=12345", "12345"),
-        ("https://ww5.autotask.net/Mvc/ServiceDesk/TicketDetail.mvc?ticketId=777", "777"),
-        (
-            "https://ww14.autotask.net/Autotask/AutotaskExtend/ExecuteCommand.aspx?Code=OpenTicketDetail"
-            "&TicketNumber=T20240101.0001",
-            "T20240101.0001",
-        ),
-        ("https://ww5.autotask.net.evil.example/Mvc/ServiceDesk/TicketDetail.mvc?ticketId=1", None),
-        ("https://example.com/Mvc/ServiceDesk/TicketDetail.mvc?ticketId=1", None),
-        ("{web}/Mvc/ServiceDesk/TicketDetail.mvc?ticketId=12a", None),
-        ("{web}/Autotask/AutotaskExtend/ExecuteCommand.aspx?TicketNumber=T2024.1", None),
-    ],
-}
-
-
-def _url_bases(kind: PsaKind, fake: FakePsa) -> dict[str, str]:
-    if kind == "connectwise":
-        # The fake serves the API on 127.0.0.1; a real site's web UI is the API host without "api-".
-        return {"web": fake.url, "api": fake.url}
-    if kind == "autotask":
-        return {"web": fake.url}  # the fake's zone lookup names this server as the web UI
-    raise AssertionError(kind)
-
-
 async def test_ticket_from_url_reads_links_to_this_instance_only(
-    psa_kind: PsaKind, psa_fake: FakePsa
+    connect: Connect, psa_kind: PsaKind, psa_fake: FakePsa
 ) -> None:
-    connector = connector_for(psa_kind, psa_fake)
-    try:
-        await connector.test()  # set up, as `psa add` does: Autotask learns its web host from the zone
-        for template, expected in TICKET_URLS[psa_kind]:
-            url = template.format(**_url_bases(psa_kind, psa_fake))
-            assert connector.ticket_from_url(url) == expected, url
-    finally:
-        await connector.close()
+    connector = connect(psa_kind, psa_fake)
+    await connector.test()  # set up, as `psa add` does: Autotask learns its web host from the zone
+    for template, expected in TICKET_URLS[psa_kind]:
+        url = template.format(**url_bases(psa_kind, psa_fake))
+        assert connector.ticket_from_url(url) == expected, url
 
 
 async def test_no_secret_reaches_a_message_or_a_log(
-    psa_kind: PsaKind, psa_fake: FakePsa, caplog: pytest.LogCaptureFixture
+    connect: Connect, psa_kind: PsaKind, psa_fake: FakePsa, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     seeded(psa_fake)
     secret = str(getattr(psa_fake, SECRET_FIELD[psa_kind]))
-    good = connector_for(psa_kind, psa_fake)
-    wrong = connector_for(psa_kind, psa_fake, **{SECRET_FIELD[psa_kind]: "wrong-" + secret})
-    messages: list[str] = [repr(good), repr(getattr(good, "_settings", ""))]
+    good = connect(psa_kind, psa_fake)
+    wrong = connect(psa_kind, psa_fake, **{SECRET_FIELD[psa_kind]: "wrong-" + secret})
+    messages: list[str] = []
+    reprs = [repr(good), repr(getattr(good, "_settings", ""))]
     psa_fake.fail(TICKET_PATH[psa_kind].format(n=SEED.number), 500)
     psa_fake.delay(TICKET_PATH[psa_kind].format(n=SEED.number), 10)
     attempts = [
@@ -350,57 +258,52 @@ async def test_no_secret_reaches_a_message_or_a_log(
         wrong.get_ticket(str(SEED.number)),
         wrong.test(),
     ]
-    try:
-        for attempt in attempts:
-            with pytest.raises(PsaError) as caught:
-                await attempt
-            messages += [str(caught.value), repr(caught.value), caught.value.message]
-        await good.add_note(str(SEED.number), text="done", kind="internal")
-    finally:
-        await good.close()
-        await wrong.close()
+    for attempt in attempts:
+        with pytest.raises(PsaError) as caught:
+            await attempt
+        messages += [str(caught.value), caught.value.message]
+        reprs.append(repr(caught.value))
+    await good.add_note(str(SEED.number), text="done", kind="internal")
     logged = [record.getMessage() for record in caplog.records]
     assert logged  # the clients do log what they call
-    for text in messages + logged:
-        assert secret not in text and "wrong-" not in text, text
+    secrets = secrets_of(psa_kind, psa_fake)
+    assert len(secrets) > 1 or psa_kind == "autotask"
+    for text in messages + reprs + logged:
+        assert not any(s in text for s in secrets) and "wrong-" not in text, text
+    for text in messages:
+        bodies = ("Injected", "Unauthorized", "Authentication failed", "access token")
+        assert not any(body in text for body in bodies), text  # nor a response body
 
 
 # ---- what only one PSA does ------------------------------------------------------------------------------
 
 
-async def test_connectwise_finds_its_codebase_once(connectwise_fake: FakeConnectWise) -> None:
+async def test_connectwise_finds_its_codebase_once(
+    connect: Connect, connectwise_fake: FakeConnectWise
+) -> None:
     psa_fake = connectwise_fake
     seeded(psa_fake)
-    connector = connector_for("connectwise", psa_fake)
-    try:
-        await connector.get_ticket(str(SEED.number))
-        await connector.add_note(str(SEED.number), text="x", kind="internal")
-    finally:
-        await connector.close()
+    connector = connect("connectwise", psa_fake)
+    await connector.get_ticket(str(SEED.number))
+    await connector.add_note(str(SEED.number), text="x", kind="internal")
     lookups = psa_fake.calls("GET", "/login/companyinfo/")
     api_calls = [r for r in psa_fake.requests if "/apis/3.0/" in r.path]
     assert len(lookups) == 1 and lookups[0].path.endswith(psa_fake.company)
     assert api_calls and all(r.path.startswith(f"/{CODEBASE}apis/3.0/") for r in api_calls)
     assert all(r.headers["clientId"] == psa_fake.client_id for r in api_calls)
 
-    unknown = connector_for("connectwise", psa_fake, company="nosuchco")
-    try:
-        with pytest.raises(PsaBadRequest) as caught:
-            await unknown.get_ticket(str(SEED.number))
-        assert "company id 'nosuchco'" in caught.value.message
-    finally:
-        await unknown.close()
+    unknown = connect("connectwise", psa_fake, company="nosuchco")
+    with pytest.raises(PsaBadRequest) as caught:
+        await unknown.get_ticket(str(SEED.number))
+    assert "company id 'nosuchco'" in caught.value.message
 
 
-async def test_autotask_finds_the_users_zone_once(autotask_fake: FakeAutotask) -> None:
+async def test_autotask_finds_the_users_zone_once(connect: Connect, autotask_fake: FakeAutotask) -> None:
     fake = autotask_fake
     seeded(fake)
-    connector = connector_for("autotask", fake)
-    try:
-        by_number = await connector.get_ticket(fake.ticket_number(SEED.number))  # as the web UI shows it
-        await connector.add_note(str(SEED.number), text="x", kind="internal")
-    finally:
-        await connector.close()
+    connector = connect("autotask", fake)
+    by_number = await connector.get_ticket(fake.ticket_number(SEED.number))  # as the web UI shows it
+    await connector.add_note(str(SEED.number), text="x", kind="internal")
     assert by_number.number == str(SEED.number) and by_number.title == SEED.title
     lookups = fake.calls("GET", "/zoneInformation")
     assert len(lookups) == 1 and lookups[0].query == {"user": fake.username}
@@ -413,33 +316,80 @@ async def test_autotask_finds_the_users_zone_once(autotask_fake: FakeAutotask) -
         for r in api_calls
     )
 
-    unknown = connector_for("autotask", fake, username="nobody@contoso.example")
-    given_zone = connector_for("autotask", fake, zone_url=f"{fake.url}/atservicesrest/")
-    try:
-        with pytest.raises(PsaBadRequest) as caught:
-            await unknown.get_ticket(str(SEED.number))
-        assert "API user 'nobody@contoso.example'" in caught.value.message
-        lookups_before = len(fake.calls("GET", "/zoneInformation"))
-        assert (await given_zone.get_ticket(str(SEED.number))).title == SEED.title
-        assert len(fake.calls("GET", "/zoneInformation")) == lookups_before
-    finally:
-        await unknown.close()
-        await given_zone.close()
+    unknown = connect("autotask", fake, username="nobody@contoso.example")
+    given_zone = connect("autotask", fake, zone_url=f"{fake.url}/atservicesrest/")
+    with pytest.raises(PsaBadRequest) as caught:
+        await unknown.get_ticket(str(SEED.number))
+    assert "API user 'nobody@contoso.example'" in caught.value.message
+    lookups_before = len(fake.calls("GET", "/zoneInformation"))
+    assert (await given_zone.get_ticket(str(SEED.number))).title == SEED.title
+    assert len(fake.calls("GET", "/zoneInformation")) == lookups_before
 
 
-async def test_autotask_reads_ids_from_the_instance_picklists(autotask_fake: FakeAutotask) -> None:
+async def test_autotask_reads_ids_from_the_instance_picklists(
+    connect: Connect, autotask_fake: FakeAutotask
+) -> None:
     """A renamed status or publish option is found by its new label; nothing is hard-coded."""
     fake = autotask_fake
     seeded(fake)
     for value in fake.picklists["Tickets"]["status"]:
         if value["label"] == "Resolved":
             value["label"] = "Fixed - Awaiting Confirmation"
-    connector = connector_for("autotask", fake)
-    try:
-        await connector.set_status(str(SEED.number), status="Fixed - Awaiting Confirmation")
-        reach = await connector.test()
-    finally:
-        await connector.close()
+    connector = connect("autotask", fake)
+    await connector.set_status(str(SEED.number), status="Fixed - Awaiting Confirmation")
+    reach = await connector.test()
     assert fake.status_of(SEED.number) == "Fixed - Awaiting Confirmation"
     assert "Legacy Closed" not in reach.statuses  # inactive values are not offered
     assert reach.note_types == ("Task Summary", "Task Notes", "Ticket Resolution", "Workflow Rule Note")
+
+
+async def test_halopsa_renews_its_token(connect: Connect, halopsa_fake: FakeHaloPsa) -> None:
+    fake = halopsa_fake
+    seeded(fake)
+    connector = connect("halopsa", fake)
+    await connector.get_ticket(str(SEED.number))
+    await connector.add_note(str(SEED.number), text="first", kind="internal")
+    assert len(fake.calls("POST", "/auth/token")) == 1  # one token while it is valid
+
+    fake.expire_tokens()  # Halo refuses the held token (401): a new one, and the call once more
+    await connector.add_note(str(SEED.number), text="second", kind="internal")
+    assert len(fake.calls("POST", "/auth/token")) == 2
+    assert [n["note"] for n in fake.notes(SEED.number)][-2:] == ["first", "second"]
+
+    fake.token_lifetime = 30  # shorter than the renewal margin: renewed before each use, never refused
+    fake.expire_tokens()
+    await connector.get_ticket(str(SEED.number))
+    refused = [r for r in fake.requests if r.path.startswith("/api/")]
+    tokens_before = len(fake.calls("POST", "/auth/token"))
+    await connector.find_note(str(SEED.number), marker="second")
+    assert len(fake.calls("POST", "/auth/token")) == tokens_before + 1
+    assert len([r for r in fake.requests if r.path.startswith("/api/")]) == len(refused) + 1
+    token_calls = fake.calls("POST", "/auth/token")
+    assert all(r.query == {"tenant": fake.tenant} for r in token_calls)
+    assert all(r.body["grant_type"] == "client_credentials" and r.body["scope"] == "all" for r in token_calls)
+
+
+async def test_halopsa_refused_twice_is_auth_failed_and_a_wrong_tenant_too(
+    connect: Connect, halopsa_fake: FakeHaloPsa
+) -> None:
+    fake = halopsa_fake
+    seeded(fake)
+    connector = connect("halopsa", fake)
+    wrong_tenant = connect("halopsa", fake, tenant="fabrikam")
+    await connector.get_ticket(str(SEED.number))
+    fake.fail("/api/Tickets/", 401, times=2)
+    with pytest.raises(PsaAuthFailed):
+        await connector.get_ticket(str(SEED.number))
+    with pytest.raises(PsaAuthFailed) as caught:
+        await wrong_tenant.test()
+    assert "tenant" in caught.value.message
+
+
+async def test_halopsa_status_of_a_missing_ticket_creates_nothing(
+    connect: Connect, halopsa_fake: FakeHaloPsa
+) -> None:
+    """Halo's POST /api/Tickets creates a ticket for an unknown id: the client looks first."""
+    connector = connect("halopsa", halopsa_fake)
+    with pytest.raises(TicketNotFound):
+        await connector.set_status("424242", status="Resolved")
+    assert halopsa_fake.tickets == {} and not halopsa_fake.calls("POST", "/api/Tickets")
