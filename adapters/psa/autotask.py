@@ -79,8 +79,8 @@ class AutotaskConnector:
         self._settings = settings
         self._lookup = checked_base_url(settings.lookup_url, psa=NAME, what="zone lookup URL")
         self._zone: _Zone | None = None
+        web = checked_base_url(settings.web_url, psa=NAME, what="web URL") if settings.web_url else None
         if settings.zone_url is not None:
-            web = checked_base_url(settings.web_url, psa=NAME, what="web URL") if settings.web_url else None
             self._zone = _Zone(_api_root(settings.zone_url), web, None)
         self._zone_lock = asyncio.Lock()
         self._http = PsaHttp(psa=NAME, auth_fix=AUTH_FIX, timeout=settings.timeout, session=session)

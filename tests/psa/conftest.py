@@ -12,9 +12,10 @@ from typing import Any, cast
 
 import pytest
 
-from adapters.psa.autotask import AutotaskConnector, AutotaskSettings
-from adapters.psa.connectwise import ConnectWiseConnector, ConnectWiseSettings
-from adapters.psa.halopsa import HaloPsaConnector, HaloPsaSettings
+from adapters.psa.autotask import AutotaskSettings
+from adapters.psa.connect import open_connector
+from adapters.psa.connectwise import ConnectWiseSettings
+from adapters.psa.halopsa import HaloPsaSettings
 from bot.psa import PSA_KINDS, PsaConnector, PsaKind
 from fakes.psa.autotask import FakeAutotask
 from fakes.psa.base import FakePsa
@@ -66,14 +67,7 @@ def settings_for(kind: PsaKind, fake: FakePsa, **changes: Any) -> Any:
 
 def connector_for(kind: PsaKind, fake: FakePsa, **changes: Any) -> PsaConnector:
     """A connector of `kind` reaching `fake`; the caller closes it."""
-    settings = settings_for(kind, fake, **changes)
-    if kind == "connectwise":
-        return ConnectWiseConnector(settings)
-    if kind == "autotask":
-        return AutotaskConnector(settings)
-    if kind == "halopsa":
-        return HaloPsaConnector(settings)
-    raise AssertionError(f"no connector for {kind}")
+    return open_connector(settings_for(kind, fake, **changes))
 
 
 Connect = Callable[..., PsaConnector]

@@ -32,6 +32,12 @@ TICKET_PATH = {
     "halopsa": "/api/Tickets/{n}$",
 }
 NOTE_POST_PATH = {"connectwise": "/notes", "autotask": "/Notes", "halopsa": "/api/Actions"}
+# The URLs a connection is set up with: each is checked before anything is sent to it.
+URL_FIELDS: dict[PsaKind, tuple[str, ...]] = {
+    "connectwise": ("site",),
+    "autotask": ("lookup_url", "zone_url", "web_url"),
+    "halopsa": ("url", "auth_url"),
+}
 # The secret of each connection, which must never show up in a message or a log line.
 SECRET_FIELD = {"connectwise": "private_key", "autotask": "secret", "halopsa": "client_secret"}
 

@@ -1,17 +1,20 @@
 """One contract for the three PSA clients, each against its faithful fake over real HTTP.
 
 Every test here runs once per PSA: what the core relies on (a full snapshot, errors it can act on, notes marked
-as that PSA expects, exactly-once lookups, statuses by name) must hold for all of them. The last tests cover
-what only one PSA does (ConnectWise's codebase, Autotask's zone, HaloPSA's token renewal).
+as that PSA expects, exactly-once lookups, statuses by name) must hold for all of them. What only one PSA does
+(ConnectWise's codebase, Autotask's zone and picklists, HaloPSA's tokens) is in test_contract_per_psa.py.
 """
 
 from __future__ import annotations
 
+import email.utils
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import pytest
 
+from adapters.psa.http import retry_after_seconds
 from bot.psa import (
     NoteKind,
     PsaAuthFailed,
@@ -22,11 +25,8 @@ from bot.psa import (
     PsaUnavailable,
     TicketNotFound,
 )
-from fakes.psa.autotask import FakeAutotask
 from fakes.psa.base import FakePsa
-from fakes.psa.connectwise import CODEBASE, FakeConnectWise
-from fakes.psa.halopsa import FakeHaloPsa
-from tests.psa.conftest import Connect
+from tests.psa.conftest import Connect, connector_for
 from tests.psa.kinds import (
     EXPECTED_MARKS,
     NOTE_POST_PATH,
@@ -34,6 +34,7 @@ from tests.psa.kinds import (
     SEED,
     TICKET_PATH,
     TICKET_URLS,
+    URL_FIELDS,
     note_marks,
     note_text,
     secrets_of,
@@ -228,6 +229,26 @@ async def test_test_says_what_it_reached(psa_kind: PsaKind, psa_connector: PsaCo
         assert reach.note_types
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://psa.example.com",
+        "ftp://psa.example.com",
+        "https://user:pw@psa.example.com",
+        "https://psa.example.com/?next=https://evil.example",
+        "https://psa.example.com/#frag",
+        "javascript:alert(1)",
+        "psa.example.com",
+    ],
+)
+async def test_a_set_up_url_must_be_https(psa_kind: PsaKind, psa_fake: FakePsa, url: str) -> None:
+    for field in URL_FIELDS[psa_kind]:
+        with pytest.raises(PsaBadRequest) as caught:
+            connector_for(psa_kind, psa_fake, **{field: url})
+        assert "https://" in caught.value.message
+    assert psa_fake.requests == []
+
+
 async def test_ticket_from_url_reads_links_to_this_instance_only(
     connect: Connect, psa_kind: PsaKind, psa_fake: FakePsa
 ) -> None:
@@ -275,121 +296,9 @@ async def test_no_secret_reaches_a_message_or_a_log(
         assert not any(body in text for body in bodies), text  # nor a response body
 
 
-# ---- what only one PSA does ------------------------------------------------------------------------------
-
-
-async def test_connectwise_finds_its_codebase_once(
-    connect: Connect, connectwise_fake: FakeConnectWise
-) -> None:
-    psa_fake = connectwise_fake
-    seeded(psa_fake)
-    connector = connect("connectwise", psa_fake)
-    await connector.get_ticket(str(SEED.number))
-    await connector.add_note(str(SEED.number), text="x", kind="internal")
-    lookups = psa_fake.calls("GET", "/login/companyinfo/")
-    api_calls = [r for r in psa_fake.requests if "/apis/3.0/" in r.path]
-    assert len(lookups) == 1 and lookups[0].path.endswith(psa_fake.company)
-    assert api_calls and all(r.path.startswith(f"/{CODEBASE}apis/3.0/") for r in api_calls)
-    assert all(r.headers["clientId"] == psa_fake.client_id for r in api_calls)
-
-    unknown = connect("connectwise", psa_fake, company="nosuchco")
-    with pytest.raises(PsaBadRequest) as caught:
-        await unknown.get_ticket(str(SEED.number))
-    assert "company id 'nosuchco'" in caught.value.message
-
-
-async def test_autotask_finds_the_users_zone_once(connect: Connect, autotask_fake: FakeAutotask) -> None:
-    fake = autotask_fake
-    seeded(fake)
-    connector = connect("autotask", fake)
-    by_number = await connector.get_ticket(fake.ticket_number(SEED.number))  # as the web UI shows it
-    await connector.add_note(str(SEED.number), text="x", kind="internal")
-    assert by_number.number == str(SEED.number) and by_number.title == SEED.title
-    lookups = fake.calls("GET", "/zoneInformation")
-    assert len(lookups) == 1 and lookups[0].query == {"user": fake.username}
-    assert "Secret" not in lookups[0].headers  # the secret goes only where it is needed
-    api_calls = [r for r in fake.requests if r not in lookups]
-    assert api_calls and all(r.path.startswith("/atservicesrest/v1.0/") for r in api_calls)
-    assert all(
-        (r.headers["ApiIntegrationCode"], r.headers["UserName"], r.headers["Secret"])
-        == (fake.integration_code, fake.username, fake.secret)
-        for r in api_calls
-    )
-
-    unknown = connect("autotask", fake, username="nobody@contoso.example")
-    given_zone = connect("autotask", fake, zone_url=f"{fake.url}/atservicesrest/")
-    with pytest.raises(PsaBadRequest) as caught:
-        await unknown.get_ticket(str(SEED.number))
-    assert "API user 'nobody@contoso.example'" in caught.value.message
-    lookups_before = len(fake.calls("GET", "/zoneInformation"))
-    assert (await given_zone.get_ticket(str(SEED.number))).title == SEED.title
-    assert len(fake.calls("GET", "/zoneInformation")) == lookups_before
-
-
-async def test_autotask_reads_ids_from_the_instance_picklists(
-    connect: Connect, autotask_fake: FakeAutotask
-) -> None:
-    """A renamed status or publish option is found by its new label; nothing is hard-coded."""
-    fake = autotask_fake
-    seeded(fake)
-    for value in fake.picklists["Tickets"]["status"]:
-        if value["label"] == "Resolved":
-            value["label"] = "Fixed - Awaiting Confirmation"
-    connector = connect("autotask", fake)
-    await connector.set_status(str(SEED.number), status="Fixed - Awaiting Confirmation")
-    reach = await connector.test()
-    assert fake.status_of(SEED.number) == "Fixed - Awaiting Confirmation"
-    assert "Legacy Closed" not in reach.statuses  # inactive values are not offered
-    assert reach.note_types == ("Task Summary", "Task Notes", "Ticket Resolution", "Workflow Rule Note")
-
-
-async def test_halopsa_renews_its_token(connect: Connect, halopsa_fake: FakeHaloPsa) -> None:
-    fake = halopsa_fake
-    seeded(fake)
-    connector = connect("halopsa", fake)
-    await connector.get_ticket(str(SEED.number))
-    await connector.add_note(str(SEED.number), text="first", kind="internal")
-    assert len(fake.calls("POST", "/auth/token")) == 1  # one token while it is valid
-
-    fake.expire_tokens()  # Halo refuses the held token (401): a new one, and the call once more
-    await connector.add_note(str(SEED.number), text="second", kind="internal")
-    assert len(fake.calls("POST", "/auth/token")) == 2
-    assert [n["note"] for n in fake.notes(SEED.number)][-2:] == ["first", "second"]
-
-    fake.token_lifetime = 30  # shorter than the renewal margin: renewed before each use, never refused
-    fake.expire_tokens()
-    await connector.get_ticket(str(SEED.number))
-    refused = [r for r in fake.requests if r.path.startswith("/api/")]
-    tokens_before = len(fake.calls("POST", "/auth/token"))
-    await connector.find_note(str(SEED.number), marker="second")
-    assert len(fake.calls("POST", "/auth/token")) == tokens_before + 1
-    assert len([r for r in fake.requests if r.path.startswith("/api/")]) == len(refused) + 1
-    token_calls = fake.calls("POST", "/auth/token")
-    assert all(r.query == {"tenant": fake.tenant} for r in token_calls)
-    assert all(r.body["grant_type"] == "client_credentials" and r.body["scope"] == "all" for r in token_calls)
-
-
-async def test_halopsa_refused_twice_is_auth_failed_and_a_wrong_tenant_too(
-    connect: Connect, halopsa_fake: FakeHaloPsa
-) -> None:
-    fake = halopsa_fake
-    seeded(fake)
-    connector = connect("halopsa", fake)
-    wrong_tenant = connect("halopsa", fake, tenant="fabrikam")
-    await connector.get_ticket(str(SEED.number))
-    fake.fail("/api/Tickets/", 401, times=2)
-    with pytest.raises(PsaAuthFailed):
-        await connector.get_ticket(str(SEED.number))
-    with pytest.raises(PsaAuthFailed) as caught:
-        await wrong_tenant.test()
-    assert "tenant" in caught.value.message
-
-
-async def test_halopsa_status_of_a_missing_ticket_creates_nothing(
-    connect: Connect, halopsa_fake: FakeHaloPsa
-) -> None:
-    """Halo's POST /api/Tickets creates a ticket for an unknown id: the client looks first."""
-    connector = connect("halopsa", halopsa_fake)
-    with pytest.raises(TicketNotFound):
-        await connector.set_status("424242", status="Resolved")
-    assert halopsa_fake.tickets == {} and not halopsa_fake.calls("POST", "/api/Tickets")
+def test_retry_after_is_read_as_seconds_or_a_date() -> None:
+    soon = email.utils.format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    in_thirty = retry_after_seconds(soon)
+    assert in_thirty is not None and 25 <= in_thirty <= 31
+    table = {"7": 7.0, "1.5": 1.5, "-3": 0.0, "99999": 3600.0, "soon": None, "": None, None: None}
+    assert {given: retry_after_seconds(given) for given in table} == table
