@@ -153,9 +153,8 @@ class AutotaskConnector:
             ticket = rows[0] if rows else None
         else:
             if not given.lstrip("#").isdigit():
-                raise PsaBadRequest(
-                    msg_not_a_number(NAME, given) + " Or T20240101.0001 as Autotask shows it."
-                )
+                forms = "digits (12345) or as the web UI shows them (T20240101.0001)"
+                raise PsaBadRequest(msg_not_a_number(NAME, given, forms=forms))
             tid = ticket_id(given, psa=NAME)
             call = Call(f"{call_what} #{tid}", ticket=str(tid))
             ticket = await self._item("Tickets", tid, call)

@@ -37,9 +37,9 @@ def msg_bad_url(psa: str, what: str) -> str:
     return f"The {psa} {what} must be an https:// address (http:// only for localhost)."
 
 
-def msg_not_a_number(psa: str, number: str) -> str:
+def msg_not_a_number(psa: str, number: str, *, forms: str = "digits, e.g. 12345") -> str:
     shown = number if len(number) <= 20 else number[:20] + "…"
-    return f"{shown!r} is not a {psa} ticket number (digits only, e.g. 12345)."
+    return f"{shown!r} is not a ticket number: {psa} ticket numbers are {forms}."
 
 
 def msg_not_found(psa: str, number: str) -> str:
@@ -69,6 +69,10 @@ def msg_timeout(psa: str, seconds: float) -> str:
 
 def msg_unreachable(psa: str, host: str) -> str:
     return f"Could not reach {psa} at {host}: check the connection's URL and the network."
+
+
+def msg_redirected(psa: str, status: int) -> str:
+    return f"{psa} redirected the request (HTTP {status}): check the connection's URL (the API's, not a login page)."
 
 
 def msg_rejected(psa: str, status: int, what: str) -> str:
@@ -154,6 +158,8 @@ def error_for(status: int, headers: Mapping[str, str], *, psa: str, auth_fix: st
         return PsaUnavailable(msg_rate_limited(psa, retry_after), retry_after=retry_after)
     if status >= 500:
         return PsaUnavailable(msg_server_error(psa, status))
+    if status < 400:  # redirects are not followed: a key must not travel to wherever a 302 points
+        return PsaBadRequest(msg_redirected(psa, status))
     return PsaBadRequest(msg_rejected(psa, status, call.what))
 
 

@@ -128,6 +128,17 @@ async def test_a_server_error_is_unavailable(
     assert f"HTTP {status}" in caught.value.message and caught.value.retry_after is None
 
 
+async def test_a_redirect_is_not_followed(
+    psa_kind: PsaKind, psa_connector: PsaConnector, psa_fake: FakePsa
+) -> None:
+    """A 302 (a login page, a moved instance) would carry the keys elsewhere: it is a set-up problem instead."""
+    seeded(psa_fake)
+    psa_fake.fail(TICKET_PATH[psa_kind].format(n=SEED.number), 302)
+    with pytest.raises(PsaBadRequest) as caught:
+        await psa_connector.get_ticket(str(SEED.number))
+    assert "check the connection's URL" in caught.value.message
+
+
 async def test_a_psa_that_does_not_answer_in_time_is_unavailable(
     psa_kind: PsaKind, psa_connector: PsaConnector, psa_fake: FakePsa
 ) -> None:
