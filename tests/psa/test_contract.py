@@ -12,8 +12,10 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+import aiohttp
 import pytest
 
+from adapters.psa.connect import open_connector
 from adapters.psa.http import retry_after_seconds
 from bot.psa import (
     NoteKind,
@@ -26,7 +28,7 @@ from bot.psa import (
     TicketNotFound,
 )
 from fakes.psa.base import FakePsa
-from tests.psa.conftest import Connect, connector_for
+from tests.psa.conftest import Connect, connector_for, settings_for
 from tests.psa.kinds import (
     EXPECTED_MARKS,
     NOTE_POST_PATH,
@@ -238,6 +240,16 @@ async def test_test_says_what_it_reached(psa_kind: PsaKind, psa_connector: PsaCo
     assert {"New", "Resolved"} <= set(reach.statuses)
     if psa_kind == "autotask":
         assert reach.note_types
+
+
+async def test_a_given_session_is_used_and_left_open(psa_kind: PsaKind, psa_fake: FakePsa) -> None:
+    seeded(psa_fake)
+    async with aiohttp.ClientSession(headers={"User-Agent": "FlowPilot-test"}) as session:
+        connector = open_connector(settings_for(psa_kind, psa_fake), session=session)
+        assert (await connector.get_ticket(str(SEED.number))).title == SEED.title
+        await connector.close()
+        assert not session.closed  # the runtime's session outlives one connector
+    assert psa_fake.requests and all(r.headers["User-Agent"] == "FlowPilot-test" for r in psa_fake.requests)
 
 
 @pytest.mark.parametrize(
