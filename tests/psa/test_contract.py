@@ -213,6 +213,27 @@ async def test_a_failed_note_post_is_unavailable_and_writes_nothing(
     assert len(stored_notes(psa_fake, SEED.number)) == before
 
 
+@pytest.mark.parametrize("lost", ["500", "timeout"])
+async def test_a_note_whose_answer_was_lost_is_found_before_a_retry(
+    psa_kind: PsaKind, psa_connector: PsaConnector, psa_fake: FakePsa, lost: str
+) -> None:
+    """The PSA wrote the note but the answer never came: the retry's look finds it, so it is not written twice."""
+    seeded(psa_fake)
+    if lost == "500":
+        psa_fake.fail(NOTE_POST_PATH[psa_kind], 500, method="POST", after=True)
+    else:
+        psa_fake.delay(NOTE_POST_PATH[psa_kind], 10, method="POST", after=True)
+    text = "Resolved: cleared the cached credentials.\n[flowpilot:handoff-7]"
+    with pytest.raises(PsaUnavailable):
+        await psa_connector.add_note(str(SEED.number), text=text, kind="resolution")
+
+    found = await psa_connector.find_note(str(SEED.number), marker="[flowpilot:handoff-7]")
+
+    assert found is not None and found.already_there
+    written = [n for n in stored_notes(psa_fake, SEED.number) if note_text(psa_kind, n) == text]
+    assert [str(n["id"]) for n in written] == [found.id]
+
+
 async def test_the_status_is_set_by_its_name(psa_connector: PsaConnector, psa_fake: FakePsa) -> None:
     seeded(psa_fake)
     await psa_connector.set_status(str(SEED.number), status="resolved")  # names match whatever the case
