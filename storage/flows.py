@@ -77,7 +77,7 @@ _VERSIONS = f"""
 """
 # Import: the flow row of (account, slug), locked so two imports of one flow number their versions in turn.
 _LOCK_FLOW = """
-    SELECT f.id, f.current_version, v.content_hash FROM flows f
+    SELECT f.id, f.current_version, v.content_hash, v.origin FROM flows f
       JOIN flow_versions v ON v.id = f.current_version_id
      WHERE f.slug = $1 AND f.account_id IS NOT DISTINCT FROM $2 FOR UPDATE OF f
 """
@@ -96,8 +96,8 @@ _UPDATE_FLOW = f"""
      WHERE id = $5
 """
 _INSERT_VERSION = """
-    INSERT INTO flow_versions (id, flow_id, version, body, source, content_hash)
-    VALUES ($1, $2, $3, $4::jsonb, $5, $6)
+    INSERT INTO flow_versions (id, flow_id, version, body, source, content_hash, origin)
+    VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7)
 """
 _LEARN_WORDS = f"""
     INSERT INTO flow_lexicon (lexeme)
@@ -215,9 +215,17 @@ def _search_args(body: dict[str, Any]) -> tuple[str, str, str, str]:
 
 
 async def save(
-    conn: Conn, *, account_id: uuid.UUID | None, body: dict[str, Any], source: str, content_hash: str
+    conn: Conn,
+    *,
+    account_id: uuid.UUID | None,
+    body: dict[str, Any],
+    source: str,
+    content_hash: str,
+    origin: str,
+    keep_others: bool = False,
 ) -> tuple[uuid.UUID, uuid.UUID, int, bool]:
-    """Store a flow as its new current version unless its current one has the same content.
+    """Store a flow as its new current version unless its current one has the same content (or, with
+    `keep_others`, came from another origin: an engineer's edit of a starter flow stays).
 
     Returns (flow id, version id, version, changed). Run it inside storage.raw.transaction.
     """
@@ -233,12 +241,14 @@ async def save(
             _INSERT_FLOW, *search, flow_id, slug, account_id, body["title"], body["domain"], tags, clients,
             version_id,
         )  # fmt: skip
-    elif row["content_hash"] == content_hash:
+    elif row["content_hash"] == content_hash or (keep_others and row["origin"] != origin):
         current_id = await conn.fetchval("SELECT current_version_id FROM flows WHERE id = $1", row["id"])
         return row["id"], current_id, row["current_version"], False
     else:
         flow_id, number = row["id"], row["current_version"] + 1
-    await conn.execute(_INSERT_VERSION, version_id, flow_id, number, json.dumps(body), source, content_hash)
+    await conn.execute(
+        _INSERT_VERSION, version_id, flow_id, number, json.dumps(body), source, content_hash, origin
+    )
     if number > 1:
         await conn.execute(
             _UPDATE_FLOW, *search, flow_id, body["title"], body["domain"], tags, clients, number, version_id

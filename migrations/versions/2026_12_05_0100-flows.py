@@ -73,6 +73,9 @@ def upgrade() -> None:
         sa.Column("body", JSONB(), nullable=False),
         sa.Column("source", sa.Text(), nullable=False),
         sa.Column("content_hash", sa.String(64), nullable=False),
+        # Where it came from: "starter" (shipped with FlowPilot), "cli", "api". A newer starter flow replaces
+        # only a starter version, never one an engineer imported over it.
+        sa.Column("origin", sa.String(20), nullable=False, server_default="import"),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=_now(), nullable=False),
         sa.ForeignKeyConstraint(
             ["flow_id"], ["flows.id"], name="fk_flow_versions_flow_id_flows", ondelete="CASCADE"
