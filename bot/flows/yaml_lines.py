@@ -83,7 +83,24 @@ def _build(
         return _mapping(node, path, parsed, scalar, budget)
     if isinstance(node, yaml.SequenceNode):
         return [_build(item, (*path, i), parsed, scalar, budget) for i, item in enumerate(node.value)]
-    return scalar(node)
+    value = scalar(node)
+    if isinstance(value, str) and not _storable(value):
+        parsed.faults.append((node.start_mark.line + 1, f"{dotted(path) or 'the document'}: {NOT_TEXT}"))
+        return ""
+    return value
+
+
+NOT_TEXT = "holds a NUL or an unpaired surrogate character, which text cannot store"
+
+
+def _storable(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _mapping(
