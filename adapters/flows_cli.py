@@ -20,9 +20,10 @@ from bot.flows.mermaid import mermaid
 from bot.flows.validate import Checked, validate
 from bot.settings import Settings
 
-SUFFIXES = (".yaml", ".yml", ".json")
+# In a folder, YAML files are flows (flows/schema.json beside them is not); a JSON flow is named on its own.
+SUFFIXES = (".yaml", ".yml")
 
-NO_FILES = "no flow files (.yaml, .yml, .json) in {paths}"
+NO_FILES = "no flow files (.yaml, .yml) in {paths}"
 NOT_FOUND = "{path}: no such file or folder"
 BAD_ACCOUNT = "--account must be platform:workspace (e.g. slack:T01234567), not {value!r}"
 UNKNOWN_ACCOUNT = "no account {value!r} has used FlowPilot yet"

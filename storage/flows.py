@@ -120,8 +120,10 @@ _COUNT = """
 """
 
 # Weights of where a word was found (tsvector weights A, B, C); a misspelt word counts by its similarity.
-# A flow holding three of the intake's words in its title scores 1; an intake of one or two words is
-# judged by those alone, so "vpn" alone can still find the VPN flow.
+# 85% of the score is how many of the intake's words the flow holds, and where: three in its title is full
+# marks, and an intake of one or two words is judged by those alone, so "vpn" alone still finds the VPN
+# flow. 15% is how much of the flow's title the intake covers: of two flows holding the same words, the one
+# about just that ("Mapped drive missing") ranks above the broader one ("New user is missing access").
 CANDIDATES = f"""
     WITH words AS (
         SELECT DISTINCT lexeme AS word FROM unnest(tsvector_to_array(to_tsvector('english', $2))) AS lexeme
@@ -145,17 +147,24 @@ CANDIDATES = f"""
            AND (cardinality(f.clients) = 0 OR lower($3::text) = ANY(f.clients))
     ),
     scored AS (
-        SELECT m.*, (
-            SELECT coalesce(sum(best), 0) FROM (
+        SELECT m.*, hits.raw, title.terms AS title_terms, title.hits AS title_hits
+          FROM matched m,
+          LATERAL (
+            SELECT coalesce(sum(best), 0) AS raw FROM (
                 SELECT max(meant.sim * CASE WHEN 'A' = ANY(u.weights) THEN 1.0
                                             WHEN 'B' = ANY(u.weights) THEN 0.7 ELSE 0.4 END) AS best
                   FROM unnest(m.search) AS u JOIN meant ON meant.term = u.lexeme
                  GROUP BY meant.word) AS per_word
-        ) AS raw
-          FROM matched m
+          ) AS hits,
+          LATERAL (
+            SELECT count(*) FILTER (WHERE 'A' = ANY(u.weights)) AS terms,
+                   count(*) FILTER (WHERE 'A' = ANY(u.weights) AND u.lexeme IN (SELECT term FROM meant)) AS hits
+              FROM unnest(m.search) AS u
+          ) AS title
     )
     SELECT id, slug, title, current_version, current_version_id,
-           least(1.0, raw / greatest(1, least((SELECT count(*) FROM words), 3)))::float8 AS score
+           (0.85 * least(1.0, raw / greatest(1, least((SELECT count(*) FROM words), 3)))
+            + 0.15 * title_hits::float8 / greatest(title_terms, 1))::float8 AS score
       FROM scored ORDER BY score DESC, slug LIMIT $4
 """
 

@@ -44,14 +44,15 @@ async def test_validate_prints_every_fault_with_its_line_and_exits_1(tmp_path: P
     _write(tmp_path / "lib", "good.yaml", GOOD)
     bad = GOOD.replace("start: owa", "start: owb").replace("next: tier2}", "next: tier3}")
     _write(tmp_path / "lib" / "sub", "bad.yml", bad)
-    _write(tmp_path / "lib" / "sub", "copy.json", GOOD)  # YAML in a .json file: the same flow again
+    _write(tmp_path / "lib" / "sub", "copy.yml", GOOD)  # the same flow again
+    _write(tmp_path / "lib", "schema.json", "{}")  # not a flow: a folder's flows are its YAML files
 
     result = await flowpilot(tmp_path, None, "validate", "lib")
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
         "lib/sub/bad.yml:9: start: unknown node 'owb'",
         "lib/sub/bad.yml:16: nodes.owa.options[1].next: unknown node 'tier3'",
-        "lib/sub/copy.json:1: flow id 'm365-outlook-password-loop' is also in lib/good.yaml",
+        "lib/sub/copy.yml:1: flow id 'm365-outlook-password-loop' is also in lib/good.yaml",
     ]
     ok = await flowpilot(tmp_path, None, "validate", "lib/good.yaml")
     assert (ok.returncode, ok.stdout.strip()) == (0, "1 flow valid")
