@@ -69,6 +69,7 @@ CASES = [
     ("duplicate node id", GOOD + "  owa: {type: ai}\n", 25, "node id 'owa' is written twice"),
     ("duplicate key", _with("domain: m365\n", "domain: m365\ndomain: other\n"), 5, "key 'domain' is written twice"),
     ("YAML 1.1 boolean key", _with("  tier2:", "  on:").replace("next: tier2", "next: 'on'"), 24, "key 'on' is read as a boolean"),
+    ("a password in a command", _with("command: cmdkey /list | findstr MicrosoftOffice16", 'command: net use \\\\fs01\\shared /user:acme\\admin "Winter2025!x"'), 20, "looks like a password written into the flow"),
     ("goto_flow to itself", GOOD.replace("{type: ai, hint: Consider Conditional Access}", "{type: goto_flow, flow: m365-outlook-password-loop}"), 23, "goto_flow jumps to this same flow"),
 ]  # fmt: skip
 
