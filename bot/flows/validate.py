@@ -70,8 +70,8 @@ def validate(text: str, *, file: str = "<flow>") -> Checked:
     parsed = parse(text)
     problems = list(parsed.faults)
     flow = None
-    if parsed.data is not None and not isinstance(parsed.data, dict):
-        problems.append((1, NOT_A_MAPPING))
+    if (parsed.data is not None or not problems) and not isinstance(parsed.data, dict):
+        problems.append((1, NOT_A_MAPPING))  # a list, a number, or nothing but `null`
     elif parsed.data is not None:
         flow, shape = _shape(parsed)
         problems += shape + list(_graph(parsed))

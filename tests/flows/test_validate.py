@@ -55,6 +55,7 @@ def test_a_sound_flow_passes() -> None:
 CASES = [
     ("bad YAML", _with("  owa:\n", "  owa: [\n"), 13, "not valid YAML"),
     ("not a mapping", "- just\n- a list\n", 1, "a flow is a mapping"),
+    ("only null", "null\n", 1, "a flow is a mapping"),
     ("empty file", "", 1, "empty"),
     ("unknown field", _with("    type: question\n", "    type: question\n    colour: red\n"), 13, "nodes.owa.colour: unknown field"),
     ("missing text", _with("    text: Does Outlook on the web work?\n", ""), 11, "nodes.owa: missing field 'text'"),
