@@ -18,13 +18,18 @@ from .test_validate import GOOD
 
 
 async def flowpilot(cwd: Path, db_url: str | None, *args: str) -> subprocess.CompletedProcess[str]:
+    """`flowpilot flows ARGS…` in a clean environment."""
+    return await command(cwd, db_url, "flows", *args)
+
+
+async def command(cwd: Path, db_url: str | None, *args: str) -> subprocess.CompletedProcess[str]:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(cwd)}
     env["FLOWPILOT_DATA_DIR"] = str(cwd / "data")
     if db_url:
         env["DATABASE_URL"] = db_url
     return await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "adapters.cli", "flows", *args],
+        [sys.executable, "-m", "adapters.cli", *args],
         env=env,
         cwd=cwd,
         capture_output=True,
@@ -153,3 +158,14 @@ async def test_an_account_hides_a_shared_flow_and_shows_it_again(tmp_path: Path,
     )
     listed = await flowpilot(tmp_path, db_url, "list", "--account", "slack:T-ACME")
     assert "m365-outlook-password-loop" in listed.stdout
+
+
+async def test_migrate_stocks_the_starter_library(tmp_path: Path, db_url: str) -> None:
+    migrated = await command(tmp_path, db_url, "migrate")
+    assert migrated.returncode == 0, migrated.stderr
+    listed = await flowpilot(tmp_path, db_url, "list")
+    slugs = [line.split()[0] for line in listed.stdout.splitlines()[1:]]
+    assert len(slugs) >= 15 and "m365-outlook-password-prompts" in slugs
+    assert all(
+        line.split()[2] == "all" for line in listed.stdout.splitlines()[1:]
+    )  # they serve every account
