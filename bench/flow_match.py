@@ -175,7 +175,12 @@ async def _top_hits(library: FlowLibrary, account: Any) -> int:
 
 
 async def flow_matching(ctx: Context) -> list[Row]:
-    url = await h.fresh_database(ctx.admin_url)
+    return await measure(admin_url=ctx.admin_url, quick=ctx.quick)
+
+
+async def measure(*, admin_url: str, quick: bool) -> list[Row]:
+    """The flowmatch rows, in a fresh database on the server `admin_url` names."""
+    url = await h.fresh_database(admin_url)
     await upgrade_to_head(url)
     engine = create_engine(url, pool_size=4, max_overflow=0)
     try:
@@ -183,9 +188,9 @@ async def flow_matching(ctx: Context) -> list[Row]:
         await stock(library)
         account = await library.account_id(platform="slack", workspace_id=h.TEAM, create=True)
         intakes = _intakes(random.Random(11))
-        queries = QUERIES // 5 if ctx.quick else QUERIES
+        queries = QUERIES // 5 if quick else QUERIES
         small = await _time(library, account, intakes, queries)
-        count = QUICK_FLOWS if ctx.quick else FLOWS
+        count = QUICK_FLOWS if quick else FLOWS
         started = time.perf_counter()
         await _load(library, count)
         load_s = time.perf_counter() - started
