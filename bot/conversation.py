@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +66,10 @@ class _TurnInput:
     loaded: Loaded[SessionState]
 
 
+# What answers a new session first: Claude (Conversation._claude_turn) or the flow it starts on.
+FirstTurn = Callable[[uuid.UUID, Actor, Any, Turn], AsyncIterator[Event]]  # Any: a _TurnInput
+
+
 class Conversation:
     """Starting a session and the conversation turns: messages, answers, marked steps, Claude's replies."""
 
@@ -94,7 +98,8 @@ class Conversation:
     def _prepare(self, text: str, attachments: Any) -> PreparedInput:
         return prepare_input(text, attachments, psa_enabled=self._psa_enabled)
 
-    async def start(self, command: StartSession) -> AsyncIterator[Event]:
+    async def start(self, command: StartSession, *, first: FirstTurn | None = None) -> AsyncIterator[Event]:
+        """Start a session; its first answer is Claude's, or `first`'s (a flow's first node)."""
         if self._claude is None:  # a session nobody can answer would be a dead end: none is made
             raise NotConfigured(msg.CLAUDE_NOT_CONFIGURED)
         prepared = self._prepare(command.text, command.attachments)
@@ -102,11 +107,11 @@ class Conversation:
         session_id = uuid.uuid4()
         # The process's lock for the new session is taken before the session exists, like every turn's.
         async with self._lease.local.hold(session_id, timeout=self._lease.wait_seconds):
-            async for event in self._start_locked(command, prepared, session_id):
+            async for event in self._start_locked(command, prepared, session_id, first or self._claude_turn):
                 yield event
 
     async def _start_locked(
-        self, command: StartSession, prepared: PreparedInput, session_id: uuid.UUID
+        self, command: StartSession, prepared: PreparedInput, session_id: uuid.UUID, first: FirstTurn
     ) -> AsyncIterator[Event]:
         actor = command.actor
         try:
@@ -174,7 +179,7 @@ class Conversation:
             yield SessionStarted(session_id, prefetched.before)
             for note in prepared.notes:
                 yield Notice(session_id, note)
-            async for event in self._claude_turn(session_id, actor, prefetched, turn):
+            async for event in first(session_id, actor, prefetched, turn):
                 yield event
 
     # ── conversation ───────────────────────────────────────────────────────────────────────────────
@@ -271,6 +276,29 @@ class Conversation:
         if prefetched is not None:
             async for event in self._claude_turn(command.session_id, command.actor, prefetched, turn):
                 yield event
+
+    async def hand_over(
+        self, loaded: Loaded[SessionState], *, actor: Actor, turn: Turn, note: str
+    ) -> AsyncIterator[Event]:
+        """Give the session to Claude with FlowPilot's `note` (a flow ended or was left): the note is saved as
+        the session's next step and Claude answers it, under the turn's lease."""
+        async with raw.autocommit(self._db) as db:
+            loaded.session.awaiting_reply = True
+            await self._record(db, loaded, kind="flow", content=note)
+            prefetched = await self._turn_input(db, loaded)
+        async for event in self._claude_turn(loaded.session.id, actor, prefetched, turn):
+            yield event
+
+    async def save_step(
+        self,
+        conn: raw.Conn,
+        loaded: Loaded[SessionState],
+        step: dict[str, Any],
+        *,
+        tell: tuple[str, str] | None = None,
+    ) -> AISessionStep:
+        """The session's changes with its next step (see _save_step), for the flow's steps."""
+        return await self._save_step(conn, loaded, step, tell=tell)
 
     async def _record(self, conn: raw.Conn, loaded: Loaded[SessionState], **step: Any) -> None:
         """Save what the engineer said or did as the session's next step, with the session's changes (the

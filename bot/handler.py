@@ -35,6 +35,7 @@ from .commands import (
     EditTriage,
     Escalate,
     GetStatus,
+    LeaveFlow,
     MarkAction,
     Pause,
     Rate,
@@ -51,6 +52,7 @@ from .conversation import Conversation
 from .errors import DatabaseUnavailable, FlowPilotError, InternalError, SessionBusy, ShuttingDown
 from .events import AssistantTurn, DraftView, Event, Notice, SessionStarted, SessionView, TriageChanged
 from .failures import failure_notice, input_saved_after
+from .flow_steps import FlowSource, FlowSteps
 from .handoffs import Handoffs
 from .history import PromptHistory
 from .identities import Identities
@@ -79,6 +81,7 @@ class SessionHandler:
         psa_enabled: bool = False,
         outputs: ResolutionOutputGenerator | None = None,
         limits: Limits | None = None,
+        flows: FlowSource | None = None,
     ) -> None:
         self._db = db
         self.owner = uuid.uuid4()
@@ -114,12 +117,21 @@ class SessionHandler:
             owner=self.owner,
         )
         self._lifecycle = Lifecycle(db=db, sessions=self._sessions)
+        # A flow's steps come first: what is not a flow's goes on to the conversation.
+        self._flows = FlowSteps(
+            db=db,
+            library=flows,
+            sessions=self._sessions,
+            conversation=self._conversation,
+            handoffs=self._handoffs,
+        )
         # Which handler applies each command (with the turn it took, for those that need it).
-        c, t, h, life = self._conversation, self._triage, self._handoffs, self._lifecycle
+        c, t, h, life, f = self._conversation, self._triage, self._handoffs, self._lifecycle, self._flows
         self._routes: dict[type[SessionCommand], Callable[[Any, Turn], AsyncIterator[Event]]] = {
-            UserMessage: c.user_message,
-            AnswerQuestion: c.answer,
-            MarkAction: c.mark_action,
+            UserMessage: f.user_message,
+            AnswerQuestion: f.answer,
+            MarkAction: f.mark_action,
+            LeaveFlow: f.leave,
             RetryTurn: c.retry,
             DraftHandoff: h.draft,
             EditTriage: lambda cmd, _turn: t.edit(cmd),
@@ -153,7 +165,8 @@ class SessionHandler:
 
     async def _apply(self, command: Command, run: _Run) -> AsyncGenerator[Event, None]:
         if isinstance(command, StartSession):
-            async for event in self._conversation.start(command):
+            starting = self._flows.start(command) if command.flow else self._conversation.start(command)
+            async for event in starting:
                 if isinstance(event, SessionStarted):
                     run.session_id = event.session_id
                 run.input_saved = input_saved_after(event, run.input_saved)
