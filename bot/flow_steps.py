@@ -19,11 +19,14 @@ from storage import notify, raw
 from storage.state import SessionState
 
 from . import messages as msg
+from .claude import ClaudeClient
 from .claude_answer import header_changed
 from .commands import Actor, AnswerQuestion, DraftHandoff, LeaveFlow, MarkAction, StartSession, UserMessage
 from .conversation import Conversation
 from .errors import AlreadyAnswered, InvalidTransition, NotFound
-from .events import ActionMarked, AssistantTurn, Event, QuestionAnswered, TriageChanged
+from .events import ActionMarked, AssistantTurn, Event, QuestionAnswered, SessionView, TriageChanged
+from .flow_match import FlowMatch
+from .flow_text import FlowText
 from .flows import track
 from .flows.model import Flow
 from .flows.runner import (
@@ -41,7 +44,9 @@ from .flows.runner import (
     enter,
 )
 from .handoffs import Handoffs
+from .history import PromptHistory
 from .lane import Action, Question, TaskLane
+from .limits import RateLimiter
 from .schemas import HandoffKind
 from .session_core import Loaded, Sessions, now, release_with, require_active, touch
 from .turn_lease import Turn
@@ -67,6 +72,10 @@ class FlowSource(Protocol):
 
     async def count(self, version_id: uuid.UUID, *, event: Any, node: str | None = None) -> None: ...
 
+    async def candidates(
+        self, *, account_id: uuid.UUID, text: str, client_name: str | None, limit: int = 5
+    ) -> list[Any]: ...
+
 
 class FlowSteps:
     """The commands of a session a flow guides; anything else goes on to the conversation."""
@@ -79,19 +88,27 @@ class FlowSteps:
         sessions: Sessions,
         conversation: Conversation,
         handoffs: Handoffs,
+        claude: ClaudeClient | None,
+        history: PromptHistory,
+        claude_turns: RateLimiter,
+        psa_enabled: bool = False,
     ) -> None:
-        self._db = db
-        self._library = library
-        self._sessions = sessions
-        self._conversation = conversation
+        self.db = db
+        self.library = library
+        self.sessions = sessions
+        self.conversation = conversation
         self._handoffs = handoffs
+        self.match = FlowMatch(steps=self, claude=claude, claude_turns=claude_turns)
+        self.text = FlowText(
+            steps=self, claude=claude, history=history, claude_turns=claude_turns, psa_enabled=psa_enabled
+        )
 
     # ── starting on a flow ─────────────────────────────────────────────────────────────────────────
     async def start(self, command: StartSession) -> AsyncIterator[Event]:
         """A session that starts on `command.flow`: its first node answers the intake, not Claude."""
         assert command.flow is not None
         library = self._require_library()
-        account = await self._sessions.identities.account(None, command.actor, create=True)
+        account = await self.sessions.identities.account(None, command.actor, create=True)
         assert account is not None
         found = await library.current(account_id=account.id, slug_or_id=command.flow.strip())
         if found is None:
@@ -106,21 +123,21 @@ class FlowSteps:
             loaded.session.matched_flow_id = getattr(ref, "flow_id", None)
             await library.count(ref.version_id, event="started")
             step = enter(flow, ref.version_id)
-            async for event in self._arrive(
+            async for event in self.arrive(
                 loaded, step, ref=ref, actor=actor, turn=turn, before=prefetched.before
             ):
                 yield event
 
-        async for event in self._conversation.start(command, first=first):
+        async for event in self.conversation.start(command, first=first):
             yield event
 
     # ── answers ────────────────────────────────────────────────────────────────────────────────────
     async def answer(self, command: AnswerQuestion, turn: Turn) -> AsyncIterator[Event]:
         if not track.is_flow_id(command.question_id):
-            async for event in self._conversation.answer(command, turn):
+            async for event in self.conversation.answer(command, turn):
                 yield event
             return
-        loaded, lane, flow, ref = await self._at_node(command.actor, command.session_id, turn)
+        loaded, lane, flow, ref = await self.at_node(command.actor, command.session_id, turn)
         q = lane.question(command.question_id)
         if q is None:
             raise InvalidTransition(msg.QUESTION_CLOSED)
@@ -134,7 +151,7 @@ class FlowSteps:
         answered = lane.question(q.id)
         assert answered is not None
         yield QuestionAnswered(command.session_id, lane.step_order, answered.view(), 0)
-        async for event in self._step(
+        async for event in self.advanced(
             loaded,
             lane,
             flow,
@@ -148,10 +165,10 @@ class FlowSteps:
 
     async def mark_action(self, command: MarkAction, turn: Turn) -> AsyncIterator[Event]:
         if not track.is_flow_id(command.action_id):
-            async for event in self._conversation.mark_action(command, turn):
+            async for event in self.conversation.mark_action(command, turn):
                 yield event
             return
-        loaded, lane, flow, ref = await self._at_node(command.actor, command.session_id, turn)
+        loaded, lane, flow, ref = await self.at_node(command.actor, command.session_id, turn)
         a = lane.action(command.action_id)
         if a is None:
             raise InvalidTransition(msg.ACTION_UNKNOWN)
@@ -164,49 +181,35 @@ class FlowSteps:
         assert marked is not None
         yield ActionMarked(command.session_id, lane.step_order, marked.view())
         said = f'Suggested step "{a.text}": {result}'
-        async for event in self._step(
+        async for event in self.advanced(
             loaded, lane, flow, ref, Marked(command.outcome), actor=command.actor, turn=turn, said=said
         ):
             yield event
 
     async def user_message(self, command: UserMessage, turn: Turn) -> AsyncIterator[Event]:
-        """Free text on a flow node: Claude takes the session over with the path walked (the flow is left)."""
+        """Free text: on a flow node Claude maps it to one of the node's answers or leaves the flow
+        (bot.flow_text); otherwise it is the conversation's."""
         on_flow = await self._peek_on_flow(command.session_id, turn)
-        if not on_flow:
-            async for event in self._conversation.user_message(command, turn):
-                yield event
-            return
-        loaded = await self._sessions.load_copy(command.actor, command.session_id, turn)
-        require_active(loaded.session)
-        await self._left(loaded.session, node=loaded.session.flow_node)
-        note = track.handover_note(loaded.session, why="the engineer answered in their own words")
-        async with raw.autocommit(self._db) as db:
-            loaded.session.awaiting_reply = True
-            loaded.session.step_count += 1
-            await self._conversation.save_step(
-                db,
-                loaded,
-                {"role": "user", "user_id": loaded.user.id, "kind": "flow", "content": note},
-            )
-        async for event in self._conversation.user_message(command, turn):
+        handler = self.text.user_message if on_flow else self.conversation.user_message
+        async for event in handler(command, turn):
             yield event
 
     async def leave(self, command: LeaveFlow, turn: Turn) -> AsyncIterator[Event]:
-        loaded = await self._sessions.load_copy(command.actor, command.session_id, turn)
+        loaded = await self.sessions.load_copy(command.actor, command.session_id, turn)
         s = loaded.session
         require_active(s)
         if not track.on_flow(s):
             raise InvalidTransition(msg.FLOW_NOT_ON)
-        await self._left(s, node=s.flow_node)
+        await self.left(s, node=s.flow_node)
         note = track.handover_note(s, why="the engineer left it")
-        async for event in self._conversation.hand_over(loaded, actor=command.actor, turn=turn, note=note):
+        async for event in self.conversation.hand_over(loaded, actor=command.actor, turn=turn, note=note):
             yield event
 
     # ── moving through the flow ────────────────────────────────────────────────────────────────────
-    async def _at_node(
+    async def at_node(
         self, actor: Actor, session_id: uuid.UUID, turn: Turn
     ) -> tuple[Loaded[SessionState], TaskLane, Flow, Any]:
-        loaded = await self._sessions.load_copy(actor, session_id, turn)
+        loaded = await self.sessions.load_copy(actor, session_id, turn)
         s = loaded.session
         require_active(s)
         if not track.on_flow(s):
@@ -215,7 +218,7 @@ class FlowSteps:
         ref, flow = await self._require_library().version(s.flow_version_id)
         return loaded, TaskLane.from_json(s.pending_task_lane), flow, ref
 
-    async def _step(
+    async def advanced(
         self,
         loaded: Loaded[SessionState],
         lane: TaskLane,
@@ -225,11 +228,12 @@ class FlowSteps:
         *,
         actor: Actor,
         turn: Turn,
-        said: str,
+        said: str | None,
+        before: SessionView | None = None,
     ) -> AsyncIterator[Event]:
+        """Move the flow on by `answer` (`said`: the answer as the engineer's step, None when their own words
+        were saved already) and show where it leads."""
         s = loaded.session
-        async with raw.autocommit(self._db) as db:
-            before = await self._sessions.view_of(db, loaded)
         try:
             step = advance(flow, track.position(s), answer)
         except FlowError as err:
@@ -237,15 +241,17 @@ class FlowSteps:
             raise InvalidTransition(msg.QUESTION_CLOSED) from None
         touch(s, now())
         s.pending_task_lane = lane.to_json()
-        s.step_count += 1
-        async with raw.autocommit(self._db) as db:
-            await self._conversation.save_step(
-                db, loaded, {"role": "user", "user_id": loaded.user.id, "kind": "answer", "content": said}
-            )
-        async for event in self._arrive(loaded, step, ref=ref, actor=actor, turn=turn, before=before):
+        async with raw.autocommit(self.db) as db:
+            if before is None:
+                before = await self.sessions.view_of(db, loaded)
+            if said is not None:
+                s.step_count += 1
+                step_row = {"role": "user", "user_id": loaded.user.id, "kind": "answer", "content": said}
+                await self.conversation.save_step(db, loaded, step_row)
+        async for event in self.arrive(loaded, step, ref=ref, actor=actor, turn=turn, before=before):
             yield event
 
-    async def _arrive(
+    async def arrive(
         self, loaded: Loaded[SessionState], step: Step, *, ref: Any, actor: Actor, turn: Turn, before: Any
     ) -> AsyncIterator[Event]:
         """Show where the flow has got to: its next question or action, or what its end does."""
@@ -261,9 +267,9 @@ class FlowSteps:
             async for event in self._goto(loaded, end, actor=actor, turn=turn, before=before):
                 yield event
         elif isinstance(end, AiEnd):
-            await self._left(s, node=None)
+            await self.left(s, node=None)
             note = track.handover_note(s, why="it hands over to you here", hint=end.hint)
-            async for event in self._conversation.hand_over(loaded, actor=actor, turn=turn, note=note):
+            async for event in self.conversation.hand_over(loaded, actor=actor, turn=turn, note=note):
                 yield event
         else:
             assert isinstance(end, ResolutionEnd | EscalateEnd)
@@ -286,11 +292,11 @@ class FlowSteps:
         s.confidence_tier = "guided"
         message = "\n\n".join([*step.shown, f"{track.title(s)} · step {s.flow_step}"])
         release_with(s)
-        async with raw.autocommit(self._db) as db:
-            after = await self._sessions.view_of(db, loaded)
+        async with raw.autocommit(self.db) as db:
+            after = await self.sessions.view_of(db, loaded)
             changed = header_changed(before, after)
             change = notify.SessionChange(s.id, "triage", actor.origin, actor.platform)
-            saved = await self._conversation.save_step(
+            saved = await self.conversation.save_step(
                 db,
                 loaded,
                 {
@@ -315,17 +321,17 @@ class FlowSteps:
         s = loaded.session
         found = await self._require_library().current(account_id=s.account_id, slug_or_id=end.slug)
         if found is None:
-            await self._left(s, node=s.flow_node)
+            await self.left(s, node=s.flow_node)
             note = track.handover_note(
                 s, why=f"it leads to the flow {end.slug!r}, which this workspace lacks"
             )
-            async for event in self._conversation.hand_over(loaded, actor=actor, turn=turn, note=note):
+            async for event in self.conversation.hand_over(loaded, actor=actor, turn=turn, note=note):
                 yield event
             return
         ref, flow = found
         await self._require_library().count(ref.version_id, event="started")
         step = enter(flow, ref.version_id, path=track.position(s).path)
-        async for event in self._arrive(loaded, step, ref=ref, actor=actor, turn=turn, before=before):
+        async for event in self.arrive(loaded, step, ref=ref, actor=actor, turn=turn, before=before):
             yield event
 
     async def _draft(
@@ -348,9 +354,9 @@ class FlowSteps:
         s.flow_node = None  # the flow's path is done; the draft (and the session) go on without it
         s.pending_task_lane = None
         lines = [*step.shown, msg.FLOW_RESOLVED if kind == "resolve" else msg.FLOW_ESCALATES]
-        async with raw.autocommit(self._db) as db:
+        async with raw.autocommit(self.db) as db:
             s.step_count += 1
-            await self._conversation.save_step(
+            await self.conversation.save_step(
                 db, loaded, {"role": "assistant", "kind": "flow", "content": "\n\n".join(lines)}
             )
         yield AssistantTurn(s.id, s.step_count, "\n\n".join(lines), (), (), s.confidence_tier)
@@ -358,7 +364,7 @@ class FlowSteps:
         async for event in self._handoffs.draft(command, turn):
             yield event
 
-    async def _left(self, s: SessionState, *, node: str | None) -> None:
+    async def left(self, s: SessionState, *, node: str | None) -> None:
         """The session stops following its flow (counted as left at `node` when the engineer left it)."""
         if s.flow_version_id is not None and node is not None:
             await self._require_library().count(s.flow_version_id, event="left", node=node)
@@ -369,7 +375,7 @@ class FlowSteps:
     async def _peek_on_flow(self, session_id: uuid.UUID, turn: Turn) -> bool:
         """Whether a flow guides the session, from the row the lease returned (read once, if it did not)."""
         if turn.row is None:
-            async with raw.autocommit(self._db) as conn:
+            async with raw.autocommit(self.db) as conn:
                 state = await raw.session_copy(conn, session_id)
             if state is None:
                 return False
@@ -377,6 +383,6 @@ class FlowSteps:
         return turn.row.get("flow_node") is not None and turn.row.get("flow_version_id") is not None
 
     def _require_library(self) -> FlowSource:
-        if self._library is None:
+        if self.library is None:
             raise InvalidTransition(msg.FLOWS_OFF)
-        return self._library
+        return self.library

@@ -124,6 +124,10 @@ class SessionHandler:
             sessions=self._sessions,
             conversation=self._conversation,
             handoffs=self._handoffs,
+            claude=claude,
+            history=history,
+            claude_turns=claude_turns,
+            psa_enabled=psa_enabled,
         )
         # Which handler applies each command (with the turn it took, for those that need it).
         c, t, h, life, f = self._conversation, self._triage, self._handoffs, self._lifecycle, self._flows
@@ -165,7 +169,7 @@ class SessionHandler:
 
     async def _apply(self, command: Command, run: _Run) -> AsyncGenerator[Event, None]:
         if isinstance(command, StartSession):
-            starting = self._flows.start(command) if command.flow else self._conversation.start(command)
+            starting = self._flows.start(command) if command.flow else self._flows.match.start(command)
             async for event in starting:
                 if isinstance(event, SessionStarted):
                     run.session_id = event.session_id
