@@ -18,6 +18,7 @@ from bot.changes import ChangeFeed
 from bot.claude import AnthropicClaude, warm_up
 from bot.deliveries import Deliveries
 from bot.events import Notice
+from bot.flows.library import FlowLibrary
 from bot.handler import SessionHandler
 from bot.settings import Settings
 from storage.embedded import EmbeddedStartError, start_embedded
@@ -55,11 +56,14 @@ class Runtime:
     deliveries: Deliveries = field(init=False)
     bindings: Bindings = field(init=False)
     feed: ChangeFeed = field(init=False)
+    # The flows every account sees or owns: listing, matching at intake, versions, counters.
+    flows: FlowLibrary = field(init=False)
 
     def __post_init__(self) -> None:
         self.deliveries = Deliveries(self.db)
         self.bindings = Bindings(self.db)
         self.feed = ChangeFeed(self.changes)
+        self.flows = FlowLibrary(self.db)
 
     @property
     def recovery_interval(self) -> float:
