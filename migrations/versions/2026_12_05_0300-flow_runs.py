@@ -5,7 +5,7 @@ slug and title (JSONB: what the header shows and what Claude is told when the fl
 matched_flow_id and match_score (the seed's names) already exist.
 
 Revision ID: 0005_flow_runs
-Revises: 0004_liveness
+Revises: 0005_flows
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0005_flow_runs"
-down_revision: str | None = "0004_liveness"
+down_revision: str | None = "0005_flows"  # chained after flows-lib's, merged into this branch
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
