@@ -162,6 +162,7 @@ async def open_runtime(
         lease_seconds=settings.lease_seconds,
         lease_wait_seconds=settings.lease_wait_seconds,
         limits=settings.limits,
+        flows=FlowLibrary(db),
     )
     changes = ChangeListener(settings.db_direct_url or url, owner=handler.owner)
     if listen:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -28,6 +28,7 @@ from .events import ActionMarked, AssistantTurn, Event, QuestionAnswered, Sessio
 from .flow_match import FlowMatch
 from .flow_text import FlowText
 from .flows import track
+from .flows.library import FlowLibrary, FlowRef
 from .flows.model import Flow
 from .flows.runner import (
     AiEnd,
@@ -54,29 +55,6 @@ from .turn_lease import Turn
 logger = logging.getLogger(__name__)
 
 
-class FlowRefLike(Protocol):
-    @property
-    def version_id(self) -> uuid.UUID: ...
-    @property
-    def slug(self) -> str: ...
-    @property
-    def title(self) -> str: ...
-
-
-class FlowSource(Protocol):
-    """What running a flow needs of the flow library (bot.flows.library.FlowLibrary)."""
-
-    async def version(self, version_id: uuid.UUID) -> tuple[Any, Flow]: ...
-
-    async def current(self, *, account_id: uuid.UUID, slug_or_id: str) -> tuple[Any, Flow] | None: ...
-
-    async def count(self, version_id: uuid.UUID, *, event: Any, node: str | None = None) -> None: ...
-
-    async def candidates(
-        self, *, account_id: uuid.UUID, text: str, client_name: str | None, limit: int = 5
-    ) -> list[Any]: ...
-
-
 class FlowSteps:
     """The commands of a session a flow guides; anything else goes on to the conversation."""
 
@@ -84,7 +62,7 @@ class FlowSteps:
         self,
         *,
         db: async_sessionmaker[AsyncSession],
-        library: FlowSource | None,
+        library: FlowLibrary | None,
         sessions: Sessions,
         conversation: Conversation,
         handoffs: Handoffs,
@@ -120,7 +98,7 @@ class FlowSteps:
         ) -> AsyncIterator[Event]:
             loaded: Loaded[SessionState] = prefetched.loaded
             loaded.session.confidence_tier = "guided"
-            loaded.session.matched_flow_id = getattr(ref, "flow_id", None)
+            loaded.session.matched_flow_id = ref.flow_id
             await library.count(ref.version_id, event="started")
             step = enter(flow, ref.version_id)
             async for event in self.arrive(
@@ -208,7 +186,7 @@ class FlowSteps:
     # ── moving through the flow ────────────────────────────────────────────────────────────────────
     async def at_node(
         self, actor: Actor, session_id: uuid.UUID, turn: Turn
-    ) -> tuple[Loaded[SessionState], TaskLane, Flow, Any]:
+    ) -> tuple[Loaded[SessionState], TaskLane, Flow, FlowRef]:
         loaded = await self.sessions.load_copy(actor, session_id, turn)
         s = loaded.session
         require_active(s)
@@ -223,7 +201,7 @@ class FlowSteps:
         loaded: Loaded[SessionState],
         lane: TaskLane,
         flow: Flow,
-        ref: Any,
+        ref: FlowRef,
         answer: Answer,
         *,
         actor: Actor,
@@ -252,7 +230,7 @@ class FlowSteps:
             yield event
 
     async def arrive(
-        self, loaded: Loaded[SessionState], step: Step, *, ref: Any, actor: Actor, turn: Turn, before: Any
+        self, loaded: Loaded[SessionState], step: Step, *, ref: FlowRef, actor: Actor, turn: Turn, before: Any
     ) -> AsyncIterator[Event]:
         """Show where the flow has got to: its next question or action, or what its end does."""
         s = loaded.session
@@ -340,7 +318,7 @@ class FlowSteps:
         step: Step,
         end: ResolutionEnd | EscalateEnd,
         *,
-        ref: Any,
+        ref: FlowRef,
         actor: Actor,
         turn: Turn,
     ) -> AsyncIterator[Event]:
@@ -382,7 +360,7 @@ class FlowSteps:
             turn.row = state.values()
         return turn.row.get("flow_node") is not None and turn.row.get("flow_version_id") is not None
 
-    def _require_library(self) -> FlowSource:
+    def _require_library(self) -> FlowLibrary:
         if self.library is None:
             raise InvalidTransition(msg.FLOWS_OFF)
         return self.library

@@ -52,7 +52,8 @@ from .conversation import Conversation
 from .errors import DatabaseUnavailable, FlowPilotError, InternalError, SessionBusy, ShuttingDown
 from .events import AssistantTurn, DraftView, Event, Notice, SessionStarted, SessionView, TriageChanged
 from .failures import failure_notice, input_saved_after
-from .flow_steps import FlowSource, FlowSteps
+from .flow_steps import FlowSteps
+from .flows.library import FlowLibrary
 from .handoffs import Handoffs
 from .history import PromptHistory
 from .identities import Identities
@@ -81,7 +82,7 @@ class SessionHandler:
         psa_enabled: bool = False,
         outputs: ResolutionOutputGenerator | None = None,
         limits: Limits | None = None,
-        flows: FlowSource | None = None,
+        flows: FlowLibrary | None = None,
     ) -> None:
         self._db = db
         self.owner = uuid.uuid4()

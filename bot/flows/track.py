@@ -8,7 +8,6 @@ left, and the note a handoff draft gets at a resolution or escalate node. Pure f
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from storage.models import AISession
@@ -68,10 +67,6 @@ def title(s: AnySession) -> str:
     return str((s.flow_path or {}).get("title", ""))
 
 
-def version(s: AnySession) -> uuid.UUID | None:
-    return s.flow_version_id
-
-
 def add_evidence(s: AnySession, items: list[dict[str, Any]]) -> None:
     """Append evidence the flow's answers gave, skipping what the header already says, within its bound."""
     current = list(s.evidence_items or [])
@@ -79,7 +74,8 @@ def add_evidence(s: AnySession, items: list[dict[str, Any]]) -> None:
     for item in items:
         text = item["text"].strip()[:EVIDENCE_TEXT_LIMIT]
         if text and text.lower() not in known and len(current) < MAX_EVIDENCE:
-            current.append({"text": text, "status": item["status"]})
+            # The engineer's own answers: kept like their manual items, so Claude's later lists never drop them.
+            current.append({"text": text, "status": item["status"], "manual": True})
             known.add(text.lower())
     if current != (s.evidence_items or []):
         s.evidence_items = current
