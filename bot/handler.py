@@ -53,7 +53,7 @@ from .errors import DatabaseUnavailable, FlowPilotError, InternalError, SessionB
 from .events import AssistantTurn, DraftView, Event, Notice, SessionStarted, SessionView, TriageChanged
 from .failures import failure_notice, input_saved_after
 from .flow_steps import FlowSteps
-from .flows.library import FlowLibrary
+from .flows.library import FlowLibrary, FlowRef
 from .handoffs import Handoffs
 from .history import PromptHistory
 from .identities import Identities
@@ -118,6 +118,7 @@ class SessionHandler:
             owner=self.owner,
         )
         self._lifecycle = Lifecycle(db=db, sessions=self._sessions)
+        self._flow_library = flows
         # A flow's steps come first: what is not a flow's goes on to the conversation.
         self._flows = FlowSteps(
             db=db,
@@ -249,6 +250,14 @@ class SessionHandler:
         await self._lease.shutdown(grace_seconds)
 
     # ── queries (no lease needed) ──────────────────────────────────────────────────────────────────
+    async def flows(self, *, actor: Actor) -> list[FlowRef]:
+        """The flows the actor's account sees (its own, and the shared ones it has not hidden)."""
+        if self._flow_library is None:
+            return []
+        account = await self._sessions.identities.account(None, actor, create=True)
+        assert account is not None
+        return await self._flow_library.visible(account_id=account.id)
+
     async def view(self, *, actor: Actor, session_id: uuid.UUID) -> SessionView:
         """The header of one session, for an actor of its account."""
         async with self._db() as db, db.begin():
