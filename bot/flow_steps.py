@@ -8,6 +8,7 @@ them with its usual rendering, and an answer to such an id comes here. Other ans
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -92,12 +93,16 @@ class FlowSteps:
         if found is None:
             raise NotFound(msg.FLOW_NOT_FOUND.format(flow=command.flow.strip()[:100]))
         ref, flow = found
+        if command.text.strip() in ("", command.flow.strip()):
+            # Started with nothing but the flow's name: its title is the problem the engineer brings.
+            command = dataclasses.replace(command, text=ref.title)
 
         async def first(
             session_id: uuid.UUID, actor: Actor, prefetched: Any, turn: Turn
         ) -> AsyncIterator[Event]:
             loaded: Loaded[SessionState] = prefetched.loaded
             loaded.session.confidence_tier = "guided"
+            loaded.session.problem_summary = loaded.session.problem_summary or ref.title
             loaded.session.matched_flow_id = ref.flow_id
             await library.count(ref.version_id, event="started")
             step = enter(flow, ref.version_id)
