@@ -20,11 +20,11 @@ from pathlib import Path
 from fakes.anthropic import FakeAnthropic
 from fakes.slack import FakeSlack
 
+from . import flows, load, scale_budget, sessions
 from . import harness as h
-from . import load, scale_budget, sessions
 from . import scenarios as sc
 
-SCENARIOS = ("ack", "overhead", "length", "streaming", "memory", "scaleout", "scalebudget")
+SCENARIOS = ("ack", "overhead", "length", "streaming", "memory", "scaleout", "scalebudget", "flows")
 
 
 def machine() -> str:
@@ -58,6 +58,7 @@ SCENARIO_RUNNERS: dict[str, Callable[[sc.Context, float | None], Awaitable[list[
     "memory": lambda ctx, _: sessions.memory(ctx),
     "scaleout": lambda ctx, tps: load.scale_out(ctx, tps),
     "scalebudget": lambda ctx, tps: scale_budget.scale_budget(ctx, tps),
+    "flows": lambda ctx, _: flows.flow_runs(ctx),
 }
 
 

@@ -126,7 +126,7 @@ class FlowMatch:
         assert result.chosen is not None
         library = self._steps.library
         assert library is not None
-        ref, flow = await library.version(picked.ref.version_id)
+        ref, flow = await self._steps.version(picked.ref.version_id)
         s.step_count += 1
         apply_turn(
             s, result.turn, s.step_count, result.usage

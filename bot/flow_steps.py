@@ -55,6 +55,8 @@ from .turn_lease import Turn
 
 logger = logging.getLogger(__name__)
 
+VERSIONS_KEPT = 256  # flow versions a process keeps parsed
+
 
 class FlowSteps:
     """The commands of a session a flow guides; anything else goes on to the conversation."""
@@ -77,6 +79,7 @@ class FlowSteps:
         self.sessions = sessions
         self.conversation = conversation
         self._handoffs = handoffs
+        self._versions: dict[uuid.UUID, tuple[FlowRef, Flow]] = {}
         self.match = FlowMatch(steps=self, claude=claude, claude_turns=claude_turns)
         self.text = FlowText(
             steps=self, claude=claude, history=history, claude_turns=claude_turns, psa_enabled=psa_enabled
@@ -198,7 +201,7 @@ class FlowSteps:
         if not track.on_flow(s):
             raise InvalidTransition(msg.QUESTION_CLOSED)
         assert s.flow_version_id is not None
-        ref, flow = await self._require_library().version(s.flow_version_id)
+        ref, flow = await self.version(s.flow_version_id)
         return loaded, TaskLane.from_json(s.pending_task_lane), flow, ref
 
     async def advanced(
@@ -364,6 +367,17 @@ class FlowSteps:
                 return False
             turn.row = state.values()
         return turn.row.get("flow_node") is not None and turn.row.get("flow_version_id") is not None
+
+    async def version(self, version_id: uuid.UUID) -> tuple[FlowRef, Flow]:
+        """A flow version, remembered: versions never change, and a button answer should not read and
+        validate its flow again (the bound keeps a process's memory small)."""
+        found = self._versions.get(version_id)
+        if found is None:
+            found = await self._require_library().version(version_id)
+            if len(self._versions) >= VERSIONS_KEPT:
+                self._versions.pop(next(iter(self._versions)))
+            self._versions[version_id] = found
+        return found
 
     def _require_library(self) -> FlowLibrary:
         if self.library is None:
