@@ -87,7 +87,10 @@ class Posted:
     def __init__(self, ctx: Context) -> None:
         self._loop = asyncio.get_running_loop()
         self._event = asyncio.Event()
-        ctx.slack.observers.append(lambda *_: self._loop.call_soon_threadsafe(self._event.set))
+        ctx.slack.observers.append(self._wake)
+
+    def _wake(self, method: str, payload: dict[str, Any], at: float) -> None:
+        self._loop.call_soon_threadsafe(self._event.set)
 
     async def until(self, probe: Callable[[], object], timeout: float = 30) -> None:
         deadline = self._loop.time() + timeout
