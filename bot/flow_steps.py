@@ -253,7 +253,8 @@ class FlowSteps:
             async for event in self._goto(loaded, end, actor=actor, turn=turn, before=before):
                 yield event
         elif isinstance(end, AiEnd):
-            await self.left(s, node=None)
+            # Where the known path runs out: counted as left there (what the flywheel reads).
+            await self.left(s, node=step.position.node)
             note = track.handover_note(s, why="it hands over to you here", hint=end.hint)
             async for event in self.conversation.hand_over(loaded, actor=actor, turn=turn, note=note):
                 yield event

@@ -39,7 +39,7 @@ PLATFORM = "teams"
 KEY = "fp"
 # A Retry's value may be longer than a Slack button's: a card carries up to about 28 KB.
 RETRY_LIMIT = 8000
-TYPED = ("resolve", "escalate", "pause", "resume", "status", "list", "help", "flows")
+TYPED = ("resolve", "escalate", "pause", "resume", "status", "list", "help", "flows", "flow")
 _MENTION = re.compile(r"<at>(.*?)</at>", re.IGNORECASE)
 
 
@@ -241,6 +241,6 @@ def typed_command(typed: Typed, *, actor: Actor, session_id: uuid.UUID) -> Sessi
             return Pause(**common)
         case "resume":
             return Resume(**common)
-        case "status":
+        case "status" | "flow":  # the header shows where the session stands in its flow
             return GetStatus(**common)
     return None

@@ -117,7 +117,7 @@ class Incoming:
                 escalation = await self._escalation_from_text(context, typed.rest)
             if command is not None:
                 self._runner.spawn(
-                    context, command, escalation=escalation, fresh_header=typed.word == "status"
+                    context, command, escalation=escalation, fresh_header=typed.word in ("status", "flow")
                 )
             return
         files = await self._files(context)

@@ -118,6 +118,8 @@ async def test_an_ai_node_hands_over_with_the_hint_and_the_walked_path(api: Api)
     assert "Consider Conditional Access and token protection" in told
     assert "Does Outlook on the web work? → Yes" in told
     assert handed["session"]["flow"] is None and handed["turn"]["message"]
+    outlook = next(s for s in await api.runtime.flows.summaries(account_id=None) if s.ref.slug == SLUG)
+    assert dict(outlook.counters.left_at) == {"explore": 1}
 
 
 async def test_free_text_is_mapped_to_an_answer_or_leaves_the_flow(api: Api) -> None:
@@ -152,6 +154,9 @@ async def test_goto_flow_jumps_and_an_escalate_node_opens_the_escalation_draft(a
     assert "Possible account compromise" in _flow_text(api)
     assert any(h["kind"] == "escalate" for h in escalated["session"]["handoffs"])
     assert ("Foreign sign-ins", "confirmed") in _evidence(escalated)
+    counters = {s.ref.slug: s.counters for s in await api.runtime.flows.summaries(account_id=None)}
+    assert (counters[SLUG].started, counters["m365-account-locked"].started) == (1, 1)
+    assert counters["m365-account-locked"].escalated == 1
 
 
 async def test_matching_at_intake_follows_the_flow_claude_picks(api: Api) -> None:
