@@ -85,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     shell = sub.add_parser("shell", help="troubleshoot in this terminal")
     shell.add_argument("--session", help="pick up an existing session by id")
     sub.add_parser("migrate", help="apply pending database migrations and exit")
+    _add_flows_parser(sub)
     package = sub.add_parser("teams-package", help="build the Teams app zip to sideload or upload")
     package.add_argument("--app-id", help="the bot's Microsoft app id (default: the configured client id)")
     package.add_argument(
@@ -163,12 +164,31 @@ def _teams_package_command(args: argparse.Namespace, settings: Settings) -> int:
     return _teams_package(args.app_id or settings.teams_client_id, args.output)
 
 
+def _add_flows_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from .flows_cli import add_parser
+
+    add_parser(sub)
+
+
+def _flows_command(args: argparse.Namespace, settings: Settings) -> int:
+    # The terminal shows the command's own output: only warnings are logged.
+    configure_logging("WARNING", secrets=credentials(settings))
+    if args.flows_command != "validate":  # validating needs no database
+        problem = _database_problem(settings)
+        if problem:
+            return _fail(problem)
+    from .flows_cli import run
+
+    return run(args, settings)
+
+
 # Each subcommand of _parser(): what it runs, given its arguments and the settings.
 _COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "serve": _serve_command,
     "migrate": _migrate_command,
     "shell": _shell_command,
     "teams-package": _teams_package_command,
+    "flows": _flows_command,
 }
 
 
@@ -299,6 +319,9 @@ async def _migrate(settings: Settings) -> int:
 
     try:
         await ready_database(settings)
+        from .flows_cli import stock_starter
+
+        await stock_starter(settings)
     except StartupError as err:
         return _fail(str(err))
     logger.info("database is at the latest migration")

@@ -19,6 +19,7 @@ from bot.claude import AnthropicClaude, warm_up
 from bot.deliveries import Deliveries
 from bot.events import Notice
 from bot.flows.library import FlowLibrary
+from bot.flows.starter import stock
 from bot.handler import SessionHandler
 from bot.settings import Settings
 from storage.embedded import EmbeddedStartError, start_embedded
@@ -164,6 +165,8 @@ async def open_runtime(
         limits=settings.limits,
         flows=FlowLibrary(db),
     )
+    if migrate:  # a process that set the database up stocks the starter flows too (idempotent)
+        await stock(FlowLibrary(db))
     changes = ChangeListener(settings.db_direct_url or url, owner=handler.owner)
     if listen:
         await changes.start()

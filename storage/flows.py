@@ -77,7 +77,7 @@ _VERSIONS = f"""
 """
 # Import: the flow row of (account, slug), locked so two imports of one flow number their versions in turn.
 _LOCK_FLOW = """
-    SELECT f.id, f.current_version, v.content_hash FROM flows f
+    SELECT f.id, f.current_version, v.content_hash, v.origin FROM flows f
       JOIN flow_versions v ON v.id = f.current_version_id
      WHERE f.slug = $1 AND f.account_id IS NOT DISTINCT FROM $2 FOR UPDATE OF f
 """
@@ -87,21 +87,34 @@ _SEARCH = """
 """
 _INSERT_FLOW = f"""
     INSERT INTO flows (id, slug, account_id, title, domain, tags, clients, current_version, current_version_id,
-                       search)
-    VALUES ($5, $6, $7, $8, $9, $10, $11, 1, $12, {_SEARCH})
+                       search, title_terms)
+    VALUES ($5, $6, $7, $8, $9, $10, $11, 1, $12, {_SEARCH}, length(to_tsvector('english', $1)))
 """
 _UPDATE_FLOW = f"""
     UPDATE flows SET title = $6, domain = $7, tags = $8, clients = $9, current_version = $10,
-                     current_version_id = $11, search = {_SEARCH}, updated_at = now()
+                     current_version_id = $11, search = {_SEARCH}, title_terms = length(to_tsvector('english', $1)),
+                     updated_at = now()
      WHERE id = $5
 """
 _INSERT_VERSION = """
-    INSERT INTO flow_versions (id, flow_id, version, body, source, content_hash)
-    VALUES ($1, $2, $3, $4::jsonb, $5, $6)
+    INSERT INTO flow_versions (id, flow_id, version, body, source, content_hash, origin)
+    VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7)
 """
-_LEARN_WORDS = f"""
-    INSERT INTO flow_lexicon (lexeme)
-    SELECT unnest(tsvector_to_array({_SEARCH})) ON CONFLICT DO NOTHING
+# The lexicon's counts follow a flow's current version: its old words are let go before the new are counted.
+# Rows are locked in lexeme order, so two imports sharing words wait for each other instead of deadlocking.
+_FORGET_WORDS = """
+    WITH old AS (
+        SELECT v.lexeme FROM flow_lexicon v
+         WHERE v.lexeme = ANY(tsvector_to_array((SELECT search FROM flows WHERE id = $1)))
+         ORDER BY v.lexeme FOR UPDATE
+    )
+    UPDATE flow_lexicon v SET flows = greatest(v.flows - 1, 0) FROM old WHERE v.lexeme = old.lexeme
+"""
+_LEARN_WORDS = """
+    INSERT INTO flow_lexicon AS v (lexeme, flows)
+    SELECT lexeme, 1 FROM unnest(tsvector_to_array((SELECT search FROM flows WHERE id = $1))) AS lexeme
+     ORDER BY lexeme
+    ON CONFLICT (lexeme) DO UPDATE SET flows = v.flows + 1
 """
 _HIDE = """
     INSERT INTO flow_account_settings (account_id, flow_id, hidden) VALUES ($1, $2, $3)
@@ -119,9 +132,17 @@ _COUNT = """
                   END
 """
 
-# Weights of where a word was found (tsvector weights A, B, C); a misspelt word counts by its similarity.
-# A flow holding three of the intake's words in its title scores 1; an intake of one or two words is
-# judged by those alone, so "vpn" alone can still find the VPN flow.
+# Weights of where a word was found (tsvector weights A, B, C); a word no flow holds is taken for a misspelling
+# of the vocabulary's nearest words ("pasword": "password"), each counting by its similarity.
+# 85% of the score is how many of the intake's words the flow holds, and where: three in its title is full
+# marks, and an intake of one or two words is judged by those alone, so "vpn" alone still finds the VPN
+# flow. 15% is how much of the flow's title the intake covers: of two flows holding the same words, the one
+# about just that ("Mapped drive missing") ranks above the broader one ("New user is missing access").
+# Speed among many flows: only words held by at most SELECTING flows pick candidates (and, when every word
+# is that common, the rarest of them), the candidates are cut to the PRE_RANKED best by ts_rank (in C), and only
+# those are scored word by word.
+SELECTING = 400
+PRE_RANKED = 50
 CANDIDATES = f"""
     WITH words AS (
         SELECT DISTINCT lexeme AS word FROM unnest(tsvector_to_array(to_tsvector('english', $2))) AS lexeme
@@ -132,30 +153,41 @@ CANDIDATES = f"""
         SELECT w.word, v.lexeme, similarity(v.lexeme, w.word)::float8
           FROM words w JOIN flow_lexicon v ON v.lexeme % w.word
          WHERE length(w.word) >= 4 AND similarity(v.lexeme, w.word) >= 0.4
+           AND NOT EXISTS (SELECT 1 FROM flow_lexicon known WHERE known.lexeme = w.word)
+    ),
+    terms AS (
+        SELECT t.term, '''' || replace(replace(t.term, '\\', '\\\\'), '''', '''''') || '''' AS quoted,
+               coalesce(v.flows, 0) AS holders,
+               row_number() OVER (ORDER BY coalesce(v.flows, 0) = 0, coalesce(v.flows, 0), t.term) AS rarest
+          FROM (SELECT DISTINCT term FROM meant) AS t LEFT JOIN flow_lexicon v ON v.lexeme = t.term
     ),
     query AS (
-        SELECT to_tsquery('simple', string_agg(DISTINCT
-                   '''' || replace(replace(term, '\\', '\\\\'), '''', '''''') || '''', ' | ')) AS q
-          FROM meant
+        SELECT to_tsquery('simple', string_agg(quoted, ' | ')
+                                    FILTER (WHERE holders <= {SELECTING} OR rarest = 1)) AS selecting,
+               to_tsquery('simple', string_agg(quoted, ' | ')) AS every
+          FROM terms
     ),
     matched AS (
-        SELECT f.id, f.slug, f.title, f.current_version, f.current_version_id, f.search
+        SELECT f.id, f.slug, f.title, f.current_version, f.current_version_id, f.search, f.title_terms
           FROM flows f, query
-         WHERE query.q IS NOT NULL AND f.search @@ query.q AND {VISIBLE}
+         WHERE query.selecting IS NOT NULL AND f.search @@ query.selecting AND {VISIBLE}
            AND (cardinality(f.clients) = 0 OR lower($3::text) = ANY(f.clients))
+         ORDER BY ts_rank('{{0.4, 0.4, 0.7, 1.0}}', f.search, query.every) DESC
+         LIMIT {PRE_RANKED}
     ),
     scored AS (
-        SELECT m.*, (
-            SELECT coalesce(sum(best), 0) FROM (
+        SELECT m.*, hits.raw, hits.title_hits FROM matched m, LATERAL (
+            SELECT coalesce(sum(best), 0) AS raw, count(*) FILTER (WHERE in_title) AS title_hits FROM (
                 SELECT max(meant.sim * CASE WHEN 'A' = ANY(u.weights) THEN 1.0
-                                            WHEN 'B' = ANY(u.weights) THEN 0.7 ELSE 0.4 END) AS best
+                                            WHEN 'B' = ANY(u.weights) THEN 0.7 ELSE 0.4 END) AS best,
+                       bool_or('A' = ANY(u.weights)) AS in_title
                   FROM unnest(m.search) AS u JOIN meant ON meant.term = u.lexeme
                  GROUP BY meant.word) AS per_word
-        ) AS raw
-          FROM matched m
+        ) AS hits
     )
     SELECT id, slug, title, current_version, current_version_id,
-           least(1.0, raw / greatest(1, least((SELECT count(*) FROM words), 3)))::float8 AS score
+           (0.85 * least(1.0, raw / greatest(1, least((SELECT count(*) FROM words), 3)))
+            + 0.15 * least(1.0, title_hits::float8 / greatest(title_terms, 1)))::float8 AS score
       FROM scored ORDER BY score DESC, slug LIMIT $4
 """
 
@@ -215,9 +247,17 @@ def _search_args(body: dict[str, Any]) -> tuple[str, str, str, str]:
 
 
 async def save(
-    conn: Conn, *, account_id: uuid.UUID | None, body: dict[str, Any], source: str, content_hash: str
+    conn: Conn,
+    *,
+    account_id: uuid.UUID | None,
+    body: dict[str, Any],
+    source: str,
+    content_hash: str,
+    origin: str,
+    keep_others: bool = False,
 ) -> tuple[uuid.UUID, uuid.UUID, int, bool]:
-    """Store a flow as its new current version unless its current one has the same content.
+    """Store a flow as its new current version unless its current one has the same content (or, with
+    `keep_others`, came from another origin: an engineer's edit of a starter flow stays).
 
     Returns (flow id, version id, version, changed). Run it inside storage.raw.transaction.
     """
@@ -233,17 +273,20 @@ async def save(
             _INSERT_FLOW, *search, flow_id, slug, account_id, body["title"], body["domain"], tags, clients,
             version_id,
         )  # fmt: skip
-    elif row["content_hash"] == content_hash:
+    elif row["content_hash"] == content_hash or (keep_others and row["origin"] != origin):
         current_id = await conn.fetchval("SELECT current_version_id FROM flows WHERE id = $1", row["id"])
         return row["id"], current_id, row["current_version"], False
     else:
         flow_id, number = row["id"], row["current_version"] + 1
-    await conn.execute(_INSERT_VERSION, version_id, flow_id, number, json.dumps(body), source, content_hash)
+    await conn.execute(
+        _INSERT_VERSION, version_id, flow_id, number, json.dumps(body), source, content_hash, origin
+    )
     if number > 1:
+        await conn.execute(_FORGET_WORDS, flow_id)
         await conn.execute(
             _UPDATE_FLOW, *search, flow_id, body["title"], body["domain"], tags, clients, number, version_id
         )
-    await conn.execute(_LEARN_WORDS, *search)
+    await conn.execute(_LEARN_WORDS, flow_id)
     return flow_id, version_id, number, True
 
 

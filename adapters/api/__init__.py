@@ -6,7 +6,7 @@ from aiohttp import web
 
 from adapters.runtime import Runtime
 
-from . import routes, sse
+from . import flow_routes, routes, sse
 from .auth import TokenBook
 from .openapi import openapi_json
 
@@ -29,3 +29,7 @@ def mount(app: web.Application, runtime: Runtime) -> None:
     r.add_post("/api/ai-sessions/{session_id}/resolve", routes.resolve)
     r.add_post("/api/ai-sessions/{session_id}/escalate", routes.escalate)
     r.add_post("/api/ai-sessions/{session_id}/rating", routes.rate)
+    r.add_get("/api/flows", flow_routes.list_flows)
+    r.add_post("/api/flows", flow_routes.post_flow)
+    r.add_get("/api/flows/{flow_id}", flow_routes.get_flow)
+    r.add_get("/api/flows/{flow_id}/versions", flow_routes.list_versions)

@@ -10,6 +10,9 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from bot.flows.model import Flow
+
+from . import flow_routes
 from .schemas import (
     DraftDeltaOut,
     DraftDone,
@@ -95,6 +98,9 @@ def _query_parameters() -> list[dict[str, Any]]:
 def document() -> dict[str, Any]:
     pairs: list[tuple[type[BaseModel], JsonSchemaMode]] = [(m, "validation") for m in REQUESTS]
     pairs += [(m, "serialization") for m in RESPONSES]
+    pairs += [(m, "validation") for m in flow_routes.REQUESTS] + [
+        (m, "serialization") for m in flow_routes.RESPONSES
+    ]
     refs, top = models_json_schema(pairs, ref_template="#/components/schemas/{model}")
     schemas = top.get("$defs", {})
 
@@ -252,6 +258,7 @@ def document() -> dict[str, Any]:
             ),
         },
     }
+    paths |= flow_routes.openapi_paths(op, json_of, ref(Flow, "validation"))
     return {
         "openapi": "3.1.0",
         "info": {

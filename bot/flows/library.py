@@ -26,6 +26,7 @@ from .model import Flow
 MATCH_TEXT_LIMIT = 2000
 
 Event = Literal["started", "resolved", "escalated", "left"]
+Origin = Literal["starter", "cli", "api"]
 
 
 @dataclass(frozen=True)
@@ -204,12 +205,27 @@ class FlowLibrary:
                 left_at=node if event == "left" else None,
             )
 
-    async def save(self, flow: Flow, *, source: str, account_id: uuid.UUID | None = None) -> Imported:
-        """Store a validated flow: a new version when its content changed, else the current one."""
-        body = body_of(flow)
+    async def save(
+        self,
+        flow: Flow,
+        *,
+        source: str,
+        account_id: uuid.UUID | None = None,
+        origin: Origin = "cli",
+    ) -> Imported:
+        """Store a validated flow: a new version when its content changed, else the current one.
+
+        A starter flow (origin "starter") never replaces a version an engineer imported over it.
+        """
         async with raw.transaction(self._db) as conn:
             flow_id, version_id, number, changed = await store.save(
-                conn, account_id=account_id, body=body, source=source, content_hash=content_hash(flow)
+                conn,
+                account_id=account_id,
+                body=body_of(flow),
+                source=source,
+                content_hash=content_hash(flow),
+                origin=origin,
+                keep_others=origin == "starter",
             )
         ref = FlowRef(flow_id=flow_id, version_id=version_id, version=number, slug=flow.id, title=flow.title)
         return Imported(ref=ref, changed=changed)

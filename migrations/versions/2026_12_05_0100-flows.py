@@ -5,7 +5,8 @@ version: title, clients, a weighted tsvector over title (A), triggers (B) and ke
 `english` text-search configuration: stemming makes "prompts", "prompting" and "prompted" one lexeme and drops
 stop words ("again and again" matches nothing), and product names such as Outlook or OneDrive pass through
 unchanged. `flow_lexicon` holds every lexeme a flow was indexed with, under a trigram index, so an intake's
-misspelt word ("pasword") is mapped to the vocabulary's nearest lexemes before the full-text match.
+misspelt word ("pasword") is mapped to the vocabulary's nearest lexemes before the full-text match; it also
+counts the flows holding each lexeme, so a word found in very many flows does not select candidates alone.
 
 Revision ID: 0005_flows
 Revises: 0004_liveness
@@ -46,6 +47,8 @@ def upgrade() -> None:
         sa.Column("current_version", sa.Integer(), nullable=False),
         sa.Column("current_version_id", sa.Uuid(), nullable=False),
         sa.Column("search", TSVECTOR(), nullable=False),
+        # Distinct lexemes of the title: how much of it an intake covers is part of the match score.
+        sa.Column("title_terms", sa.Integer(), nullable=False, server_default="0"),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=_now(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=_now(), nullable=False),
         sa.ForeignKeyConstraint(
@@ -64,7 +67,11 @@ def upgrade() -> None:
         unique=True,
         postgresql_where=sa.text("account_id IS NOT NULL"),
     )
-    op.create_index("ix_flows_search", "flows", ["search"], postgresql_using="gin")
+    # Flows are read at every intake and written rarely: no pending list, whose scan would slow each match
+    # after an import until the next vacuum.
+    op.create_index(
+        "ix_flows_search", "flows", ["search"], postgresql_using="gin", postgresql_with={"fastupdate": "off"}
+    )
     op.create_table(
         "flow_versions",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -73,6 +80,9 @@ def upgrade() -> None:
         sa.Column("body", JSONB(), nullable=False),
         sa.Column("source", sa.Text(), nullable=False),
         sa.Column("content_hash", sa.String(64), nullable=False),
+        # Where it came from: "starter" (shipped with FlowPilot), "cli", "api". A newer starter flow replaces
+        # only a starter version, never one an engineer imported over it.
+        sa.Column("origin", sa.String(20), nullable=False, server_default="import"),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=_now(), nullable=False),
         sa.ForeignKeyConstraint(
             ["flow_id"], ["flows.id"], name="fk_flow_versions_flow_id_flows", ondelete="CASCADE"
@@ -115,9 +125,14 @@ def upgrade() -> None:
     op.create_table(
         "flow_lexicon",
         sa.Column("lexeme", sa.Text(), nullable=False),
+        # How many flows' current versions hold it: a word in very many flows adds to their scores but does
+        # not select candidates by itself (matching stays fast among 10,000 flows).
+        sa.Column("flows", sa.Integer(), nullable=False, server_default="0"),
         sa.PrimaryKeyConstraint("lexeme", name="pk_flow_lexicon"),
     )
-    op.execute("CREATE INDEX ix_flow_lexicon_trgm ON flow_lexicon USING gin (lexeme gin_trgm_ops)")
+    op.execute(
+        "CREATE INDEX ix_flow_lexicon_trgm ON flow_lexicon USING gin (lexeme gin_trgm_ops) WITH (fastupdate = off)"
+    )
 
 
 def downgrade() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.errors import NotFound
@@ -95,3 +96,22 @@ async def test_counters_add_up_per_version(library: FlowLibrary) -> None:
     await library.save(flow("disk-full", "Disk full", root_cause="Temp files"), source="y")
     [summary] = await library.summaries(account_id=None)
     assert summary.counters.started == 0
+
+
+async def test_the_lexicon_counts_the_flows_holding_each_word(
+    library: FlowLibrary, db: async_sessionmaker[AsyncSession]
+) -> None:
+    async def holders(word: str) -> int | None:
+        async with db() as session:
+            found = await session.execute(
+                sa.text("SELECT flows FROM flow_lexicon WHERE lexeme = :w"), {"w": word}
+            )
+            return found.scalar_one_or_none()
+
+    await library.save(flow("zebra-labels", "Zebra label printer", keywords=("zebra",)), source="1")
+    await library.save(flow("zebra-drivers", "Zebra driver update", keywords=("zebra",)), source="1")
+    assert await holders("zebra") == 2
+    # A new version without the word lets it go; an unchanged import counts nothing twice.
+    await library.save(flow("zebra-labels", "Label printer", keywords=("label",)), source="2")
+    await library.save(flow("zebra-labels", "Label printer", keywords=("label",)), source="2")
+    assert (await holders("zebra"), await holders("label")) == (1, 1)
