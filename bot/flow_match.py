@@ -22,6 +22,7 @@ from .events import Event, Thinking
 from .flow_text import ask_with_choice, assistant_step, save_as_turn
 from .flows.runner import enter
 from .limits import RateLimiter
+from .redaction import redact
 from .session_core import Loaded
 from .turn_lease import Turn
 
@@ -71,8 +72,10 @@ class FlowMatch:
         if library is not None and command.text.strip():
             account = await self._steps.sessions.identities.account(None, command.actor, create=True)
             assert account is not None
+            # Matching reads the problem as stored: with what the engineer pasted masked.
+            text = redact(command.text[:4000]).text
             candidates = await library.candidates(
-                account_id=account.id, text=command.text[:2000], client_name=None, limit=CANDIDATES
+                account_id=account.id, text=text, client_name=None, limit=CANDIDATES
             )
         if not candidates:
             async for event in self._steps.conversation.start(command):
