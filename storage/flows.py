@@ -161,6 +161,12 @@ CANDIDATES = f"""
                row_number() OVER (ORDER BY coalesce(v.flows, 0) = 0, coalesce(v.flows, 0), t.term) AS rarest
           FROM (SELECT DISTINCT term FROM meant) AS t LEFT JOIN flow_lexicon v ON v.lexeme = t.term
     ),
+    -- Each meaning as three one-word queries, one per weight: looked up in a flow's tsvector in C.
+    weighed AS MATERIALIZED (
+        SELECT meant.word, meant.sim, to_tsquery('simple', terms.quoted || ':A') AS in_a,
+               to_tsquery('simple', terms.quoted || ':B') AS in_b, to_tsquery('simple', terms.quoted || ':C') AS in_c
+          FROM meant JOIN terms ON terms.term = meant.term
+    ),
     query AS (
         SELECT to_tsquery('simple', string_agg(quoted, ' | ')
                                     FILTER (WHERE holders <= {SELECTING} OR rarest = 1)) AS selecting,
@@ -178,11 +184,10 @@ CANDIDATES = f"""
     scored AS (
         SELECT m.*, hits.raw, hits.title_hits FROM matched m, LATERAL (
             SELECT coalesce(sum(best), 0) AS raw, count(*) FILTER (WHERE in_title) AS title_hits FROM (
-                SELECT max(meant.sim * CASE WHEN 'A' = ANY(u.weights) THEN 1.0
-                                            WHEN 'B' = ANY(u.weights) THEN 0.7 ELSE 0.4 END) AS best,
-                       bool_or('A' = ANY(u.weights)) AS in_title
-                  FROM unnest(m.search) AS u JOIN meant ON meant.term = u.lexeme
-                 GROUP BY meant.word) AS per_word
+                SELECT max(w.sim * CASE WHEN m.search @@ w.in_a THEN 1.0 WHEN m.search @@ w.in_b THEN 0.7
+                                        WHEN m.search @@ w.in_c THEN 0.4 ELSE 0 END) AS best,
+                       bool_or(m.search @@ w.in_a) AS in_title
+                  FROM weighed w GROUP BY w.word) AS per_word
         ) AS hits
     )
     SELECT id, slug, title, current_version, current_version_id,

@@ -21,6 +21,7 @@ from storage import raw, repo
 
 from ..errors import NotFound
 from .model import Flow
+from .validate import validate
 
 # The intake text matching reads: a long log paste adds nothing after its first lines but cost.
 MATCH_TEXT_LIMIT = 2000
@@ -238,7 +239,9 @@ class FlowLibrary:
         if row is None:  # deleted in between
             raise NotFound(f"There is no flow {slug_or_id!r}.")
         values = dict(row.items())
-        return Stored(ref=_ref(values), flow=_flow(values["body"]), source=values["source"])
+        # The source keeps the author's node order (JSONB sorts keys): diagrams and exports read it.
+        flow = validate(values["source"], file=slug_or_id).flow or _flow(values["body"])
+        return Stored(ref=_ref(values), flow=flow, source=values["source"])
 
     async def set_hidden(self, *, account_id: uuid.UUID, slug_or_id: str, hidden: bool = True) -> None:
         """Hide a flow from one account (a shared starter flow it does not want), or show it again."""

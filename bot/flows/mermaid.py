@@ -21,7 +21,7 @@ from .model import (
 MAX_TEXT = 80  # a diagram shows the gist; the flow file has the whole text
 
 # Mermaid reads these inside a quoted label; `#` first, as the other codes start with it.
-_ENTITIES = (("#", "#35;"), ('"', "#quot;"), ("<", "#lt;"), (">", "#gt;"), ("`", "#96;"))
+_ENTITIES = (("#", "#35;"), ('"', "#quot;"), ("<", "#lt;"), (">", "#gt;"), ("`", "#96;"), ("|", "#124;"))
 
 
 def escape(text: str) -> str:
