@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +15,7 @@ from storage.models import AISessionStep
 from storage.state import SessionState
 
 from . import messages as msg
-from .claude import ClaudeClient
+from .claude import Choice, ClaudeClient, TurnResult
 from .claude_answer import apply_turn, header_changed
 from .commands import (
     Actor,
@@ -66,8 +66,9 @@ class _TurnInput:
     loaded: Loaded[SessionState]
 
 
-# What answers a new session first: Claude (Conversation._claude_turn) or the flow it starts on.
+# What answers a new session first (Claude, or the flow it starts on), and what sees a flow's choice first.
 FirstTurn = Callable[[uuid.UUID, Actor, Any, Turn], AsyncIterator[Event]]  # Any: a _TurnInput
+Follow = Callable[[TurnResult], Awaitable[AsyncIterator[Event] | None]]
 
 
 class Conversation:
@@ -277,29 +278,6 @@ class Conversation:
             async for event in self._claude_turn(command.session_id, command.actor, prefetched, turn):
                 yield event
 
-    async def hand_over(
-        self, loaded: Loaded[SessionState], *, actor: Actor, turn: Turn, note: str
-    ) -> AsyncIterator[Event]:
-        """Give the session to Claude with FlowPilot's `note` (a flow ended or was left): the note is saved as
-        the session's next step and Claude answers it, under the turn's lease."""
-        async with raw.autocommit(self._db) as db:
-            loaded.session.awaiting_reply = True
-            await self._record(db, loaded, kind="flow", content=note)
-            prefetched = await self._turn_input(db, loaded)
-        async for event in self._claude_turn(loaded.session.id, actor, prefetched, turn):
-            yield event
-
-    async def save_step(
-        self,
-        conn: raw.Conn,
-        loaded: Loaded[SessionState],
-        step: dict[str, Any],
-        *,
-        tell: tuple[str, str] | None = None,
-    ) -> AISessionStep:
-        """The session's changes with its next step (see _save_step), for the flow's steps."""
-        return await self._save_step(conn, loaded, step, tell=tell)
-
     async def _record(self, conn: raw.Conn, loaded: Loaded[SessionState], **step: Any) -> None:
         """Save what the engineer said or did as the session's next step, with the session's changes (the
         turn's checks and this write need no transaction: see _save_step)."""
@@ -341,22 +319,35 @@ class Conversation:
         )
 
     async def _claude_turn(
-        self, session_id: uuid.UUID, actor: Actor, prefetched: _TurnInput, turn: Turn
+        self,
+        session_id: uuid.UUID,
+        actor: Actor,
+        prefetched: _TurnInput,
+        turn: Turn,
+        *,
+        choice: Choice | None = None,
+        follow: Follow | None = None,
     ) -> AsyncIterator[Event]:
-        """Ask Claude for the next turn (the lease is held) and persist it."""
+        """Ask Claude for the next turn (the lease is held) and persist it. With a flow's `choice`, `follow`
+        sees the answer first and may take over saving and showing it (bot.flow_turns)."""
         if self._claude is None:
             raise NotConfigured(msg.CLAUDE_NOT_CONFIGURED)
         messages, before = prefetched.messages, prefetched.before
         self._claude_turns.check(actor)
         yield Thinking(session_id, "turn")
         try:
-            result = await self._claude.turn(system=SYSTEM_PROMPT, messages=messages)
+            result = await self._claude.turn(system=SYSTEM_PROMPT, messages=messages, choice=choice)
         except FlowPilotError as err:
             if isinstance(err, ClaudeUnavailable):
                 err.message = msg.CLAUDE_DOWN.format(reason=err.message)
             else:
                 err.message = msg.CLAUDE_BAD_OUTPUT
             raise
+        followed = await follow(result) if follow is not None else None
+        if followed is not None:
+            async for event in followed:
+                yield event
+            return
         answer = result.turn
         loaded = prefetched.loaded
         s = loaded.session

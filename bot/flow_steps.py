@@ -20,14 +20,13 @@ from storage import notify, raw
 from storage.state import SessionState
 
 from . import messages as msg
-from .claude import ClaudeClient
 from .claude_answer import header_changed
 from .commands import Actor, AnswerQuestion, DraftHandoff, LeaveFlow, MarkAction, StartSession, UserMessage
-from .conversation import Conversation
 from .errors import AlreadyAnswered, InvalidTransition, NotFound
 from .events import ActionMarked, AssistantTurn, Event, QuestionAnswered, SessionView, TriageChanged
 from .flow_match import FlowMatch
 from .flow_text import FlowText
+from .flow_turns import FlowConversation
 from .flows import track
 from .flows.library import FlowLibrary, FlowRef
 from .flows.model import Flow
@@ -46,9 +45,7 @@ from .flows.runner import (
     enter,
 )
 from .handoffs import Handoffs
-from .history import PromptHistory
 from .lane import Action, Question, TaskLane
-from .limits import RateLimiter
 from .schemas import HandoffKind
 from .session_core import Loaded, Sessions, now, release_with, require_active, touch
 from .turn_lease import Turn
@@ -67,11 +64,8 @@ class FlowSteps:
         db: async_sessionmaker[AsyncSession],
         library: FlowLibrary | None,
         sessions: Sessions,
-        conversation: Conversation,
+        conversation: FlowConversation,
         handoffs: Handoffs,
-        claude: ClaudeClient | None,
-        history: PromptHistory,
-        claude_turns: RateLimiter,
         psa_enabled: bool = False,
     ) -> None:
         self.db = db
@@ -80,10 +74,8 @@ class FlowSteps:
         self.conversation = conversation
         self._handoffs = handoffs
         self._versions: dict[uuid.UUID, tuple[FlowRef, Flow]] = {}
-        self.match = FlowMatch(steps=self, claude=claude, claude_turns=claude_turns)
-        self.text = FlowText(
-            steps=self, claude=claude, history=history, claude_turns=claude_turns, psa_enabled=psa_enabled
-        )
+        self.match = FlowMatch(steps=self)
+        self.text = FlowText(steps=self, psa_enabled=psa_enabled)
 
     # ── starting on a flow ─────────────────────────────────────────────────────────────────────────
     async def start(self, command: StartSession) -> AsyncIterator[Event]:
@@ -340,6 +332,7 @@ class FlowSteps:
         )
         s.flow_node = None  # the flow's path is done; the draft (and the session) go on without it
         s.pending_task_lane = None
+        s.awaiting_reply = False
         lines = [*step.shown, msg.FLOW_RESOLVED if kind == "resolve" else msg.FLOW_ESCALATES]
         async with raw.autocommit(self.db) as db:
             s.step_count += 1

@@ -48,11 +48,11 @@ from .commands import (
     TakeOver,
     UserMessage,
 )
-from .conversation import Conversation
 from .errors import DatabaseUnavailable, FlowPilotError, InternalError, SessionBusy, ShuttingDown
 from .events import AssistantTurn, DraftView, Event, Notice, SessionStarted, SessionView, TriageChanged
 from .failures import failure_notice, input_saved_after
 from .flow_steps import FlowSteps
+from .flow_turns import FlowConversation
 from .flows.library import FlowLibrary, FlowRef
 from .handoffs import Handoffs
 from .history import PromptHistory
@@ -97,7 +97,7 @@ class SessionHandler:
         )
         history = PromptHistory()
         claude_turns = turn_limiter(limits or Limits())
-        self._conversation = Conversation(
+        self._conversation = FlowConversation(
             db=db,
             claude=claude,
             sessions=self._sessions,
@@ -126,9 +126,6 @@ class SessionHandler:
             sessions=self._sessions,
             conversation=self._conversation,
             handoffs=self._handoffs,
-            claude=claude,
-            history=history,
-            claude_turns=claude_turns,
             psa_enabled=psa_enabled,
         )
         # Which handler applies each command (with the turn it took, for those that need it).
