@@ -334,8 +334,9 @@ class FlowSteps:
         s.pending_task_lane = None
         s.awaiting_reply = False
         lines = [*step.shown, msg.FLOW_RESOLVED if kind == "resolve" else msg.FLOW_ESCALATES]
+        s.step_count += 1
+        track.end_reached(s)
         async with raw.autocommit(self.db) as db:
-            s.step_count += 1
             await self.conversation.save_step(
                 db, loaded, {"role": "assistant", "kind": "flow", "content": "\n\n".join(lines)}
             )

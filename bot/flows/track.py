@@ -102,9 +102,20 @@ def handover_note(s: AnySession, *, why: str, hint: str = "") -> str:
     return "\n".join(lines)
 
 
+def end_reached(s: AnySession) -> None:
+    """The flow's end is the session's latest step: a draft asked for before anything else happens follows it."""
+    path = dict(s.flow_path or {})
+    if path.get("end"):
+        path["end"] = {**path["end"], "at_step": s.step_count}
+        s.flow_path = path
+
+
 def draft_note(s: AnySession) -> str:
-    """For a handoff draft of a session whose flow reached a resolution or escalate node: what it says."""
+    """For a handoff draft right after the flow reached a resolution or escalate node: what that node says.
+    Once the session went on (Claude, the engineer), the draft is written from what happened since."""
     end = (s.flow_path or {}).get("end") or {}
+    if end.get("at_step") != s.step_count:
+        return ""
     if end.get("type") == "resolution":
         fix = f" The fix: {end['fix']}." if end.get("fix") else ""
         return (

@@ -87,6 +87,11 @@ async def test_button_answers_follow_the_flow_without_claude_and_a_resolution_op
     outlook = next(s for s in counters if s.ref.slug == SLUG)
     assert (outlook.counters.started, outlook.counters.resolved) == (1, 1)
 
+    # Once the session went on past the flow, a new draft is written from what happened since.
+    await _send(api, sid, {"text": "The prompts came back after an hour"})
+    await api.draft(sid)
+    assert "Stale cached Office credentials" not in _flow_text(api)
+
 
 async def test_the_leave_button_keeps_the_answers_as_evidence_and_hands_over_to_claude(api: Api) -> None:
     started = await api.start("Outlook password prompts", flow=SLUG)
