@@ -1,4 +1,4 @@
-"""`flowpilot flows import|validate|list|show|export`: the flow library from the terminal.
+"""`flowpilot flows import|validate|list|show|export|hide`: the flow library from the terminal.
 
 Files are validated before anything is stored: one fault anywhere and nothing is imported, every fault is
 printed as `file:line: problem` and the exit code is 1.
@@ -51,6 +51,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     export.add_argument("flow", nargs="?", metavar="ID|SLUG", help="one flow (default: all of them)")
     export.add_argument("--dir", required=True, type=Path, help="folder to write <slug>.yaml files into")
     _account_option(export, "the flows this account sees (default: the shared ones)")
+    hide = commands.add_parser(
+        "hide", help="hide a flow from one account (e.g. a starter flow it does not use)"
+    )
+    hide.add_argument("flow", metavar="ID|SLUG")
+    hide.add_argument("--account", metavar="PLATFORM:WORKSPACE", required=True, help="the account")
+    hide.add_argument("--show", action="store_true", help="show it to the account again")
 
 
 def _account_option(parser: argparse.ArgumentParser, text: str) -> None:
@@ -234,6 +240,15 @@ async def _export_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _hide_command(args: argparse.Namespace, settings: Settings) -> int:
+    async with _library(settings) as library:
+        account = await _account(library, args.account, create=True)
+        assert account is not None
+        await library.set_hidden(account_id=account, slug_or_id=args.flow, hidden=not args.show)
+    print(f"{args.flow}\t{'shown to' if args.show else 'hidden from'} {args.account}")
+    return 0
+
+
 async def stock_starter(settings: Settings) -> None:
     """`flowpilot migrate` stocks the starter flows too, so a release step leaves a ready library."""
     from bot.flows.starter import stock
@@ -247,6 +262,7 @@ _DB_COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], Coroutine[None,
     "list": _list_command,
     "show": _show_command,
     "export": _export_command,
+    "hide": _hide_command,
 }
 
 

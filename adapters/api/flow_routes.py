@@ -29,6 +29,7 @@ from .schemas import FieldError
 FLOW_BODY_LIMIT = 256 * 1024
 NO_FLOW = "There is no flow with that id or slug."
 NOT_TEXT = "The body must be a flow as UTF-8 YAML or JSON."
+NO_FLOW_DOC = "No flow with that id or slug among those the token's account sees."
 FAULTS = "The flow has {count} fault{s}: {first}"
 
 
@@ -236,7 +237,7 @@ def openapi_paths(
         },
     }
     mermaid_text = {"text/plain": {"schema": {"type": "string"}}}
-    return {
+    paths = {
         "/api/flows": {
             "get": op(
                 "The flows the account sees, with their counters",
@@ -272,3 +273,7 @@ def openapi_paths(
             ),
         },
     }
+    for path in ("/api/flows/{flow_id}", "/api/flows/{flow_id}/versions"):
+        missing = paths[path]["get"]["responses"]["404"]
+        paths[path]["get"]["responses"]["404"] = {**missing, "description": NO_FLOW_DOC}
+    return paths

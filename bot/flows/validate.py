@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from ..redaction import redact
 from .model import END_TYPES, MAX_LABEL, MAX_OPTIONS, NODE_ID, Flow
 from .yaml_lines import Parsed, Path, dotted, parse
 
@@ -36,6 +37,10 @@ TOO_MANY_OPTIONS = "{where}: {count} options; at most {limit} fit"
 SAME_LABEL = "{where}: label {label!r} is used twice in this question"
 SELF_GOTO = "{where}: goto_flow jumps to this same flow"
 BAD_NODE_ID = "node id {node!r}: use letters, digits, - and _ (at most 64)"
+SECRET = (
+    "this looks like a {kinds} written into the flow: a flow is shown to every engineer and stored as written; "
+    "leave the secret out (a command can read it when it runs, e.g. Read-Host)"
+)
 
 
 @dataclass(frozen=True)
@@ -65,13 +70,27 @@ def validate(text: str, *, file: str = "<flow>") -> Checked:
     parsed = parse(text)
     problems = list(parsed.faults)
     flow = None
-    if parsed.data is not None and not isinstance(parsed.data, dict):
-        problems.append((1, NOT_A_MAPPING))
+    if (parsed.data is not None or not problems) and not isinstance(parsed.data, dict):
+        problems.append((1, NOT_A_MAPPING))  # a list, a number, or nothing but `null`
     elif parsed.data is not None:
         flow, shape = _shape(parsed)
         problems += shape + list(_graph(parsed))
+    problems += _secrets(text)
     faults = tuple(Fault(file, line, problem) for line, problem in sorted(set(problems)))
     return Checked(flow=flow if not faults else None, faults=faults)
+
+
+def _secrets(text: str) -> list[tuple[int, str]]:
+    """Lines holding what the redaction (bot.redaction) would mask: a password, a key, a token."""
+    found = redact(text)
+    if not found.count:
+        return []
+    faults = []
+    for number, line in enumerate(text.splitlines(), 1):
+        masked = redact(line)
+        if masked.count:
+            faults.append((number, SECRET.format(kinds=" or ".join(masked.kinds))))
+    return faults or [(1, SECRET.format(kinds=" or ".join(found.kinds)))]
 
 
 # ── shape ────────────────────────────────────────────────────────────────────────────────────────────

@@ -16,8 +16,10 @@ import yaml
 Path = tuple[str | int, ...]
 
 _BOOL = "tag:yaml.org,2002:bool"
+_PLAIN = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 # Aliases let a small file name one node many times; past this many nodes the file is refused, not expanded.
 MAX_NODES = 50_000
+MAX_DEPTH = 64
 
 
 @dataclass
@@ -33,37 +35,53 @@ class Parsed:
         return self.lines.get(path, 1)
 
 
-class _TooLarge(Exception):
-    pass
-
-
 def parse(text: str) -> Parsed:
     """The document's data and lines; a file that is not YAML is one fault at the line the reader stopped."""
     parsed = Parsed()
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        line = mark.line + 1 if mark is not None else 1
-        parsed.faults.append((line, f"not valid YAML: {err.problem or err.context}"))
+        parsed.faults.append((_line(err), f"not valid YAML: {err.problem or err.context}"))
         return parsed
     except yaml.YAMLError as err:
-        parsed.faults.append((1, f"not valid YAML: {err}"))
+        parsed.faults.append((1, f"not valid YAML: {str(err).splitlines()[0]}"))
+        return parsed
+    except RecursionError:
+        parsed.faults.append((1, TOO_DEEP))
         return parsed
     if root is None:
         parsed.faults.append((1, "the file is empty"))
         return parsed
-    scalar = _scalar_reader()
-    budget = [MAX_NODES]
     try:
-        parsed.data = _build(root, (), parsed, scalar, budget)
-    except _TooLarge:
+        parsed.data = _build(root, (), parsed, _Walk(_scalar_reader()))
+    except _Refused as err:
         parsed.data = None
-        parsed.faults.append((1, f"the document has more than {MAX_NODES:,} values (aliases expanded)"))
-    except yaml.YAMLError as err:  # a scalar that names an unknown tag, a bad timestamp
-        parsed.data = None
-        parsed.faults.append((1, f"not valid YAML: {err}"))
+        parsed.faults.append((err.line, err.problem))
     return parsed
+
+
+TOO_DEEP = f"the document is nested more than {MAX_DEPTH} levels deep"
+
+
+def _line(err: yaml.MarkedYAMLError) -> int:
+    mark = err.problem_mark or err.context_mark
+    return mark.line + 1 if mark is not None else 1
+
+
+class _Refused(Exception):
+    """A document that is not read further: too large, too deep, an alias inside itself, a bad value."""
+
+    def __init__(self, line: int, problem: str) -> None:
+        super().__init__(problem)
+        self.line = line
+        self.problem = problem
+
+
+@dataclass
+class _Walk:
+    scalar: Callable[[yaml.Node], Any]
+    budget: int = MAX_NODES
+    inside: set[int] = field(default_factory=set)  # the nodes being built: an alias to one is a cycle
 
 
 def _scalar_reader() -> Callable[[yaml.Node], Any]:
@@ -72,20 +90,34 @@ def _scalar_reader() -> Callable[[yaml.Node], Any]:
     return construct
 
 
-def _build(
-    node: yaml.Node, path: Path, parsed: Parsed, scalar: Callable[[yaml.Node], Any], budget: list[int]
-) -> Any:
-    budget[0] -= 1
-    if budget[0] < 0:
-        raise _TooLarge
-    parsed.lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        return _mapping(node, path, parsed, scalar, budget)
-    if isinstance(node, yaml.SequenceNode):
-        return [_build(item, (*path, i), parsed, scalar, budget) for i, item in enumerate(node.value)]
-    value = scalar(node)
+def _build(node: yaml.Node, path: Path, parsed: Parsed, walk: _Walk) -> Any:
+    line = node.start_mark.line + 1
+    walk.budget -= 1
+    if walk.budget < 0:
+        raise _Refused(1, f"the document has more than {MAX_NODES:,} values (aliases expanded)")
+    if len(path) > MAX_DEPTH:
+        raise _Refused(line, TOO_DEEP)
+    if id(node) in walk.inside:
+        raise _Refused(line, "an alias refers to a value that contains it")
+    parsed.lines.setdefault(path, line)
+    if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+        if node.tag not in _PLAIN:  # a tag the safe loader would refuse (!!python/…, !!set, !!omap)
+            raise _Refused(line, f"not valid YAML: the tag {node.tag} is not allowed here")
+        walk.inside.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return _mapping(node, path, parsed, walk)
+            return [_build(item, (*path, i), parsed, walk) for i, item in enumerate(node.value)]
+        finally:
+            walk.inside.discard(id(node))
+    try:
+        value = walk.scalar(node)
+    except yaml.MarkedYAMLError as err:
+        raise _Refused(_line(err), f"not valid YAML: {err.problem or err.context}") from None
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError) as err:  # e.g. a date such as 2001-02-30
+        raise _Refused(line, f"{dotted(path) or 'the document'}: not a valid value ({err})") from None
     if isinstance(value, str) and not _storable(value):
-        parsed.faults.append((node.start_mark.line + 1, f"{dotted(path) or 'the document'}: {NOT_TEXT}"))
+        parsed.faults.append((line, f"{dotted(path) or 'the document'}: {NOT_TEXT}"))
         return ""
     return value
 
@@ -103,9 +135,7 @@ def _storable(text: str) -> bool:
     return True
 
 
-def _mapping(
-    node: yaml.MappingNode, path: Path, parsed: Parsed, scalar: Callable[[yaml.Node], Any], budget: list[int]
-) -> dict[str, Any]:
+def _mapping(node: yaml.MappingNode, path: Path, parsed: Parsed, walk: _Walk) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key_node, value_node in node.value:
         line = key_node.start_mark.line + 1
@@ -121,7 +151,7 @@ def _mapping(
             parsed.faults.append((line, f"{_where(path, key)} is written twice"))
             continue
         parsed.lines[(*path, key)] = line
-        out[key] = _build(value_node, (*path, key), parsed, scalar, budget)
+        out[key] = _build(value_node, (*path, key), parsed, walk)
     return out
 
 

@@ -136,3 +136,20 @@ async def test_list_shows_counters_and_show_prints_yaml_or_mermaid(
         1,
         "flowpilot: no account 'slack:T-ACME2' has used FlowPilot yet",
     )
+
+
+async def test_an_account_hides_a_shared_flow_and_shows_it_again(tmp_path: Path, db_url: str) -> None:
+    _write(tmp_path, "outlook.yaml", GOOD)
+    assert (await flowpilot(tmp_path, db_url, "import", "outlook.yaml")).returncode == 0
+    hidden = await flowpilot(
+        tmp_path, db_url, "hide", "m365-outlook-password-loop", "--account", "slack:T-ACME"
+    )
+    assert hidden.returncode == 0, hidden.stderr
+    listed = await flowpilot(tmp_path, db_url, "list", "--account", "slack:T-ACME")
+    assert "m365-outlook-password-loop" not in listed.stdout
+    assert "m365-outlook-password-loop" in (await flowpilot(tmp_path, db_url, "list")).stdout  # others see it
+    await flowpilot(
+        tmp_path, db_url, "hide", "m365-outlook-password-loop", "--account", "slack:T-ACME", "--show"
+    )
+    listed = await flowpilot(tmp_path, db_url, "list", "--account", "slack:T-ACME")
+    assert "m365-outlook-password-loop" in listed.stdout

@@ -3,7 +3,12 @@ all of them at once."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot.flows.validate import validate
 
@@ -50,6 +55,7 @@ def test_a_sound_flow_passes() -> None:
 CASES = [
     ("bad YAML", _with("  owa:\n", "  owa: [\n"), 13, "not valid YAML"),
     ("not a mapping", "- just\n- a list\n", 1, "a flow is a mapping"),
+    ("only null", "null\n", 1, "a flow is a mapping"),
     ("empty file", "", 1, "empty"),
     ("unknown field", _with("    type: question\n", "    type: question\n    colour: red\n"), 13, "nodes.owa.colour: unknown field"),
     ("missing text", _with("    text: Does Outlook on the web work?\n", ""), 11, "nodes.owa: missing field 'text'"),
@@ -69,6 +75,7 @@ CASES = [
     ("duplicate node id", GOOD + "  owa: {type: ai}\n", 25, "node id 'owa' is written twice"),
     ("duplicate key", _with("domain: m365\n", "domain: m365\ndomain: other\n"), 5, "key 'domain' is written twice"),
     ("YAML 1.1 boolean key", _with("  tier2:", "  on:").replace("next: tier2", "next: 'on'"), 24, "key 'on' is read as a boolean"),
+    ("a password in a command", _with("command: cmdkey /list | findstr MicrosoftOffice16", 'command: net use \\\\fs01\\shared /user:acme\\admin "Winter2025!x"'), 20, "looks like a password written into the flow"),
     ("goto_flow to itself", GOOD.replace("{type: ai, hint: Consider Conditional Access}", "{type: goto_flow, flow: m365-outlook-password-loop}"), 23, "goto_flow jumps to this same flow"),
 ]  # fmt: skip
 
@@ -103,10 +110,6 @@ def test_every_fault_is_reported_at_once() -> None:
 
 
 def test_json_is_read_too() -> None:
-    import json
-
-    import yaml
-
     checked = validate(json.dumps(yaml.safe_load(GOOD), indent=2), file="flow.json")
     assert checked.ok and checked.flow is not None
     assert checked.flow.nodes.keys() == {"owa", "creds", "fixed", "explore", "tier2"}
@@ -118,3 +121,43 @@ def test_aliases_cannot_blow_the_document_up() -> None:
         bomb += f"{chr(97 + i)}: &{chr(97 + i)} [" + ",".join([f"*{chr(96 + i)}"] * 9) + "]\n"
     faults = validate(bomb, file="bomb.yaml").faults
     assert [f.problem for f in faults] == ["the document has more than 50,000 values (aliases expanded)"]
+
+
+HOSTILE = [
+    ("an impossible date", "date: 2001-02-30\n", "not a valid value"),
+    ("nesting without end", "a: " + "[" * 5000 + "]" * 5000 + "\n", "nested more than"),
+    ("an alias inside itself", "a: &a [*a]\n", "alias refers to a value that contains it"),
+    ("a Python object tag", "a: !!python/object/apply:os.system [ls]\n", "not valid YAML"),
+    ("a NUL character", '{"title": "a\\u0000b"}', "holds a NUL"),
+]
+
+
+@pytest.mark.parametrize(("text", "words"), [c[1:] for c in HOSTILE], ids=[c[0] for c in HOSTILE])
+def test_hostile_documents_are_faults_not_crashes(text: str, words: str) -> None:
+    faults = [str(f) for f in validate(text, file="x.yaml").faults]
+    assert any(words in f for f in faults), faults
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.text(max_size=400) | st.builds(lambda s: GOOD[: len(GOOD) // 2] + s, st.text(max_size=60)))
+def test_any_text_is_validated_without_an_exception(text: str) -> None:
+    checked = validate(text, file="f.yaml")
+    assert checked.ok == (checked.flow is not None)
+    assert all(f.line >= 1 and f.problem for f in checked.faults)
+
+
+_scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=20)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(field=st.sampled_from(["title", "start", "nodes", "match", "clients", "schema"]), value=_values)
+def test_a_flow_with_any_field_replaced_is_validated_without_an_exception(field: str, value: object) -> None:
+    data = yaml.safe_load(GOOD)
+    data[field] = value
+    checked = validate(json.dumps(data), file="f.json")
+    assert checked.ok == (checked.flow is not None)
