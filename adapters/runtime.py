@@ -163,6 +163,7 @@ async def open_runtime(
         lease_seconds=settings.lease_seconds,
         lease_wait_seconds=settings.lease_wait_seconds,
         limits=settings.limits,
+        flows=FlowLibrary(db),
     )
     if migrate:  # a process that set the database up stocks the starter flows too (idempotent)
         await stock(FlowLibrary(db))

@@ -20,11 +20,13 @@ from pathlib import Path
 from fakes.anthropic import FakeAnthropic
 from fakes.slack import FakeSlack
 
-from . import flow_match, load, scale_budget, sessions
+from . import flow_match, flows, load, scale_budget, sessions
 from . import harness as h
 from . import scenarios as sc
 
-SCENARIOS = ("ack", "overhead", "length", "streaming", "memory", "scaleout", "scalebudget", "flowmatch")
+SCENARIOS = (
+    "ack", "overhead", "length", "streaming", "memory", "scaleout", "scalebudget", "flowmatch", "flows"
+)  # fmt: skip
 
 
 def machine() -> str:
@@ -59,6 +61,7 @@ SCENARIO_RUNNERS: dict[str, Callable[[sc.Context, float | None], Awaitable[list[
     "scaleout": lambda ctx, tps: load.scale_out(ctx, tps),
     "scalebudget": lambda ctx, tps: scale_budget.scale_budget(ctx, tps),
     "flowmatch": lambda ctx, _: flow_match.flow_matching(ctx),
+    "flows": lambda ctx, _: flows.flow_runs(ctx),
 }
 
 

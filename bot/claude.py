@@ -63,12 +63,59 @@ DraftPiece = FieldText | HandoffDraft | Usage
 class TurnResult:
     turn: ClaudeTurn
     usage: Usage
+    chosen: Chosen | None = None  # the answer to the turn's Choice, when it had one
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One extra field of a turn, constrained to `values` (an enum, never free text), with a confidence:
+    which flow fits the intake, or which option of a flow's node the engineer's words mean."""
+
+    values: tuple[str, ...]
+    description: str
+
+
+@dataclass(frozen=True)
+class Chosen:
+    value: str
+    confidence: float
+
+
+CHOICE_FIELD = "choice"
+CHOICE_CONFIDENCE = "choice_confidence"
+
+
+def _with_choice(tool: dict[str, Any], choice: Choice) -> dict[str, Any]:
+    schema = copy.deepcopy(tool["input_schema"])
+    schema["properties"][CHOICE_FIELD] = {
+        "type": "string",
+        "enum": list(choice.values),
+        "description": choice.description,
+    }
+    schema["properties"][CHOICE_CONFIDENCE] = {"type": "number", "minimum": 0, "maximum": 1}
+    schema["required"] = [*schema.get("required", []), CHOICE_FIELD, CHOICE_CONFIDENCE]
+    return {**tool, "input_schema": schema}
+
+
+def _chosen(tool_input: Any, choice: Choice | None) -> Chosen | None:
+    """The choice Claude made (ValueError when it is not one of the values: the turn is asked again)."""
+    if choice is None:
+        return None
+    value = tool_input.get(CHOICE_FIELD) if isinstance(tool_input, dict) else None
+    if value not in choice.values:
+        raise ValueError(f"{CHOICE_FIELD} must be one of {list(choice.values)}")
+    confidence = tool_input.get(CHOICE_CONFIDENCE)
+    return Chosen(
+        value, min(1.0, max(0.0, float(confidence))) if isinstance(confidence, int | float) else 0.0
+    )
 
 
 class ClaudeClient(Protocol):
     """What the core needs from a model; the fake Anthropic server stands behind the real one in tests."""
 
-    async def turn(self, *, system: str, messages: list[dict[str, Any]]) -> TurnResult: ...
+    async def turn(
+        self, *, system: str, messages: list[dict[str, Any]], choice: Choice | None = None
+    ) -> TurnResult: ...
 
     def draft(self, *, system: str, messages: list[dict[str, Any]]) -> AsyncIterator[DraftPiece]:
         """FieldText pieces as the draft tool's input arrives, then the validated HandoffDraft, then Usage."""
@@ -200,22 +247,28 @@ class AnthropicClaude:
     def _system(system: str) -> list[dict[str, Any]]:
         return [{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}]
 
-    def _turn_params(self, system: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    def _turn_params(
+        self, system: str, messages: list[dict[str, Any]], choice: Choice | None = None
+    ) -> dict[str, Any]:
         return {
             "model": self.model,
             "max_tokens": TURN_MAX_TOKENS,
             "system": self._system(system),
-            "tools": [TURN_TOOL],
+            "tools": [_with_choice(TURN_TOOL, choice) if choice else TURN_TOOL],
             "tool_choice": {"type": "tool", "name": TURN_TOOL_NAME},
             "messages": messages,
         }
 
-    async def turn(self, *, system: str, messages: list[dict[str, Any]]) -> TurnResult:
+    async def turn(
+        self, *, system: str, messages: list[dict[str, Any]], choice: Choice | None = None
+    ) -> TurnResult:
         usage = Usage()
         attempt_messages = messages
         for attempt in (1, 2):
             try:
-                response = await self._client.messages.create(**self._turn_params(system, attempt_messages))
+                response = await self._client.messages.create(
+                    **self._turn_params(system, attempt_messages, choice)
+                )
             except anthropic.APIError as err:
                 raise _unavailable(err) from err
             except httpx2.TransportError as err:
@@ -225,7 +278,8 @@ class AnthropicClaude:
             try:
                 if tool_use is None:
                     raise ValueError("no tool call in the answer")
-                return TurnResult(ClaudeTurn.model_validate(tool_use.input), usage)
+                turn = ClaudeTurn.model_validate(tool_use.input)
+                return TurnResult(turn, usage, _chosen(tool_use.input, choice))
             except (ValidationError, ValueError) as err:
                 # Log the shape of the problem, never the content (it may quote the engineer's paste).
                 problems = err.errors() if isinstance(err, ValidationError) else [{"msg": str(err)}]

@@ -55,5 +55,7 @@ def header_changed(before: SessionView, after: SessionView) -> bool:
         "evidence",
         "confidence_tier",
         "manual_fields",
+        "flow_title",
+        "flow_step",
     )
     return any(getattr(before, k) != getattr(after, k) for k in keys)

@@ -67,6 +67,8 @@ class StartSession(Command):
     header_message_id: str | None = None
     # Adapter-owned facts about the thread (a DM, a conversation reference), kept on its binding.
     thread_extra: dict[str, Any] = field(default_factory=dict)
+    # Start directly on this flow (its id or slug): no matching, the flow guides the session from its start.
+    flow: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -159,6 +161,11 @@ class Rate(SessionCommand):
 @dataclass(frozen=True, kw_only=True)
 class RetryTurn(SessionCommand):
     """Ask Claude again for the reply that failed or was interrupted."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeaveFlow(SessionCommand):
+    """Stop following the flow: its answers stay as evidence, and Claude takes over (tier exploring)."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +15,7 @@ from storage.models import AISessionStep
 from storage.state import SessionState
 
 from . import messages as msg
-from .claude import ClaudeClient
+from .claude import Choice, ClaudeClient, TurnResult
 from .claude_answer import apply_turn, header_changed
 from .commands import (
     Actor,
@@ -66,6 +66,11 @@ class _TurnInput:
     loaded: Loaded[SessionState]
 
 
+# What answers a new session first (Claude, or the flow it starts on), and what sees a flow's choice first.
+FirstTurn = Callable[[uuid.UUID, Actor, Any, Turn], AsyncIterator[Event]]  # Any: a _TurnInput
+Follow = Callable[[TurnResult], Awaitable[AsyncIterator[Event] | None]]
+
+
 class Conversation:
     """Starting a session and the conversation turns: messages, answers, marked steps, Claude's replies."""
 
@@ -94,7 +99,8 @@ class Conversation:
     def _prepare(self, text: str, attachments: Any) -> PreparedInput:
         return prepare_input(text, attachments, psa_enabled=self._psa_enabled)
 
-    async def start(self, command: StartSession) -> AsyncIterator[Event]:
+    async def start(self, command: StartSession, *, first: FirstTurn | None = None) -> AsyncIterator[Event]:
+        """Start a session; its first answer is Claude's, or `first`'s (a flow's first node)."""
         if self._claude is None:  # a session nobody can answer would be a dead end: none is made
             raise NotConfigured(msg.CLAUDE_NOT_CONFIGURED)
         prepared = self._prepare(command.text, command.attachments)
@@ -102,11 +108,11 @@ class Conversation:
         session_id = uuid.uuid4()
         # The process's lock for the new session is taken before the session exists, like every turn's.
         async with self._lease.local.hold(session_id, timeout=self._lease.wait_seconds):
-            async for event in self._start_locked(command, prepared, session_id):
+            async for event in self._start_locked(command, prepared, session_id, first or self._claude_turn):
                 yield event
 
     async def _start_locked(
-        self, command: StartSession, prepared: PreparedInput, session_id: uuid.UUID
+        self, command: StartSession, prepared: PreparedInput, session_id: uuid.UUID, first: FirstTurn
     ) -> AsyncIterator[Event]:
         actor = command.actor
         try:
@@ -174,7 +180,7 @@ class Conversation:
             yield SessionStarted(session_id, prefetched.before)
             for note in prepared.notes:
                 yield Notice(session_id, note)
-            async for event in self._claude_turn(session_id, actor, prefetched, turn):
+            async for event in first(session_id, actor, prefetched, turn):
                 yield event
 
     # ── conversation ───────────────────────────────────────────────────────────────────────────────
@@ -313,22 +319,35 @@ class Conversation:
         )
 
     async def _claude_turn(
-        self, session_id: uuid.UUID, actor: Actor, prefetched: _TurnInput, turn: Turn
+        self,
+        session_id: uuid.UUID,
+        actor: Actor,
+        prefetched: _TurnInput,
+        turn: Turn,
+        *,
+        choice: Choice | None = None,
+        follow: Follow | None = None,
     ) -> AsyncIterator[Event]:
-        """Ask Claude for the next turn (the lease is held) and persist it."""
+        """Ask Claude for the next turn (the lease is held) and persist it. With a flow's `choice`, `follow`
+        sees the answer first and may take over saving and showing it (bot.flow_turns)."""
         if self._claude is None:
             raise NotConfigured(msg.CLAUDE_NOT_CONFIGURED)
         messages, before = prefetched.messages, prefetched.before
         self._claude_turns.check(actor)
         yield Thinking(session_id, "turn")
         try:
-            result = await self._claude.turn(system=SYSTEM_PROMPT, messages=messages)
+            result = await self._claude.turn(system=SYSTEM_PROMPT, messages=messages, choice=choice)
         except FlowPilotError as err:
             if isinstance(err, ClaudeUnavailable):
                 err.message = msg.CLAUDE_DOWN.format(reason=err.message)
             else:
                 err.message = msg.CLAUDE_BAD_OUTPUT
             raise
+        followed = await follow(result) if follow is not None else None
+        if followed is not None:
+            async for event in followed:
+                yield event
+            return
         answer = result.turn
         loaded = prefetched.loaded
         s = loaded.session

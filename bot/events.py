@@ -62,6 +62,15 @@ class SessionView:
     questions: tuple[Question, ...] = ()
     actions: tuple[SuggestedAction, ...] = ()
     evidence_limit: int = 0  # the most evidence items the header keeps (bot.triage.MAX_EVIDENCE)
+    # The flow guiding the session ("Flow: <title> · step n" with Leave flow), None when none does.
+    flow_title: str | None = None
+    flow_slug: str | None = None
+    flow_step: int = 0
+
+    @property
+    def flow_line(self) -> str | None:
+        """The header's flow line, when a flow guides the session."""
+        return f"Flow: {self.flow_title} · step {self.flow_step}" if self.flow_title else None
 
     @property
     def evidence_full(self) -> bool:

@@ -35,6 +35,7 @@ from .commands import (
     EditTriage,
     Escalate,
     GetStatus,
+    LeaveFlow,
     MarkAction,
     Pause,
     Rate,
@@ -47,10 +48,12 @@ from .commands import (
     TakeOver,
     UserMessage,
 )
-from .conversation import Conversation
 from .errors import DatabaseUnavailable, FlowPilotError, InternalError, SessionBusy, ShuttingDown
 from .events import AssistantTurn, DraftView, Event, Notice, SessionStarted, SessionView, TriageChanged
 from .failures import failure_notice, input_saved_after
+from .flow_steps import FlowSteps
+from .flow_turns import FlowConversation
+from .flows.library import FlowLibrary, FlowRef
 from .handoffs import Handoffs
 from .history import PromptHistory
 from .identities import Identities
@@ -79,6 +82,7 @@ class SessionHandler:
         psa_enabled: bool = False,
         outputs: ResolutionOutputGenerator | None = None,
         limits: Limits | None = None,
+        flows: FlowLibrary | None = None,
     ) -> None:
         self._db = db
         self.owner = uuid.uuid4()
@@ -93,7 +97,7 @@ class SessionHandler:
         )
         history = PromptHistory()
         claude_turns = turn_limiter(limits or Limits())
-        self._conversation = Conversation(
+        self._conversation = FlowConversation(
             db=db,
             claude=claude,
             sessions=self._sessions,
@@ -114,12 +118,23 @@ class SessionHandler:
             owner=self.owner,
         )
         self._lifecycle = Lifecycle(db=db, sessions=self._sessions)
+        self._flow_library = flows
+        # A flow's steps come first: what is not a flow's goes on to the conversation.
+        self._flows = FlowSteps(
+            db=db,
+            library=flows,
+            sessions=self._sessions,
+            conversation=self._conversation,
+            handoffs=self._handoffs,
+            psa_enabled=psa_enabled,
+        )
         # Which handler applies each command (with the turn it took, for those that need it).
-        c, t, h, life = self._conversation, self._triage, self._handoffs, self._lifecycle
+        c, t, h, life, f = self._conversation, self._triage, self._handoffs, self._lifecycle, self._flows
         self._routes: dict[type[SessionCommand], Callable[[Any, Turn], AsyncIterator[Event]]] = {
-            UserMessage: c.user_message,
-            AnswerQuestion: c.answer,
-            MarkAction: c.mark_action,
+            UserMessage: f.user_message,
+            AnswerQuestion: f.answer,
+            MarkAction: f.mark_action,
+            LeaveFlow: f.leave,
             RetryTurn: c.retry,
             DraftHandoff: h.draft,
             EditTriage: lambda cmd, _turn: t.edit(cmd),
@@ -153,7 +168,8 @@ class SessionHandler:
 
     async def _apply(self, command: Command, run: _Run) -> AsyncGenerator[Event, None]:
         if isinstance(command, StartSession):
-            async for event in self._conversation.start(command):
+            starting = self._flows.start(command) if command.flow else self._flows.match.start(command)
+            async for event in starting:
                 if isinstance(event, SessionStarted):
                     run.session_id = event.session_id
                 run.input_saved = input_saved_after(event, run.input_saved)
@@ -231,6 +247,14 @@ class SessionHandler:
         await self._lease.shutdown(grace_seconds)
 
     # ── queries (no lease needed) ──────────────────────────────────────────────────────────────────
+    async def flows(self, *, actor: Actor) -> list[FlowRef]:
+        """The flows the actor's account sees (its own, and the shared ones it has not hidden)."""
+        if self._flow_library is None:
+            return []
+        account = await self._sessions.identities.account(None, actor, create=True)
+        assert account is not None
+        return await self._flow_library.visible(account_id=account.id)
+
     async def view(self, *, actor: Actor, session_id: uuid.UUID) -> SessionView:
         """The header of one session, for an actor of its account."""
         async with self._db() as db, db.begin():

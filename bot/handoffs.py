@@ -43,6 +43,7 @@ from .events import (
     StatusChanged,
     Thinking,
 )
+from .flows.track import draft_note
 from .handoff import SECTION_TITLES, is_complete, render_draft
 from .history import PromptHistory
 from .lane import TaskLane
@@ -95,7 +96,8 @@ class Handoffs:
                 if fresh.kind != command.kind or fresh.created_at < written_since:
                     fresh = None
             history = await self._history.steps(db, s.id) if fresh is None else []
-            request = draft_request(command.kind, header_dict(s))
+            # A flow's resolution or escalate node says what the draft starts from (bot.flows.track).
+            request = draft_request(command.kind, header_dict(s)) + draft_note(s)
             note = await self._note(db, loaded, fresh) if fresh is not None else ""
         if fresh is not None:
             yield DraftStarted(command.session_id, command.kind)

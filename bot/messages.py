@@ -61,3 +61,11 @@ TRIAGE_UPDATED = "Triage header updated."
 DATABASE_BUSY = "FlowPilot is very busy right now. Nothing was lost; try again in a moment."
 DATABASE_DOWN = "FlowPilot can't reach its database right now. Nothing was lost; try again in a moment."
 INTERNAL_ERROR = "Something went wrong on FlowPilot's side (logged as {ref}). Nothing was lost; try again."
+
+# ── flows ──
+FLOW_NOT_FOUND = "There is no flow '{flow}' in this workspace. `/flowpilot flows` lists the ones there are."
+FLOW_NOT_AN_OPTION = "That is not one of this step's answers ({options}). Pick one, or type what you see."
+FLOW_NOT_ON = "No flow guides this session any more."
+FLOWS_OFF = "Flows are not available on this FlowPilot."
+FLOW_RESOLVED = "The flow reached its resolution. Here is the resolution draft with its root cause: check it, then Confirm."
+FLOW_ESCALATES = "The flow ends in an escalation. Here is the escalation draft: check it, then Confirm."

@@ -121,4 +121,15 @@ def session_view(
         questions=lane.view_questions(),
         actions=lane.view_actions(),
         evidence_limit=MAX_EVIDENCE,
+        **_flow_fields(s),
     )
+
+
+def _flow_fields(s: AISession | SessionState) -> dict[str, Any]:
+    if s.flow_node is None or not s.flow_path:
+        return {}
+    return {
+        "flow_title": s.flow_path.get("title"),
+        "flow_slug": s.flow_path.get("slug"),
+        "flow_step": s.flow_step,
+    }

@@ -168,6 +168,13 @@ class AISession(Base):
     # None is SQL NULL (not the JSON value null), so "no turn in flight" is what the recovery sweep skips.
     turn_in_flight: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
 
+    # The flow guiding the session (bot.flows.runner): its version, the node the engineer is asked at, the
+    # step number, and the path walked with the flow's slug and title. None / 0 / None: no flow guides it.
+    flow_version_id: Mapped[uuid.UUID | None]
+    flow_node: Mapped[str | None] = mapped_column(String(64))
+    flow_step: Mapped[int] = mapped_column(default=0, server_default="0")
+    flow_path: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
+
     user: Mapped[User] = relationship(foreign_keys=[user_id], lazy="raise")
     account: Mapped[Account] = relationship(lazy="raise")
 

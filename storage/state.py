@@ -79,6 +79,10 @@ class SessionState:
     lease_owner: uuid.UUID | None
     lease_expires_at: datetime | None
     turn_in_flight: dict[str, Any] | None
+    flow_version_id: uuid.UUID | None
+    flow_node: str | None
+    flow_step: int
+    flow_path: dict[str, Any] | None
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> SessionState:

@@ -10,6 +10,7 @@ from bot.triage import MAX_EVIDENCE
 
 from .schemas import (
     EvidenceOut,
+    FlowOut,
     HandoffOut,
     OutputsOut,
     QuestionOut,
@@ -108,6 +109,7 @@ def detail(record: SessionRecord) -> SessionDetail:
             "workspace_id": v.workspace_id,
             "intake_type": s.intake_type,
             "psa_ticket_id": s.psa_ticket_id,
+            "flow": flow(v),
             "problem_domain": s.problem_domain,
             "triage_hypothesis": v.hypothesis,
             "evidence": evidence,
@@ -154,3 +156,10 @@ def detail(record: SessionRecord) -> SessionDetail:
             "outputs": outputs(confirmed.outputs) if confirmed else None,
         }
     )
+
+
+def flow(v: SessionView) -> FlowOut | None:
+    """Where the session stands in the flow guiding it (None when none does)."""
+    if v.flow_title is None or v.flow_line is None:
+        return None
+    return FlowOut(title=v.flow_title, slug=v.flow_slug, step=v.flow_step, line=v.flow_line)

@@ -23,6 +23,7 @@ from bot.commands import (
     Command,
     EditTriage,
     Escalate,
+    LeaveFlow,
     MarkAction,
     Rate,
     Resolve,
@@ -46,6 +47,7 @@ from .schemas import (
     EscalateIn,
     FieldError,
     HandoffResult,
+    LeaveFlowTurnIn,
     ListQuery,
     MessageIn,
     RatingIn,
@@ -236,6 +238,7 @@ async def start_session(request: web.Request, api: Api, account: AccountRef) -> 
         text=body.text,
         attachments=_attachments(body.attachments),
         psa_ticket_id=body.psa_ticket_id or None,
+        flow=body.flow or None,
     )
     outcome = await run(api, command)
     started = outcome.last(SessionStarted)
@@ -263,6 +266,8 @@ def _turn_command(body: MessageIn, actor: Actor, session_id: uuid.UUID) -> Comma
         )
     if isinstance(turn, RetryTurnIn):
         return RetryTurn(actor=actor, session_id=session_id)
+    if isinstance(turn, LeaveFlowTurnIn):
+        return LeaveFlow(actor=actor, session_id=session_id)
     return UserMessage(
         actor=actor, session_id=session_id, text=turn.text, attachments=_attachments(turn.attachments)
     )

@@ -83,6 +83,9 @@ class StartSessionIn(Acting):
     text: Annotated[Text, Field(max_length=200_000)] = Field(default="", description="The problem.")
     attachments: list[AttachmentIn] = Field(default_factory=list, max_length=10)
     psa_ticket_id: Annotated[Text, Field(max_length=100)] | None = None
+    flow: Annotated[Text, Field(min_length=1, max_length=100)] | None = Field(
+        default=None, description="Start directly on this flow (its id or slug): it guides the session."
+    )
 
 
 class TextTurnIn(Acting):
@@ -112,13 +115,23 @@ class RetryTurnIn(Acting):
     retry: Literal[True] = Field(description="Ask Claude again for the reply that failed.")
 
 
+class LeaveFlowTurnIn(Acting):
+    leave_flow: Literal[True] = Field(description="Stop following the flow; Claude takes over.")
+
+
 def _turn_kind(value: Any) -> str:
     if isinstance(value, dict):
-        for key in ("answer", "action", "retry"):
+        for key in ("answer", "action", "retry", "leave_flow"):
             if key in value:
                 return key
     elif isinstance(value, BaseModel):
-        return {AnswerTurnIn: "answer", ActionTurnIn: "action", RetryTurnIn: "retry"}.get(type(value), "text")
+        kinds = {
+            AnswerTurnIn: "answer",
+            ActionTurnIn: "action",
+            RetryTurnIn: "retry",
+            LeaveFlowTurnIn: "leave_flow",
+        }
+        return kinds.get(type(value), "text")
     return "text"
 
 
@@ -129,7 +142,8 @@ class MessageIn(RootModel[Any]):
         Annotated[TextTurnIn, Tag("text")]
         | Annotated[AnswerTurnIn, Tag("answer")]
         | Annotated[ActionTurnIn, Tag("action")]
-        | Annotated[RetryTurnIn, Tag("retry")],
+        | Annotated[RetryTurnIn, Tag("retry")]
+        | Annotated[LeaveFlowTurnIn, Tag("leave_flow")],
         Discriminator(_turn_kind),
     ]
 
@@ -283,6 +297,13 @@ class SessionSummary(BaseModel):
     updated_at: datetime
 
 
+class FlowOut(BaseModel):
+    title: str
+    slug: str | None
+    step: int
+    line: str = Field(description='What the header shows: "Flow: <title> · step n".')
+
+
 class SessionDetail(SessionSummary):
     platform: str
     workspace_id: str
@@ -312,6 +333,7 @@ class SessionDetail(SessionSummary):
     steps: list[StepOut]
     handoffs: list[HandoffOut]
     outputs: OutputsOut | None = Field(description="The outputs of the confirmed handoff, once there is one.")
+    flow: FlowOut | None = Field(default=None, description="The flow guiding the session, while one does.")
 
 
 class TurnOut(BaseModel):

@@ -36,6 +36,8 @@ def header(view: SessionView) -> str:
         f"│ Confidence: {labels.confidence(view.confidence_tier, view.confidence_score)}",
         f"│ Hypothesis: {field('hypothesis', view.hypothesis)}",
     ]
+    if view.flow_line:
+        lines.append(f"│ {view.flow_line}   (/leave to leave the flow)")
     if view.escalated_to:
         lines.append(f"│ Escalated to: {view.escalated_to}")
     if view.evidence:

@@ -17,11 +17,13 @@ from bot.commands import (
     Actor,
     DraftHandoff,
     EditTriage,
+    LeaveFlow,
     Pause,
     Rate,
     Resume,
     RetryTurn,
     SetEvidenceStatus,
+    StartSession,
     TakeOver,
 )
 
@@ -37,6 +39,8 @@ HELP = """Describe the problem to start. Then reply in words, or type a number t
                       hypothesis, problem_summary); an empty value hands the field back to Claude
   /evidence N confirmed|ruled_out|pending   set an evidence item   /evidence add TEXT   add one
   /status  /list  /session ID  /new  /pause  /resume  /abandon
+  /flows              the flows of this workspace   /flow SLUG [what you see]   start a session on one
+  /leave              leave the flow guiding the session (Claude takes over with its answers)
   /resolve            draft the resolution, then confirm, edit or discard it
   /escalate [USER] [reason...]   draft the escalation to USER (or to anyone), then confirm
   /takeover           take over a session escalated to you
@@ -173,7 +177,30 @@ async def _rate(shell: Shell, rest: str) -> None:
     )
 
 
+async def _flows(shell: Shell, rest: str) -> None:
+    refs = await shell.handler.flows(actor=shell.actor)
+    shell.say("\n".join(f"  {r.slug}  {r.title}" for r in refs) or "This workspace has no flows yet.")
+
+
+async def _flow(shell: Shell, rest: str) -> None:
+    slug, _, seen = rest.partition(" ")
+    if not slug:
+        shell.say("Usage: /flow SLUG [what you see] (see /flows)")
+        return
+    shell.session_id, shell.draft = None, None
+    shell.choices.clear()
+    await shell.send(StartSession(actor=shell.actor, text=seen.strip() or slug, flow=slug))
+
+
+async def _leave(shell: Shell, rest: str) -> None:
+    a = shell.actor
+    await shell.session_command(lambda sid: LeaveFlow(actor=a, session_id=sid))
+
+
 COMMANDS: dict[str, Slash] = {
+    "flows": _flows,
+    "flow": _flow,
+    "leave": _leave,
     "help": _help,
     "paste": _paste,
     "attach": _attach,

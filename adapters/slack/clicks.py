@@ -20,6 +20,7 @@ from bot.commands import (
     Command,
     DiscardDraft,
     DraftHandoff,
+    LeaveFlow,
     MarkAction,
     Pause,
     Rate,
@@ -89,6 +90,10 @@ async def _mark(c: Pressed) -> Run | None:
     if p is None or p[2] not in ("done", "failed"):
         return None
     return Run(MarkAction(actor=c.click.actor, session_id=c.sid, action_id=p[1], outcome=p[2]))  # type: ignore[arg-type]
+
+
+async def _leave_flow(c: Pressed) -> Run | None:
+    return Run(LeaveFlow(actor=c.click.actor, session_id=c.sid))
 
 
 async def _draft(c: Pressed) -> Run | None:
@@ -202,6 +207,7 @@ ACTIONS: dict[str, Action] = {
     "fp_rate_": _rate,
     "fp_takeover": _takeover,
     "fp_retry": _retry,
+    "fp_leave_flow": _leave_flow,
 }
 
 

@@ -13,7 +13,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from . import modals
+from . import flows, modals
 from .clicks import on_click
 from .commands import slash_key
 from .incoming import Incoming
@@ -55,6 +55,13 @@ def register(app: AsyncApp, service: SlackService) -> None:
     @app.event("assistant_thread_context_changed")
     async def on_assistant_context(ack: Any) -> None:
         await ack()
+
+    @app.action(
+        re.compile(f"^{flows.START_FLOW}")
+    )  # before the general listener: it starts a session, it has none yet
+    async def on_start_flow(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        service.spawn(flows.start_clicked(service, incoming, body, client), name="start-flow")
 
     @app.action(re.compile(r"^fp_"))
     async def on_action(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:

@@ -3,7 +3,8 @@
 HELP = (
     "*FlowPilot* helps you troubleshoot, one session per thread.\n"
     "• `/flowpilot <problem>` starts a session here (or @mention me with the problem, or DM me).\n"
-    "• `/flowpilot list` shows your open sessions.\n"
+    "• `/flowpilot list` shows your open sessions; `/flowpilot flows` the flows of this workspace, each with "
+    "Start.\n"
     "• `/flowpilot status | pause | resume | resolve | escalate` act on your latest open session in this "
     "channel. Inside the thread, use the header buttons or the message shortcuts.\n"
     "• Reply in the session thread to tell me what you see; attach logs or screenshots there."
@@ -58,3 +59,5 @@ FOREIGN_THREAD = (
     "Start yours in a new message or with `/flowpilot <problem>`."
 )
 SLACK_REFUSED = "Slack refused that ({error}). Try again in a moment."
+FLOWS_HEADING = "*Flows of this workspace* — Start one to be guided step by step."
+NO_FLOWS = "This workspace has no flows yet."

@@ -170,6 +170,10 @@ def header_blocks(view: SessionView) -> list[Block]:
             blocks.append(context(f"…and {len(view.evidence) - MAX_EVIDENCE} more"))
     else:
         blocks.append(context("*What we know:* nothing yet"))
+    if view.flow_line and is_open:
+        blocks.append(
+            section(f"🧭 *{escape(view.flow_line)}*", accessory=button("Leave flow", "fp_leave_flow", sid))
+        )
     if is_open:
         pause = (
             button("Resume", "fp_resume", sid)

@@ -10,8 +10,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.commands import DraftHandoff, Pause, Resume, SessionCommand
 from bot.errors import FlowPilotError
 
+from . import flows, render
 from . import messages as msg
-from . import render
 from .commands import parse_slash, slash_actor
 from .incoming import Incoming
 from .output import Place, Renderer
@@ -43,6 +43,9 @@ class Slash:
             await self.incoming.start(
                 client, actor=actor, channel=channel, thread_ts=None, text=rest, top_level=True
             )
+            return
+        if sub == "flows":
+            await flows.list_flows(self.s, client, actor=actor, channel=channel)
             return
         if sub == "list":
             views = await self.s.handler.list_sessions(actor=actor)

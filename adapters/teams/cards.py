@@ -18,11 +18,12 @@ from bot import labels
 from bot.events import AssistantTurn, Notice, Question, SessionView, SuggestedAction
 
 from . import messages as text
-from .commands import button, retry_button
+from .commands import KEY, button, retry_button
 
 SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 # Teams refuses activities over about 28 KB; the card leaves room for the activity around it.
 MAX_CARD_BYTES = 24_000
+MAX_FLOWS = 40  # a listing within a card's size
 EVIDENCE_MARK = {"confirmed": "✅", "ruled_out": "❌", "pending": "⏳"}
 STATUS_LABEL = {
     "active": "🟢 Active",
@@ -110,6 +111,9 @@ def header(view: SessionView) -> Card:
             submit("Pause", button("pause", sid)),
             dialog("Edit triage", button("edit_triage", sid)),
         ]
+        if view.flow_line:
+            body.append(block(f"🧭 **{plain(view.flow_line)}**", spacing="Medium"))
+            actions.append(submit("Leave flow", button("leave_flow", sid)))
     elif view.status == "paused":
         actions = [submit("Resume", button("resume", sid)), dialog("Edit triage", button("edit_triage", sid))]
     body.append(block(f"Session {sid}", size="Small", isSubtle=True, spacing="Medium"))
@@ -262,6 +266,17 @@ def escalation_package(view: SessionView, package: dict[str, str], *, sender: st
 
 def help_card() -> Card:
     return card([block("**FlowPilot**", size="Medium"), block(text.HELP)])
+
+
+def flow_list(flows: list[tuple[str, str]]) -> Card:
+    """The workspace's flows (slug, title), each with Start."""
+    if not flows:
+        return card([block(text.NO_FLOWS)])
+    body = [block(text.FLOWS_HEADING)]
+    for slug, title in flows[:MAX_FLOWS]:
+        body.append(block(f"**{plain(title)}** ({plain(slug)})", spacing="Medium"))
+        body.append({"type": "ActionSet", "actions": [submit("Start", {KEY: "start_flow", "flow": slug})]})
+    return card(body)
 
 
 def session_list(views: list[SessionView]) -> Card:

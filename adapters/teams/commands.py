@@ -21,6 +21,7 @@ from bot.commands import (
     DraftHandoff,
     Escalate,
     GetStatus,
+    LeaveFlow,
     MarkAction,
     Pause,
     Rate,
@@ -38,7 +39,7 @@ PLATFORM = "teams"
 KEY = "fp"
 # A Retry's value may be longer than a Slack button's: a card carries up to about 28 KB.
 RETRY_LIMIT = 8000
-TYPED = ("resolve", "escalate", "pause", "resume", "status", "list", "help")
+TYPED = ("resolve", "escalate", "pause", "resume", "status", "list", "help", "flows", "flow")
 _MENTION = re.compile(r"<at>(.*?)</at>", re.IGNORECASE)
 
 
@@ -221,6 +222,7 @@ def decode(data: dict[str, Any], actor: Actor) -> SessionCommand | None:
         "status": GetStatus,
         "discard": DiscardDraft,
         "abandon": Abandon,
+        "leave_flow": LeaveFlow,
     }
     if isinstance(kind, str) and kind in simple:
         return simple[kind](**common)
@@ -239,6 +241,6 @@ def typed_command(typed: Typed, *, actor: Actor, session_id: uuid.UUID) -> Sessi
             return Pause(**common)
         case "resume":
             return Resume(**common)
-        case "status":
+        case "status" | "flow":  # the header shows where the session stands in its flow
             return GetStatus(**common)
     return None

@@ -79,6 +79,11 @@ class Incoming:
             elif data.get(KEY) == "show":  # Retry of a reply Teams did not accept
                 self._runner.spawn_show(context, data)
                 return
+            elif data.get(KEY) == "start_flow":  # Start beside a flow of the `flows` list
+                self._start(
+                    context, actor, text=str(data.get("flow") or ""), flow=str(data.get("flow") or "")
+                )
+                return
             else:
                 command = await self._submits.command_of(context, data, actor)
                 if command is not None:
@@ -92,6 +97,10 @@ class Incoming:
         typed = parse_typed(without_bot_mention(activity, raw))
         if typed is not None and typed.word == "help":
             await self._conversations.send_now(context, cards.help_card())
+            return
+        if typed is not None and typed.word == "flows":
+            refs = await self._handler.flows(actor=actor)
+            await self._conversations.send_now(context, cards.flow_list([(r.slug, r.title) for r in refs]))
             return
         if typed is not None and typed.word == "list":
             views = await self._handler.list_sessions(actor=actor)
@@ -108,7 +117,7 @@ class Incoming:
                 escalation = await self._escalation_from_text(context, typed.rest)
             if command is not None:
                 self._runner.spawn(
-                    context, command, escalation=escalation, fresh_header=typed.word == "status"
+                    context, command, escalation=escalation, fresh_header=typed.word in ("status", "flow")
                 )
             return
         files = await self._files(context)
@@ -121,6 +130,20 @@ class Incoming:
             )
             self._runner.spawn(context, command)
             return
+        self._start(context, actor, text=raw.strip(), attachments=files)
+
+    def _start(
+        self,
+        context: TurnContext,
+        actor: Actor,
+        *,
+        text: str,
+        attachments: tuple[Attachment, ...] = (),
+        flow: str | None = None,
+    ) -> None:
+        """A new session in this conversation (on `flow`, when one was started directly)."""
+        activity = context.activity
+        in_channel_thread = ";messageid=" in (activity.conversation.id if activity.conversation else "")
         thread = thread_of(activity)
         if not in_channel_thread:
             # A chat holds one session after another: each is bound under the message that started it.
@@ -130,7 +153,12 @@ class Incoming:
         self._runner.spawn(
             context,
             StartSession(
-                actor=actor, text=raw.strip(), attachments=files, thread=thread, thread_extra=reference
+                actor=actor,
+                text=text,
+                attachments=attachments,
+                thread=thread,
+                thread_extra=reference,
+                flow=flow or None,
             ),
         )
 

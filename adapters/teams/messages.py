@@ -34,8 +34,12 @@ HELP = (
     "- **pause** / **resume** — park the session and pick it up later\n"
     "- **status** — show the triage header again\n"
     "- **list** — your open sessions\n"
+    "- **flows** — the flows of this workspace, each with Start (a flow guides the session step by step); "
+    "**flow** — where the session stands in its flow\n"
     "- **help** — this message\n\n"
     "A command is the word on its own (only **escalate** takes more), so a message like "
     '"Pause Windows Updates was enabled by GPO" goes to FlowPilot as problem text. '
     "Any other reply goes to FlowPilot as your answer."
 )
+FLOWS_HEADING = "**Flows of this workspace** — Start one to be guided step by step."
+NO_FLOWS = "This workspace has no flows yet."

@@ -221,3 +221,8 @@ def _example_for(schema: dict[str, Any]) -> Any:
         props = schema.get("properties", {})
         return {name: _example_for(props.get(name, {})) for name in schema.get("required", [])}
     return {"string": "example", "integer": 0, "number": 0, "boolean": False, "array": []}.get(kind or "")
+
+
+def text_of(content: Any) -> str:
+    """The readable text of a message's content (what the engineer wrote, without FlowPilot's context)."""
+    return _text_of(content)

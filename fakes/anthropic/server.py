@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from fakes.anthropic import responder, streaming
+from fakes.anthropic import choice, responder, streaming
 from fakes.anthropic.caching import account, canonical, zero_usage
 from fakes.anthropic.records import RecordedRequest, caller_key
 from fakes.anthropic.script import DEFAULT_ERROR_TYPES, Cut, Error, Scripted, Text, Turn
@@ -37,6 +37,7 @@ class FakeAnthropic:
         self.requests: list[RecordedRequest] = []
         self.total_usage: dict[str, int] = zero_usage()
         self._queue: deque[Scripted] = deque()
+        self._choices: deque[tuple[str, float]] = deque()  # answers to a turn's constrained choice
         self._cache: set[str] = set()
         # Scripting happens on the test's thread while the server may run in its own (in_thread mode).
         self._lock = threading.Lock()
@@ -120,6 +121,11 @@ class FakeAnthropic:
         """Answer the next request with a tool_use of the forced (or first) tool, with `input=data` as is."""
         self._push(Turn(data))
 
+    def queue_choice(self, value: str, confidence: float = 0.9) -> None:
+        """Answer the next request that offers a choice (bot.claude.Choice) with `value` at `confidence`."""
+        with self._lock:
+            self._choices.append((value, confidence))
+
     def queue_text(self, text: str) -> None:
         """Answer the next request with one text block (stop_reason end_turn)."""
         self._push(Text(text))
@@ -156,6 +162,7 @@ class FakeAnthropic:
         """Forget the queue, the recorded requests, the prompt cache and the usage totals."""
         with self._lock:
             self._queue.clear()
+            self._choices.clear()
             self.requests.clear()
             self._cache.clear()
             self.total_usage.update(zero_usage())
@@ -272,14 +279,31 @@ class FakeAnthropic:
         if isinstance(scripted, Cut) and isinstance(scripted.answer, dict):
             tool_input = scripted.answer
         if tool_input is not None:
-            return self._tool_use_block(tool["name"], tool_input) if tool is not None else None
+            return (
+                self._tool_use_block(tool["name"], self._chose(tool, tool_input, messages))
+                if tool is not None
+                else None
+            )
         if isinstance(scripted, Text):
             return {"type": "text", "text": scripted.text}
         if isinstance(scripted, Cut):
             return {"type": "text", "text": str(scripted.answer)}
         if tool is not None:
-            return self._tool_use_block(tool["name"], responder.default_tool_input(tool, messages))
+            default = responder.default_tool_input(tool, messages)
+            return self._tool_use_block(tool["name"], self._chose(tool, default, messages))
         return {"type": "text", "text": responder.default_text(messages)}
+
+    def _chose(
+        self, tool: dict[str, Any], tool_input: dict[str, Any], messages: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """The tool input with the request's choice answered (scripted, or picked), when it offers one."""
+        values = choice.offered(tool)
+        if values is None or choice.CHOICE_FIELD in tool_input:
+            return tool_input
+        with self._lock:
+            scripted = self._choices.popleft() if self._choices else None
+        last = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+        return choice.with_choice(tool_input, scripted or choice.pick(values, responder.text_of(last)))
 
     def _tool_use_block(self, name: str, data: dict[str, Any]) -> dict[str, Any]:
         return {"type": "tool_use", "id": f"toolu_{next(self._ids):024d}", "name": name, "input": data}
