@@ -190,7 +190,7 @@ def document() -> dict[str, Any]:
                 ok=(201, json_of(TurnResponse), "The new session and Claude's first turn"),
                 body=StartSessionIn,
                 session=False,
-                errors=(409, 502, 503),
+                errors=(404, 409, 502, 503),  # 404: the flow named in `flow` is not one this account sees
             ),
         },
         "/api/ai-sessions/{session_id}": {
