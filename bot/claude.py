@@ -195,13 +195,20 @@ class AnthropicClaude:
         self, params: dict[str, Any], fields: FieldStream
     ) -> AsyncGenerator[FieldText | anthropic.types.Message, None]:
         """The watched fields' text as the forced tool's input streams in, then the final message."""
+        began = (
+            False  # the answer had begun: a dropped connection cut it off, rather than not reaching Claude
+        )
         try:
             async with self._client.messages.stream(**params) as stream:
+                began = True
                 async for event in stream:
                     if event.type == "content_block_delta" and event.delta.type == "input_json_delta":
                         for piece in fields.feed(event.delta.partial_json):
                             yield piece
                 final = await stream.get_final_message()
+        except anthropic.APIConnectionError as err:
+            cut = began and not isinstance(err, anthropic.APITimeoutError)
+            raise (ClaudeUnavailable("the answer was cut off") if cut else _unavailable(err)) from err
         except anthropic.APIError as err:
             raise _unavailable(err) from err
         except httpx2.TransportError as err:
