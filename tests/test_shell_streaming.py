@@ -66,6 +66,7 @@ async def test_a_turn_cut_mid_stream_is_marked_and_retry_asks_again(
         assert CHOICES not in cut
         notice = await term.expect("/retry")
         assert "Claude is not answering right now (the answer was cut off)" in notice
+        assert "Press Retry" not in notice, "Retry is a shell command here, not a button"
         assert (await session_row(db)).awaiting_reply, "nothing half-written was stored"
         fake_claude.queue_turn(ANSWER)
         await term.line("/retry")
