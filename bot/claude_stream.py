@@ -87,23 +87,24 @@ class StreamedAnswer:
     """A streamed answer as its events arrive: the tool call's id, name and input fragments, and the usage."""
 
     parts: list[str] = field(default_factory=list)
-    block: Any = None  # the tool_use content block, as it opened
+    block: dict[str, Any] | None = None  # the tool_use content block, as it opened
     counts: dict[str, int] = field(default_factory=dict)
     stopped: bool = False
 
-    def add(self, event: Any) -> None:
-        if event.type == "message_start":
-            self._count(event.message.usage)
-        elif event.type == "content_block_start" and event.content_block.type == "tool_use":
-            self.block = self.block or event.content_block
-        elif event.type == "message_delta":
-            self._count(event.usage)  # the counts on message_delta are running totals
-        elif event.type == "message_stop":
+    def add(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "message_start":
+            self._count(event["message"].get("usage"))
+        elif kind == "content_block_start" and event["content_block"].get("type") == "tool_use":
+            self.block = self.block or event["content_block"]
+        elif kind == "message_delta":
+            self._count(event.get("usage"))  # the counts on message_delta are running totals
+        elif kind == "message_stop":
             self.stopped = True
 
-    def _count(self, usage: Any) -> None:
+    def _count(self, usage: dict[str, Any] | None) -> None:
         for name in _USAGE_FIELDS:
-            if (value := getattr(usage, name, None)) is not None:
+            if isinstance(value := (usage or {}).get(name), int):
                 self.counts[name] = value
 
     @property
@@ -123,7 +124,7 @@ class StreamedAnswer:
         text = "".join(self.parts).strip()
         data = json.loads(text) if text else {}
         return anthropic.types.ToolUseBlock(
-            type="tool_use", id=self.block.id, name=self.block.name, input=data
+            type="tool_use", id=self.block["id"], name=self.block["name"], input=data
         )
 
 
