@@ -87,6 +87,10 @@ TURN_TOOL: dict[str, Any] = {
     "description": "Answer the engineer. Write `message` first (it is shown as you write it), then the "
     "diagnostic questions, suggested steps and triage.",
     "input_schema": _inline_refs(ClaudeTurn.model_json_schema()),
+    # Fine-grained tool streaming: the API sends the input as Claude writes it instead of buffering each
+    # value to validate it first (a long message would otherwise arrive in one burst). The input may then
+    # end as invalid JSON (max_tokens): that is a broken answer like any other, asked again once.
+    "eager_input_streaming": True,
 }
 
 
@@ -94,6 +98,7 @@ DRAFT_TOOL: dict[str, Any] = {
     "name": DRAFT_TOOL_NAME,
     "description": "Write the handoff for the ticket: root cause, steps taken and recommendations.",
     "input_schema": _inline_refs(HandoffDraft.model_json_schema()),
+    "eager_input_streaming": True,  # as the turn's: each section streams as it is written
 }
 DRAFT_FIELDS = ("root_cause", "steps_taken", "recommendations")
 TURN_FIELDS = ("message",)

@@ -138,9 +138,16 @@ async def test_a_second_attempt_after_a_broken_answer_replaces_the_words_shown(
     assert deltas(events) == "Streamed the second time" == first(events, AssistantTurn).message
 
 
-async def test_the_message_is_what_claude_is_asked_to_write_first() -> None:
-    assert next(iter(TURN_TOOL["input_schema"]["properties"])) == "message"
-    assert "`message` first" in TURN_TOOL["description"]
+async def test_the_message_is_what_claude_is_asked_to_write_first_and_stream_unbuffered(
+    handler: SessionHandler, alice: Actor, fake_claude: FakeAnthropic
+) -> None:
+    await start(handler, alice)
+    body = fake_claude.last_request.body
+    [tool] = body["tools"]
+    assert body["stream"] is True and body["tool_choice"] == {"type": "tool", "name": tool["name"]}
+    assert next(iter(tool["input_schema"]["properties"])) == "message"
+    assert "`message` first" in tool["description"] and tool["eager_input_streaming"] is True
+    assert tool == TURN_TOOL
 
 
 async def test_the_warm_up_runs_a_streamed_turn_and_draft(
