@@ -150,6 +150,19 @@ async def test_the_message_is_what_claude_is_asked_to_write_first_and_stream_unb
     assert tool == TURN_TOOL
 
 
+async def test_an_answer_whose_input_ends_unparseable_is_asked_again(
+    handler: SessionHandler, alice: Actor, fake_claude: FakeAnthropic, db: async_sessionmaker[AsyncSession]
+) -> None:
+    session_id, _ = await start(handler, alice)
+    # Fine-grained streaming can end mid-value (max_tokens): the words shown stay until the whole answer.
+    fake_claude.queue_turn('{"message": "The spooler is stuck, so', chunk_delay=0.0)
+    fake_claude.queue_turn(ANSWER)
+    events = await collect(handler.handle(UserMessage(actor=alice, session_id=session_id, text="more")))
+    assert deltas(events) == "The spooler is stuck, so"
+    assert first(events, AssistantTurn).message == ANSWER["message"]
+    assert (await steps(db, session_id))[-1] == ("assistant", ANSWER["message"])
+
+
 async def test_the_warm_up_runs_a_streamed_turn_and_draft(
     fake_claude: FakeAnthropic, caplog: pytest.LogCaptureFixture
 ) -> None:

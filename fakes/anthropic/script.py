@@ -56,7 +56,7 @@ class Pace:
 
 @dataclass(frozen=True)
 class Turn:
-    data: dict[str, Any]
+    data: dict[str, Any] | str  # a str: the tool input's JSON text, sent as is
     pace: Pace = field(default_factory=Pace)
 
 

@@ -117,9 +117,12 @@ class FakeAnthropic:
     # -- scripting --
 
     def queue_turn(
-        self, data: dict[str, Any], *, chunk_delay: float | None = None, hold: Hold | None = None
+        self, data: dict[str, Any] | str, *, chunk_delay: float | None = None, hold: Hold | None = None
     ) -> None:
         """Answer the next request with a tool_use of the forced (or first) tool, with `input=data` as is.
+
+        A str is the input's JSON text as a streamed answer sends it, valid or not (fine-grained tool
+        streaming can end mid-value at max_tokens).
 
         Streamed, its fragments come `chunk_delay` seconds apart (default: the fake's `chunk_delay`), and
         with `hold` the last fragment waits until the test calls `hold.release()`.
@@ -293,7 +296,7 @@ class FakeAnthropic:
             return self._tool_use_block(tool["name"], responder.default_tool_input(tool, messages))
         return {"type": "text", "text": responder.default_text(messages)}
 
-    def _tool_use_block(self, name: str, data: dict[str, Any]) -> dict[str, Any]:
+    def _tool_use_block(self, name: str, data: dict[str, Any] | str) -> dict[str, Any]:
         return {"type": "tool_use", "id": f"toolu_{next(self._ids):024d}", "name": name, "input": data}
 
     def _record(self, request: web.Request, raw: bytes) -> Any:

@@ -48,7 +48,9 @@ async def stream(
         opening = {**block, "input": {}}
         # The real API opens a tool_use block with an empty partial_json before the first fragment, and
         # writes the input's keys in the order the model generates them (the schema's), not sorted.
-        pieces = ["", *_chunks(json.dumps(block["input"], ensure_ascii=False), chunk_chars)]
+        raw = block["input"]
+        text = raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False)
+        pieces = ["", *_chunks(text, chunk_chars)]
         deltas = [{"type": "input_json_delta", "partial_json": piece} for piece in pieces]
     await out.send(
         "content_block_start",
