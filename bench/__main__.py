@@ -20,12 +20,13 @@ from pathlib import Path
 from fakes.anthropic import FakeAnthropic
 from fakes.slack import FakeSlack
 
-from . import flow_match, flows, load, scale_budget, sessions
+from . import first_words, flow_match, flows, load, scale_budget, sessions
 from . import harness as h
 from . import scenarios as sc
 
 SCENARIOS = (
-    "ack", "overhead", "length", "streaming", "memory", "scaleout", "scalebudget", "flowmatch", "flows"
+    "ack", "overhead", "length", "streaming", "firstwords", "memory", "scaleout", "scalebudget", "flowmatch",
+    "flows",
 )  # fmt: skip
 
 
@@ -57,6 +58,7 @@ SCENARIO_RUNNERS: dict[str, Callable[[sc.Context, float | None], Awaitable[list[
     "overhead": lambda ctx, _: load.overhead_and_throughput(ctx),
     "length": lambda ctx, _: sessions.session_length(ctx),
     "streaming": lambda ctx, _: sessions.streaming(ctx),
+    "firstwords": lambda ctx, _: first_words.first_words(ctx),
     "memory": lambda ctx, _: sessions.memory(ctx),
     "scaleout": lambda ctx, tps: load.scale_out(ctx, tps),
     "scalebudget": lambda ctx, tps: scale_budget.scale_budget(ctx, tps),

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 from storage import raw
 from storage.state import SessionState
 
-from .claude import Choice, TurnResult
+from .claude import TurnResult
 from .claude_answer import apply_turn
+from .claude_choice import Choice
 from .commands import Actor, StartSession
 from .events import Event, SessionView
 from .flow_text import assistant_step

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from storage import raw
 
-from .claude import Choice, Chosen, TurnResult
+from .claude import TurnResult
+from .claude_choice import Choice, Chosen
 from .commands import UserMessage
 from .events import Event
 from .flows import track

@@ -11,7 +11,7 @@ from storage import raw
 from storage.models import AISessionStep
 from storage.state import SessionState
 
-from .claude import Choice
+from .claude_choice import Choice
 from .commands import Actor
 from .conversation import Conversation, Follow
 from .events import Event

@@ -20,7 +20,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from fakes.anthropic import choice, responder, streaming
 from fakes.anthropic.caching import account, canonical, zero_usage
 from fakes.anthropic.records import RecordedRequest, caller_key
-from fakes.anthropic.script import DEFAULT_ERROR_TYPES, Cut, Error, Scripted, Text, Turn
+from fakes.anthropic.script import DEFAULT_ERROR_TYPES, Cut, Error, Hold, Pace, Scripted, Text, Turn
 from fakes.anthropic.validation import RequestInvalid, target_tool, validate
 
 
@@ -117,9 +117,18 @@ class FakeAnthropic:
 
     # -- scripting --
 
-    def queue_turn(self, data: dict[str, Any]) -> None:
-        """Answer the next request with a tool_use of the forced (or first) tool, with `input=data` as is."""
-        self._push(Turn(data))
+    def queue_turn(
+        self, data: dict[str, Any] | str, *, chunk_delay: float | None = None, hold: Hold | None = None
+    ) -> None:
+        """Answer the next request with a tool_use of the forced (or first) tool, with `input=data` as is.
+
+        A str is the input's JSON text as a streamed answer sends it, valid or not (fine-grained tool
+        streaming can end mid-value at max_tokens).
+
+        Streamed, its fragments come `chunk_delay` seconds apart (default: the fake's `chunk_delay`), and
+        with `hold` the last fragment waits until the test calls `hold.release()`.
+        """
+        self._push(Turn(data, Pace(chunk_delay, hold)))
 
     def queue_choice(self, value: str, confidence: float = 0.9) -> None:
         """Answer the next request that offers a choice (bot.claude.Choice) with `value` at `confidence`."""
@@ -145,7 +154,12 @@ class FakeAnthropic:
             self._push(Error(status, kind, message, retry_after))
 
     def queue_cut_stream(
-        self, answer: str | dict[str, Any], after_chars: int, *, error_type: str | None = None
+        self,
+        answer: str | dict[str, Any],
+        after_chars: int,
+        *,
+        error_type: str | None = None,
+        chunk_delay: float | None = None,
     ) -> None:
         """Start answering `answer`, then drop the connection after `after_chars` characters.
 
@@ -156,7 +170,7 @@ class FakeAnthropic:
         what the real API does when it fails mid-stream. A non-streaming request instead gets the first
         `after_chars` characters of its JSON body before the drop.
         """
-        self._push(Cut(answer, after_chars, error_type))
+        self._push(Cut(answer, after_chars, error_type, Pace(chunk_delay)))
 
     def reset(self) -> None:
         """Forget the queue, the recorded requests, the prompt cache and the usage totals."""
@@ -242,6 +256,7 @@ class FakeAnthropic:
                 chunk_delay=self.chunk_delay,
                 cut=cut,
                 recorded=recorded,
+                pace=scripted.pace if isinstance(scripted, Turn | Cut) else None,
             )
             recorded.answered_at = time.perf_counter()
             return response
@@ -294,18 +309,19 @@ class FakeAnthropic:
         return {"type": "text", "text": responder.default_text(messages)}
 
     def _chose(
-        self, tool: dict[str, Any], tool_input: dict[str, Any], messages: list[dict[str, Any]]
-    ) -> dict[str, Any]:
-        """The tool input with the request's choice answered (scripted, or picked), when it offers one."""
+        self, tool: dict[str, Any], tool_input: dict[str, Any] | str, messages: list[dict[str, Any]]
+    ) -> dict[str, Any] | str:
+        """The tool input with the request's choice answered (scripted, or picked), when it offers one; raw
+        JSON text (a deliberately broken answer) goes as it is."""
         values = choice.offered(tool)
-        if values is None or choice.CHOICE_FIELD in tool_input:
+        if values is None or isinstance(tool_input, str) or choice.CHOICE_FIELD in tool_input:
             return tool_input
         with self._lock:
             scripted = self._choices.popleft() if self._choices else None
         last = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
         return choice.with_choice(tool_input, scripted or choice.pick(values, responder.text_of(last)))
 
-    def _tool_use_block(self, name: str, data: dict[str, Any]) -> dict[str, Any]:
+    def _tool_use_block(self, name: str, data: dict[str, Any] | str) -> dict[str, Any]:
         return {"type": "tool_use", "id": f"toolu_{next(self._ids):024d}", "name": name, "input": data}
 
     def _record(self, request: web.Request, raw: bytes) -> Any:
