@@ -39,6 +39,7 @@ STATUS_LINE = {
 ESCALATION_DM_TEXT = "A FlowPilot session was escalated to you."
 ESCALATION_DM = "*{by}* escalated a session to you: *{title}*"
 ESCALATION_REASON = "*Why:* {reason}"
+STATUS_COPY = "The session's buttons are on its header in the thread."
 TOOK_OVER = "✅ *{by}* took this session over."
 TICKET_NOTE = "*Ticket note* (paste it into the PSA):"
 TICKET_NOTE_PREVIEW = "*Ticket note* as Confirm will file it:"

@@ -126,9 +126,10 @@ def pack(groups: list[list[Block]], limit: int = MAX_BLOCKS) -> list[list[Block]
 
 
 # ── the header ──────────────────────────────────────────────────────────────────────────────────────
-def header_blocks(view: SessionView) -> list[Block]:
+def header_blocks(view: SessionView, *, live: bool = True) -> list[Block]:
+    """The header; not `live`, a copy without buttons (the one header in the thread keeps them)."""
     sid = str(view.session_id)
-    is_open = view.status in OPEN
+    is_open = view.status in OPEN and live
 
     def field(label: str, value: str | None) -> dict[str, Any]:
         return text_obj(f"*{label}*\n{escape(value) if value else '—'}", limit=FIELD_LIMIT)
@@ -188,6 +189,8 @@ def header_blocks(view: SessionView) -> list[Block]:
             )
         )
     blocks.append(context(f"Owner: {escape(view.owner)} · {view.step_count} steps · session `{sid}`"))
+    if not live:
+        blocks.append(context(msg.STATUS_COPY))
     return blocks
 
 

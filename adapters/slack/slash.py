@@ -75,7 +75,8 @@ class Slash:
                     channel=channel,
                     user=actor.user_id,
                     text=render.header_text(view),
-                    blocks=render.header_blocks(view),
+                    # A glance, not a second header: buttons live only on the thread's header.
+                    blocks=render.header_blocks(view, live=False),
                 )
             )
             return

@@ -116,6 +116,18 @@ def header(view: SessionView) -> Card:
     return card(body, actions)
 
 
+def superseded(view: SessionView) -> Card:
+    """An older header once `status` posted a new one: the title only, no status that could go stale,
+    no buttons."""
+    return card(
+        [
+            block(f"🛠️ {plain(view.title)}", size="Medium", weight="Bolder"),
+            block(text.HEADER_MOVED, isSubtle=True),
+            block(f"Session {view.session_id}", size="Small", isSubtle=True),
+        ]
+    )
+
+
 # ── a turn ────────────────────────────────────────────────────────────────────────────────────────────
 
 

@@ -8,6 +8,11 @@ NOT_SHOWN = "Teams didn't accept part of this reply. Nothing was lost: press Ret
 DRAFTING = "✍️ Drafting the {kind}…"
 DRAFT_READY = "Draft {kind} — the ticket note Confirm will file; review, edit or confirm:"
 TICKET_NOTE = "Ticket note (paste it into the PSA):"
+# What a card whose buttons stopped meaning anything says instead.
+DRAFT_CONFIRMED = "✅ {by} confirmed this {kind}; the ticket note is below."
+DRAFT_DISCARDED = "🗑️ {by} discarded this draft. The session is still open."
+RATED = "⭐ {by} rated this session {rating}/5."
+HEADER_MOVED = "This header moved below (status typed): the latest one has the session's buttons."
 DRAFT_CONTINUES = "(The draft continues below: Teams ends a streamed answer after two minutes.)"
 ESCALATE_TO = "Escalating to **{name}**."
 PICK_ENGINEER = "Receiving engineer (leave empty to let any engineer take it over)"
