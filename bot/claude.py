@@ -1,21 +1,23 @@
-"""The Claude client: one structured turn, or a streamed handoff draft, through the `anthropic` SDK."""
+"""The Claude client: one streamed structured turn, or a streamed handoff draft, through the `anthropic` SDK."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import anthropic
 import httpx2
-import jiter
 from pydantic import ValidationError
 
+from .claude_stream import FieldStream
+from .claude_stream import FieldText as FieldText  # re-exported: the draft pieces are FieldText
 from .errors import ClaudeBadOutput, ClaudeUnavailable
-from .schemas import DRAFT_TOOL_NAME, TURN_TOOL_NAME, ClaudeTurn, HandoffDraft, numbered
+from .schemas import DRAFT_TOOL_NAME, TURN_TOOL_NAME, ClaudeTurn, HandoffDraft
 
 logger = logging.getLogger(__name__)
 
@@ -48,14 +50,6 @@ class Usage:
         )
 
 
-@dataclass(frozen=True)
-class FieldText:
-    """More of one field of a handoff draft, as Claude writes it (the steps as their numbered list)."""
-
-    field: str  # "root_cause", "steps_taken" or "recommendations"
-    text: str
-
-
 DraftPiece = FieldText | HandoffDraft | Usage
 
 
@@ -65,10 +59,27 @@ class TurnResult:
     usage: Usage
 
 
+@dataclass(frozen=True)
+class MessageText:
+    """More of a turn's `message` as Claude writes it (only the newly added text)."""
+
+    text: str
+
+
+TurnPiece = MessageText | TurnResult
+
+
 class ClaudeClient(Protocol):
     """What the core needs from a model; the fake Anthropic server stands behind the real one in tests."""
 
-    async def turn(self, *, system: str, messages: list[dict[str, Any]]) -> TurnResult: ...
+    def turn(self, *, system: str, messages: list[dict[str, Any]]) -> AsyncGenerator[TurnPiece, None]:
+        """MessageText pieces as the turn's message is written, then the validated TurnResult.
+
+        The pieces are provisional, the TurnResult's message is what counts: when Claude's first answer broke
+        the schema after some of its message was shown, the second attempt is not streamed over it, and
+        whoever showed the pieces replaces them with the final message.
+        """
+        ...
 
     def draft(self, *, system: str, messages: list[dict[str, Any]]) -> AsyncIterator[DraftPiece]:
         """FieldText pieces as the draft tool's input arrives, then the validated HandoffDraft, then Usage."""
@@ -93,7 +104,10 @@ def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
 
 TURN_TOOL: dict[str, Any] = {
     "name": TURN_TOOL_NAME,
-    "description": "Answer the engineer: your message, diagnostic questions, suggested steps and triage.",
+    # `message` is the schema's first property (ClaudeTurn declares it first) and the description asks for it
+    # first: the engineer's first words follow Claude's first token, streamed while the rest is written.
+    "description": "Answer the engineer. Write `message` first (it is shown as you write it), then the "
+    "diagnostic questions, suggested steps and triage.",
     "input_schema": _inline_refs(ClaudeTurn.model_json_schema()),
 }
 
@@ -104,40 +118,7 @@ DRAFT_TOOL: dict[str, Any] = {
     "input_schema": _inline_refs(HandoffDraft.model_json_schema()),
 }
 DRAFT_FIELDS = ("root_cause", "steps_taken", "recommendations")
-
-
-class _FieldStream:
-    """The draft tool's partial JSON → the text each field gained since the last fragment."""
-
-    def __init__(self) -> None:
-        self._json = b""
-        self._shown: dict[str, str] = {}
-
-    def feed(self, partial_json: str) -> list[FieldText]:
-        self._json += partial_json.encode()
-        try:
-            so_far = jiter.from_json(self._json, partial_mode="trailing-strings")
-        except ValueError:
-            return []  # not yet parseable (a fragment ending inside a number or literal): the next one is
-        if not isinstance(so_far, dict):
-            return []
-        pieces: list[FieldText] = []
-        for name in so_far:
-            text = _field_text(so_far[name]) if name in DRAFT_FIELDS else None
-            shown = self._shown.get(name, "")
-            # A field's text only grows; anything else (a value of the wrong type) shows at the end, validated.
-            if text is not None and len(text) > len(shown) and text.startswith(shown):
-                pieces.append(FieldText(name, text[len(shown) :]))
-                self._shown[name] = text
-        return pieces
-
-
-def _field_text(value: Any) -> str | None:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list) and all(isinstance(step, str) for step in value):
-        return numbered(value)
-    return None
+TURN_FIELDS = ("message",)
 
 
 def _error_type(err: anthropic.APIStatusError) -> str | None:
@@ -210,62 +191,12 @@ class AnthropicClaude:
             "messages": messages,
         }
 
-    async def turn(self, *, system: str, messages: list[dict[str, Any]]) -> TurnResult:
-        usage = Usage()
-        attempt_messages = messages
-        for attempt in (1, 2):
-            try:
-                response = await self._client.messages.create(**self._turn_params(system, attempt_messages))
-            except anthropic.APIError as err:
-                raise _unavailable(err) from err
-            except httpx2.TransportError as err:
-                raise ClaudeUnavailable("the connection dropped") from err
-            usage = usage + Usage.of(response.usage)
-            tool_use = next((b for b in response.content if b.type == "tool_use"), None)
-            try:
-                if tool_use is None:
-                    raise ValueError("no tool call in the answer")
-                return TurnResult(ClaudeTurn.model_validate(tool_use.input), usage)
-            except (ValidationError, ValueError) as err:
-                # Log the shape of the problem, never the content (it may quote the engineer's paste).
-                problems = err.errors() if isinstance(err, ValidationError) else [{"msg": str(err)}]
-                logger.warning(
-                    "Claude turn broke the schema (attempt %d): %s",
-                    attempt,
-                    [(p.get("loc"), p.get("msg")) for p in problems][:5],
-                )
-                if tool_use is None:
-                    continue
-                attempt_messages = [
-                    *messages,
-                    {"role": "assistant", "content": [tool_use.model_dump(exclude_none=True)]},
-                    {
-                        "role": "user",
-                        "content": [
-                            {
-                                "type": "tool_result",
-                                "tool_use_id": tool_use.id,
-                                "is_error": True,
-                                "content": "The input did not match the schema: "
-                                + "; ".join(f"{p.get('loc')}: {p.get('msg')}" for p in problems[:10])
-                                + f". Call {TURN_TOOL_NAME} again with valid input.",
-                            }
-                        ],
-                    },
-                ]
-        raise ClaudeBadOutput("Claude's answer broke the schema twice")
-
-    async def draft(self, *, system: str, messages: list[dict[str, Any]]) -> AsyncIterator[DraftPiece]:
-        fields = _FieldStream()
+    async def _streamed(
+        self, params: dict[str, Any], fields: FieldStream
+    ) -> AsyncGenerator[FieldText | anthropic.types.Message, None]:
+        """The watched fields' text as the forced tool's input streams in, then the final message."""
         try:
-            async with self._client.messages.stream(
-                model=self.model,
-                max_tokens=DRAFT_MAX_TOKENS,
-                system=self._system(system),  # type: ignore[arg-type]
-                tools=[DRAFT_TOOL],  # type: ignore[list-item]
-                tool_choice={"type": "tool", "name": DRAFT_TOOL_NAME},
-                messages=messages,  # type: ignore[arg-type]
-            ) as stream:
+            async with self._client.messages.stream(**params) as stream:
                 async for event in stream:
                     if event.type == "content_block_delta" and event.delta.type == "input_json_delta":
                         for piece in fields.feed(event.delta.partial_json):
@@ -276,19 +207,95 @@ class AnthropicClaude:
         except httpx2.TransportError as err:
             # A connection dropped mid-stream surfaces as the transport's error, not the SDK's.
             raise ClaudeUnavailable("the answer was cut off") from err
+        yield final
+
+    async def turn(self, *, system: str, messages: list[dict[str, Any]]) -> AsyncGenerator[TurnPiece, None]:
+        usage = Usage()
+        attempt_messages = messages
+        first_shown = False  # the first attempt put words on screen
+        for attempt in (1, 2):
+            final: anthropic.types.Message | None = None
+            params = self._turn_params(system, attempt_messages)
+            async with contextlib.aclosing(self._streamed(params, FieldStream(TURN_FIELDS))) as pieces:
+                async for piece in pieces:
+                    if isinstance(piece, FieldText):
+                        # A second attempt streams only onto an empty screen; else its whole message
+                        # replaces the first attempt's words at the end (see ClaudeClient.turn).
+                        if attempt == 1 or not first_shown:
+                            first_shown = first_shown or attempt == 1
+                            yield MessageText(piece.text)
+                    else:
+                        final = piece
+            assert final is not None
+            usage = usage + Usage.of(final.usage)
+            tool_use = next((b for b in final.content if b.type == "tool_use"), None)
+            try:
+                if tool_use is None:
+                    raise ValueError("no tool call in the answer")
+                turn = ClaudeTurn.model_validate(tool_use.input)
+            except (ValidationError, ValueError) as err:
+                problems = _problems(err)
+                # Log the shape of the problem, never the content (it may quote the engineer's paste).
+                logger.warning("Claude turn broke the schema (attempt %d): %s", attempt, problems[:5])
+                if tool_use is not None:
+                    attempt_messages = [*messages, *_schema_feedback(tool_use, problems)]
+                continue
+            yield TurnResult(turn, usage)
+            return
+        raise ClaudeBadOutput("Claude's answer broke the schema twice")
+
+    async def draft(self, *, system: str, messages: list[dict[str, Any]]) -> AsyncIterator[DraftPiece]:
+        params = {
+            **self._turn_params(system, messages),
+            "max_tokens": DRAFT_MAX_TOKENS,
+            "tools": [DRAFT_TOOL],
+        }
+        params["tool_choice"] = {"type": "tool", "name": DRAFT_TOOL_NAME}
+        final: anthropic.types.Message | None = None
+        async with contextlib.aclosing(self._streamed(params, FieldStream(DRAFT_FIELDS))) as pieces:
+            async for piece in pieces:
+                if isinstance(piece, FieldText):
+                    yield piece
+                else:
+                    final = piece
+        assert final is not None
         tool_use = next((b for b in final.content if b.type == "tool_use"), None)
         try:
             if tool_use is None:
                 raise ValueError("no tool call in the answer")
             draft = HandoffDraft.model_validate(tool_use.input)
         except (ValidationError, ValueError) as err:
-            problems = err.errors() if isinstance(err, ValidationError) else [{"msg": str(err)}]
-            logger.warning(
-                "Claude draft broke the schema: %s", [(p.get("loc"), p.get("msg")) for p in problems][:5]
-            )
+            logger.warning("Claude draft broke the schema: %s", _problems(err)[:5])
             raise ClaudeBadOutput("Claude's draft broke the schema") from err
         yield draft
         yield Usage.of(final.usage)
+
+
+def _problems(err: ValidationError | ValueError) -> list[tuple[Any, str]]:
+    """Where and what the schema problems are (never the values: they may quote the engineer's paste)."""
+    if isinstance(err, ValidationError):
+        return [(p.get("loc"), p.get("msg", "")) for p in err.errors()]
+    return [(None, str(err))]
+
+
+def _schema_feedback(tool_use: Any, problems: list[tuple[Any, str]]) -> list[dict[str, Any]]:
+    """The broken call and the tool result telling Claude what to fix, for the second attempt."""
+    return [
+        {"role": "assistant", "content": [tool_use.model_dump(exclude_none=True)]},
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": tool_use.id,
+                    "is_error": True,
+                    "content": "The input did not match the schema: "
+                    + "; ".join(f"{loc}: {problem}" for loc, problem in problems[:10])
+                    + f". Call {TURN_TOOL_NAME} again with valid input.",
+                }
+            ],
+        },
+    ]
 
 
 # ── warming up ─────────────────────────────────────────────────────────────────────────────────────
@@ -296,24 +303,26 @@ _WARM_USAGE = {"input_tokens": 1, "output_tokens": 1}
 
 
 def _warm_answer(request: httpx2.Request) -> httpx2.Response:
-    """Canned answers, in the API's shapes, for the warm-up's in-memory transport (no network)."""
-    message = {
+    """Canned streamed answers, in the API's shapes, for the warm-up's in-memory transport (no network)."""
+    tool = json.loads(request.content)["tool_choice"]["name"]
+    if tool == TURN_TOOL_NAME:
+        answer: dict[str, Any] = {"message": "ok", "confidence": 0.5}
+    else:
+        answer = {"root_cause": "ok", "steps_taken": ["ok"], "recommendations": "ok"}
+    message: dict[str, Any] = {
         "id": "msg_warm",
         "type": "message",
         "role": "assistant",
         "model": "warm-up",
+        "content": [],
+        "stop_reason": None,
         "stop_sequence": None,
+        "usage": _WARM_USAGE,
     }
-    if b'"stream":true' not in request.content.replace(b" ", b""):
-        valid = {"message": "ok", "confidence": 0.5}
-        turn = {"type": "tool_use", "id": "toolu_warm", "name": TURN_TOOL_NAME, "input": valid}
-        body = {**message, "content": [turn], "stop_reason": "tool_use", "usage": _WARM_USAGE}
-        return httpx2.Response(200, json=body)
-    draft = json.dumps({"root_cause": "ok", "steps_taken": ["ok"], "recommendations": "ok"})
     events = [
-        ("message_start", {"type": "message_start", "message": {**message, "content": [], "stop_reason": None, "usage": _WARM_USAGE}}),
-        ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "tool_use", "id": "toolu_warm", "name": DRAFT_TOOL_NAME, "input": {}}}),
-        ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": draft}}),
+        ("message_start", {"type": "message_start", "message": message}),
+        ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "tool_use", "id": "toolu_warm", "name": tool, "input": {}}}),
+        ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": json.dumps(answer)}}),
         ("content_block_stop", {"type": "content_block_stop", "index": 0}),
         ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": None}, "usage": {"output_tokens": 1}}),
         ("message_stop", {"type": "message_stop"}),
@@ -323,7 +332,7 @@ def _warm_answer(request: httpx2.Request) -> httpx2.Response:
 
 
 async def warm_up(client: AnthropicClaude) -> None:
-    """Run one turn and one streamed draft through the SDK against canned answers in memory.
+    """Run one streamed turn and one streamed draft through the SDK against canned answers in memory.
 
     The SDK builds its pydantic schemas on first use: 50-200 ms of CPU that would otherwise block the event
     loop in the middle of the first engineer's turn (and hold up every other request with it).
@@ -337,7 +346,8 @@ async def warm_up(client: AnthropicClaude) -> None:
     )
     messages = [{"role": "user", "content": "warm-up"}]
     try:
-        await warm.turn(system="warm-up", messages=messages)
+        async for _ in warm.turn(system="warm-up", messages=messages):
+            pass
         async for _ in warm.draft(system="warm-up", messages=messages):
             pass
     except Exception as err:  # never keep FlowPilot from starting: the first turn just pays the cost

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator
@@ -15,8 +16,8 @@ from storage.models import AISessionStep
 from storage.state import SessionState
 
 from . import messages as msg
-from .claude import ClaudeClient
-from .claude_answer import apply_turn, header_changed
+from .claude import ClaudeClient, TurnResult
+from .claude_answer import TurnStream, apply_turn, header_changed
 from .commands import (
     Actor,
     AnswerQuestion,
@@ -27,8 +28,6 @@ from .commands import (
 )
 from .errors import (
     AlreadyAnswered,
-    ClaudeUnavailable,
-    FlowPilotError,
     IntakeError,
     InvalidTransition,
     NotConfigured,
@@ -321,14 +320,32 @@ class Conversation:
         messages, before = prefetched.messages, prefetched.before
         self._claude_turns.check(actor)
         yield Thinking(session_id, "turn")
+        answer = TurnStream(self._claude, session_id)
         try:
-            result = await self._claude.turn(system=SYSTEM_PROMPT, messages=messages)
-        except FlowPilotError as err:
-            if isinstance(err, ClaudeUnavailable):
-                err.message = msg.CLAUDE_DOWN.format(reason=err.message)
-            else:
-                err.message = msg.CLAUDE_BAD_OUTPUT
+            # Closed at once when the reader goes away, so is the request to Claude.
+            async with contextlib.aclosing(answer.deltas(system=SYSTEM_PROMPT, messages=messages)) as deltas:
+                async for delta in deltas:
+                    yield delta
+            assert answer.result is not None
+            after, step = await self._save_answer(actor, prefetched, answer.result)
+        except Exception:
+            # Words were shown and the turn failed (Claude cut off, or the answer could not be saved): they
+            # are marked cut off before the failure's notice with Retry; nothing of the turn was stored.
+            if (cut := answer.cut()) is not None:
+                yield cut
             raise
+        turn.released = True
+        yield AssistantTurn(
+            session_id, step.step_order, answer.result.turn.message, after.questions, after.actions,
+            after.confidence_tier,
+        )  # fmt: skip
+        if header_changed(before, after):
+            yield TriageChanged(session_id, after)
+
+    async def _save_answer(
+        self, actor: Actor, prefetched: _TurnInput, result: TurnResult
+    ) -> tuple[SessionView, AISessionStep]:
+        """Apply Claude's whole answer to the session and store it as one step, letting go of the lease."""
         answer = result.turn
         loaded = prefetched.loaded
         s = loaded.session
@@ -340,7 +357,7 @@ class Conversation:
         # changed) a notification for other processes and adapters to re-render it.
         async with raw.autocommit(self._db) as db:
             after = await self._sessions.view_of(db, loaded)
-            changed = header_changed(before, after)
+            changed = header_changed(prefetched.before, after)
             change = notify.SessionChange(s.id, "triage", actor.origin, actor.platform)
             step = await self._save_step(
                 db,
@@ -359,12 +376,7 @@ class Conversation:
                 },
                 tell=notify.message(change) if changed else None,
             )
-        turn.released = True
-        yield AssistantTurn(
-            session_id, step.step_order, answer.message, after.questions, after.actions, after.confidence_tier
-        )
-        if changed:
-            yield TriageChanged(session_id, after)
+        return after, step
 
 
 def _answered(lane: TaskLane, q: Question) -> Question:

@@ -19,6 +19,8 @@ class RecordedRequest:
     received_at: float = 0.0
     answered_at: float = 0.0
     first_text_at: float = 0.0  # a streamed answer: when its first text (or tool input) fragment was sent
+    last_text_at: float = 0.0  # … and when its last one was (0 while it is still being written)
+    chunks_sent: int = 0  # … and how many fragments with text it has sent so far
 
     @property
     def api_key(self) -> str | None:

@@ -20,7 +20,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from fakes.anthropic import responder, streaming
 from fakes.anthropic.caching import account, canonical, zero_usage
 from fakes.anthropic.records import RecordedRequest, caller_key
-from fakes.anthropic.script import DEFAULT_ERROR_TYPES, Cut, Error, Scripted, Text, Turn
+from fakes.anthropic.script import DEFAULT_ERROR_TYPES, Cut, Error, Hold, Pace, Scripted, Text, Turn
 from fakes.anthropic.validation import RequestInvalid, target_tool, validate
 
 
@@ -116,9 +116,15 @@ class FakeAnthropic:
 
     # -- scripting --
 
-    def queue_turn(self, data: dict[str, Any]) -> None:
-        """Answer the next request with a tool_use of the forced (or first) tool, with `input=data` as is."""
-        self._push(Turn(data))
+    def queue_turn(
+        self, data: dict[str, Any], *, chunk_delay: float | None = None, hold: Hold | None = None
+    ) -> None:
+        """Answer the next request with a tool_use of the forced (or first) tool, with `input=data` as is.
+
+        Streamed, its fragments come `chunk_delay` seconds apart (default: the fake's `chunk_delay`), and
+        with `hold` the last fragment waits until the test calls `hold.release()`.
+        """
+        self._push(Turn(data, Pace(chunk_delay, hold)))
 
     def queue_text(self, text: str) -> None:
         """Answer the next request with one text block (stop_reason end_turn)."""
@@ -139,7 +145,12 @@ class FakeAnthropic:
             self._push(Error(status, kind, message, retry_after))
 
     def queue_cut_stream(
-        self, answer: str | dict[str, Any], after_chars: int, *, error_type: str | None = None
+        self,
+        answer: str | dict[str, Any],
+        after_chars: int,
+        *,
+        error_type: str | None = None,
+        chunk_delay: float | None = None,
     ) -> None:
         """Start answering `answer`, then drop the connection after `after_chars` characters.
 
@@ -150,7 +161,7 @@ class FakeAnthropic:
         what the real API does when it fails mid-stream. A non-streaming request instead gets the first
         `after_chars` characters of its JSON body before the drop.
         """
-        self._push(Cut(answer, after_chars, error_type))
+        self._push(Cut(answer, after_chars, error_type, Pace(chunk_delay)))
 
     def reset(self) -> None:
         """Forget the queue, the recorded requests, the prompt cache and the usage totals."""
@@ -235,6 +246,7 @@ class FakeAnthropic:
                 chunk_delay=self.chunk_delay,
                 cut=cut,
                 recorded=recorded,
+                pace=scripted.pace if isinstance(scripted, Turn | Cut) else None,
             )
             recorded.answered_at = time.perf_counter()
             return response

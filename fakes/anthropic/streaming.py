@@ -11,7 +11,7 @@ from aiohttp import web
 
 from fakes.anthropic.caching import USAGE_KEYS
 from fakes.anthropic.records import RecordedRequest
-from fakes.anthropic.script import Cut
+from fakes.anthropic.script import Cut, Pace
 
 
 async def stream(
@@ -23,8 +23,14 @@ async def stream(
     chunk_delay: float,
     cut: Cut | None,
     recorded: RecordedRequest | None = None,
+    pace: Pace | None = None,
 ) -> web.StreamResponse:
-    """Send `message` as the real SSE event sequence; with `cut`, drop the connection part way."""
+    """Send `message` as the real SSE event sequence; with `cut`, drop the connection part way.
+
+    `pace` (a scripted answer's own) overrides `chunk_delay` and may hold the last chunk until released.
+    """
+    pace = pace or Pace()
+    delay = chunk_delay if pace.chunk_delay is None else pace.chunk_delay
     response = web.StreamResponse(headers=headers)
     await response.prepare(request)
     block = message["content"][0]
@@ -48,11 +54,13 @@ async def stream(
     )
     await _send(response, "ping", {"type": "ping"})
     sent = 0
-    for delta in deltas:
+    for n, delta in enumerate(deltas, 1):
         if cut is not None and sent >= cut.after_chars:
             return await _cut(request, response, cut)
-        if chunk_delay:
-            await asyncio.sleep(chunk_delay)
+        if delay:
+            await asyncio.sleep(delay)
+        if pace.hold is not None and n == len(deltas):
+            await pace.hold.wait()
         if cut is not None:
             key = "text" if "text" in delta else "partial_json"
             delta = {**delta, key: delta[key][: cut.after_chars - sent]}
@@ -60,8 +68,8 @@ async def stream(
             response, "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
         )
         fragment = len(delta.get("text", delta.get("partial_json", "")))
-        if fragment and recorded is not None and not recorded.first_text_at:
-            recorded.first_text_at = time.perf_counter()
+        if fragment and recorded is not None:
+            _sent_fragment(recorded, last=n == len(deltas))
         sent += fragment
     if cut is not None:
         return await _cut(request, response, cut)
@@ -79,6 +87,14 @@ async def stream(
     await _send(response, "message_stop", {"type": "message_stop"})
     await response.write_eof()
     return response
+
+
+def _sent_fragment(recorded: RecordedRequest, *, last: bool) -> None:
+    now = time.perf_counter()
+    recorded.first_text_at = recorded.first_text_at or now
+    recorded.chunks_sent += 1
+    if last:
+        recorded.last_text_at = now
 
 
 async def send_cut_json(
