@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from storage.models import AISession, User
@@ -56,8 +56,13 @@ def renamed(text: str | None, renames: Sequence[tuple[str, str]]) -> str | None:
             return text
         names = sorted({old, new}, key=len, reverse=True)
         pattern = r"(?<!\w)(?:" + "|".join(re.escape(n) for n in names) + r")(?!\w)"
-        text = re.sub(pattern, lambda _m, new=new: new, text, flags=re.IGNORECASE)
+        # A replacement string would read backslashes in the new name as escapes; a constant function not.
+        text = re.sub(pattern, _always(new), text, flags=re.IGNORECASE)
     return text
+
+
+def _always(value: str) -> Callable[[re.Match[str]], str]:
+    return lambda _match: value
 
 
 def apply_renames(s: AISession | SessionState, renames: Sequence[tuple[str, str]], *, keep: set[str]) -> None:

@@ -21,6 +21,7 @@ RETRY_TOO_LONG = (
     "Your message was not taken, and it is too long (or carries files) to keep on a Retry button: "
     "please send it again in this thread."
 )
+TURN_CUT_OFF = " … _(cut off)_"
 DRAFT_CUT_OFF = "✂️ _This draft was cut off when FlowPilot restarted and was not saved (see below)._"
 ANSWERED = "*{by}* answered: {answer}"
 MARKED_DONE = "✅ *{by}* marked this step done"

@@ -224,10 +224,13 @@ def action_group(session_id: uuid.UUID, index: int, a: SuggestedAction) -> list[
     ]
 
 
-def turn_messages(turn: AssistantTurn) -> list[list[Block]]:
-    """One reply as one or more messages: the text, then each question and step with its buttons."""
+def turn_messages(turn: AssistantTurn, *, text: bool = True) -> list[list[Block]]:
+    """One reply as one or more messages: the text (unless it was streamed), then each question and step
+    with its buttons."""
     assert turn.session_id is not None
-    groups: list[list[Block]] = [[section(piece)] for piece in split_text(escape(turn.message))]
+    groups: list[list[Block]] = []
+    if text:
+        groups = [[section(piece)] for piece in split_text(escape(turn.message))]
     for i, q in enumerate(turn.questions, 1):
         if q.answer is None:
             groups.append(question_group(turn.session_id, i, q))

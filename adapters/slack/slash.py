@@ -14,7 +14,8 @@ from . import messages as msg
 from . import render
 from .commands import parse_slash, slash_actor
 from .incoming import Incoming
-from .output import Place, Renderer
+from .output import Renderer
+from .places import Place
 from .service import SlackService
 from .streaming import retrying
 
