@@ -48,7 +48,7 @@ async def test_words_stream_while_claude_writes_and_the_buttons_come_at_the_end(
     words = fake.message(general, stop["ts"]) or {}
     assert words["text"] == SHOWN and not fake.is_streaming(general, stop["ts"])
     assert float(words["ts"]) < float(buttons["ts"])  # the words first, the buttons below them
-    assert fake.most_edits_in_one_second(since) == 1
+    assert fake.most_edits_in_one_second(since) <= 1
 
 
 async def test_without_chat_streaming_one_message_is_edited_at_most_once_a_second_under_429s(
@@ -94,4 +94,6 @@ async def test_a_turn_cut_mid_stream_is_marked_and_retry_brings_the_whole_turn(s
     await slack.click(retry, "fp_retry")
     await wait_for(lambda: _new(slack, asked, "fp_answer_1_0"), what="the retried turn's buttons")
     assert any(m.get("text") == SHOWN for m in fake.messages(general))
-    assert "fp_retry" not in action_ids(fake.message(general, retry["ts"]) or {})
+    await wait_for(
+        lambda: "fp_retry" not in action_ids(fake.message(general, retry["ts"]) or {}), what="Retry spent"
+    )
