@@ -19,6 +19,7 @@ from bot.events import (
     DraftFinished,
     DraftStarted,
     Event,
+    MessageDelta,
     Notice,
     QuestionAnswered,
     SessionStarted,
@@ -26,6 +27,7 @@ from bot.events import (
     StatusChanged,
     Thinking,
     TriageChanged,
+    TurnCut,
 )
 
 from . import cards
@@ -33,6 +35,7 @@ from . import messages as text
 from .headers import Headers
 from .outbox import Outbox
 from .streaming import DraftStream, Pace, open_stream
+from .turn_words import TurnCard, TurnWords
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +84,7 @@ class Renderer:
         self._escalation = escalation or Escalation()
         self._fresh_header = fresh_header
         self._stream: DraftStream | None = None
+        self._words: TurnWords | None = None  # the turn's message while Claude writes it
         self._binding: dict[str, Any] | None = None
 
     async def _binding_info(self, session_id: uuid.UUID) -> dict[str, Any]:
@@ -104,9 +108,22 @@ class Renderer:
 
     async def _turn(self, event: AssistantTurn) -> None:
         assert event.session_id is not None
-        card_id = await self._out.send_card(cards.assistant_turn(event))
-        turn = {"step": event.step_order, "id": card_id, "message": event.message[:6000]}
+        words, self._words = self._words, None
+        if words is not None:  # the words are on screen: settle them, the buttons come with them
+            shown = await words.settle(event)
+        else:
+            shown = TurnCard(await self._out.send_card(cards.assistant_turn(event)), event.message)
+        turn = {"step": event.step_order, "id": shown.id, "message": shown.message[:6000]}
         await self._shows.headers.remember(event.session_id, self._out, extra={"turn": turn})
+
+    async def _words_delta(self, event: MessageDelta) -> None:
+        if self._words is None:
+            self._words = TurnWords(self._out, pace=self._shows.pace)
+        await self._words.add(event.text)
+
+    async def _cut(self, event: TurnCut) -> None:
+        words, self._words = self._words or TurnWords(self._out, pace=self._shows.pace), None
+        await words.cut(event.shown)
 
     async def _triage(self, event: TriageChanged) -> None:
         if self._fresh_header:
@@ -124,6 +141,8 @@ class Renderer:
             await self._stream.add(event.text)
 
     async def _notice(self, event: Notice) -> None:
+        if self._words is not None:  # a turn that ended without its whole message: keep what was shown
+            await self._cut(TurnCut(event.session_id, ""))
         if not await self._closes_card(event):
             await self._out.send_card(cards.notice(event))
 
@@ -238,6 +257,8 @@ _SHOW: dict[type[Event], Callable[[Renderer, Any], Awaitable[None]]] = {
     SessionStarted: Renderer._started,
     Thinking: Renderer._thinking,
     AssistantTurn: Renderer._turn,
+    MessageDelta: Renderer._words_delta,
+    TurnCut: Renderer._cut,
     TriageChanged: Renderer._triage,
     StatusChanged: Renderer._status,
     QuestionAnswered: Renderer._refresh_turn,
