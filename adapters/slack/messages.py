@@ -22,7 +22,7 @@ RETRY_TOO_LONG = (
     "please send it again in this thread."
 )
 TURN_CUT_OFF = " … _(cut off)_"
-DRAFT_CUT_OFF = "✂️ _This draft was cut off when FlowPilot restarted and was not saved (see below)._"
+DRAFT_CUT_OFF = "✂️ _This was cut off when FlowPilot restarted and was not saved (see below)._"
 ANSWERED = "*{by}* answered: {answer}"
 MARKED_DONE = "✅ *{by}* marked this step done"
 MARKED_FAILED = "❌ *{by}*: this step didn't work"

@@ -215,6 +215,7 @@ class Renderer:
                 thread_ts=self.place.thread_ts,
                 actor=self.actor,
                 placeholder=placeholder,
+                on_message=self._draft_message,
             )
         return self._words
 
@@ -261,7 +262,8 @@ class Renderer:
         )
 
     async def _draft_message(self, ts: str) -> None:
-        """Remember where the draft streams, so a process finding it cut off can say so on the message."""
+        """Remember where the draft (or a turn's words) streams, so a process finding it cut off can say so
+        on the message."""
         if self.note_draft is None or self.session_id is None or self.place is None:
             return
         try:

@@ -8,6 +8,7 @@ shown by a corrected answer). A turn cut mid-stream keeps what was shown, marked
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -33,6 +34,7 @@ class TurnWords:
         actor: Actor,
         placeholder: str | None = None,
         interval: float = 1.0,
+        on_message: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self._client = client
         self._channel = channel
@@ -44,6 +46,7 @@ class TurnWords:
             recipient_user_id=actor.user_id,
             recipient_team_id=actor.workspace_id,
             interval=interval,
+            on_message=on_message,  # where the words show, for marking them if this process dies
         )
 
     @property
