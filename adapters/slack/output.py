@@ -200,9 +200,11 @@ class Renderer:
         if self.place is None:
             return
         words, self._words = self._words, None
-        if words is not None:  # the words are on screen: settle them, then the buttons come
-            await words.settle(event.message)
-        for blocks in render.turn_messages(event, text=words is None):
+        # Words on screen are settled and the buttons come below them; else the turn is posted whole.
+        shown = words is not None and await words.settle(event.message)
+        if words is not None and not shown:
+            self._placeholder = words.placeholder
+        for blocks in render.turn_messages(event, text=not shown):
             await self._post(blocks, render.escape(event.message))
 
     def _turn_words(self) -> TurnWords:
