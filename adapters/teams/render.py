@@ -109,9 +109,9 @@ class Renderer:
     async def _turn(self, event: AssistantTurn) -> None:
         assert event.session_id is not None
         words, self._words = self._words, None
-        if words is not None:  # the words are on screen: settle them, the buttons come with them
-            shown = await words.settle(event)
-        else:
+        # Words on screen are settled and the buttons come with them; else the turn is posted whole.
+        shown = await words.settle(event) if words is not None else None
+        if shown is None:
             shown = TurnCard(await self._out.send_card(cards.assistant_turn(event)), event.message)
         turn = {"step": event.step_order, "id": shown.id, "message": shown.message[:6000]}
         await self._shows.headers.remember(event.session_id, self._out, extra={"turn": turn})

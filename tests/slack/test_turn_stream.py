@@ -84,7 +84,7 @@ async def test_a_turn_cut_mid_stream_is_marked_and_retry_brings_the_whole_turn(s
     fake, general = slack.fake, slack.fake.general
     header, _ = await started(slack)
     asked = {m["ts"] for m in slack.with_action("fp_answer_1_0")}
-    slack.claude.queue_cut_stream(ANSWER, after_chars=60)
+    slack.claude.queue_cut_stream(ANSWER, after_chars=400, chunk_delay=0.02)  # cut once words show
     await slack.event(fake.post_user_message(general, "PRN-2 is stuck", user=ALICE, thread_ts=header["ts"]))
 
     retry = (await wait_for(lambda: slack.with_action("fp_retry"), what="the Retry button"))[0]
