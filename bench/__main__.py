@@ -20,11 +20,11 @@ from pathlib import Path
 from fakes.anthropic import FakeAnthropic
 from fakes.slack import FakeSlack
 
+from . import first_words, load, scale_budget, sessions
 from . import harness as h
-from . import load, scale_budget, sessions
 from . import scenarios as sc
 
-SCENARIOS = ("ack", "overhead", "length", "streaming", "memory", "scaleout", "scalebudget")
+SCENARIOS = ("ack", "overhead", "length", "streaming", "firstwords", "memory", "scaleout", "scalebudget")
 
 
 def machine() -> str:
@@ -55,6 +55,7 @@ SCENARIO_RUNNERS: dict[str, Callable[[sc.Context, float | None], Awaitable[list[
     "overhead": lambda ctx, _: load.overhead_and_throughput(ctx),
     "length": lambda ctx, _: sessions.session_length(ctx),
     "streaming": lambda ctx, _: sessions.streaming(ctx),
+    "firstwords": lambda ctx, _: first_words.first_words(ctx),
     "memory": lambda ctx, _: sessions.memory(ctx),
     "scaleout": lambda ctx, tps: load.scale_out(ctx, tps),
     "scalebudget": lambda ctx, tps: scale_budget.scale_budget(ctx, tps),

@@ -14,8 +14,11 @@ import anthropic
 import httpx2
 from pydantic import ValidationError
 
-from .claude_stream import FieldStream
-from .claude_stream import FieldText as FieldText  # re-exported: the draft pieces are FieldText
+from .claude_stream import FieldStream, StreamedAnswer
+
+# Re-exported: the draft pieces are FieldText, and the core counts tokens in Usage.
+from .claude_stream import FieldText as FieldText
+from .claude_stream import Usage as Usage
 from .errors import ClaudeBadOutput, ClaudeUnavailable
 from .schemas import DRAFT_TOOL_NAME, TURN_TOOL_NAME, ClaudeTurn, HandoffDraft
 
@@ -23,31 +26,6 @@ logger = logging.getLogger(__name__)
 
 TURN_MAX_TOKENS = 2048
 DRAFT_MAX_TOKENS = 2048
-
-
-@dataclass(frozen=True)
-class Usage:
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_creation_tokens: int = 0
-
-    def __add__(self, other: Usage) -> Usage:
-        return Usage(
-            self.input_tokens + other.input_tokens,
-            self.output_tokens + other.output_tokens,
-            self.cache_read_tokens + other.cache_read_tokens,
-            self.cache_creation_tokens + other.cache_creation_tokens,
-        )
-
-    @classmethod
-    def of(cls, usage: Any) -> Usage:
-        return cls(
-            input_tokens=usage.input_tokens or 0,
-            output_tokens=usage.output_tokens or 0,
-            cache_read_tokens=getattr(usage, "cache_read_input_tokens", 0) or 0,
-            cache_creation_tokens=getattr(usage, "cache_creation_input_tokens", 0) or 0,
-        )
 
 
 DraftPiece = FieldText | HandoffDraft | Usage
@@ -193,28 +171,52 @@ class AnthropicClaude:
 
     async def _streamed(
         self, params: dict[str, Any], fields: FieldStream
-    ) -> AsyncGenerator[FieldText | anthropic.types.Message, None]:
-        """The watched fields' text as the forced tool's input streams in, then the final message."""
+    ) -> AsyncGenerator[FieldText | StreamedAnswer, None]:
+        """The watched fields' text as the forced tool's input streams in, then the whole answer.
+
+        The SDK sends the request (headers, retries, errors, an `error` event mid-stream raised as its
+        APIStatusError) and decodes the event stream; the events are read as plain dicts. Its MessageStream
+        helper rebuilt a snapshot of the whole message at every fragment, and a typed model per event cost
+        another half millisecond a turn: together more CPU than the rest of FlowPilot's work on a turn.
+        """
+        began = False  # the answer began: a dropped connection cut it off, rather than not reaching Claude
+        answer = StreamedAnswer()
         try:
-            async with self._client.messages.stream(**params) as stream:
+            stream = await self._client.post(
+                "/v1/messages",
+                body={**params, "stream": True},
+                cast_to=object,
+                stream=True,
+                stream_cls=anthropic.AsyncStream[dict[str, Any]],
+            )
+            began = True
+            async with stream:
                 async for event in stream:
-                    if event.type == "content_block_delta" and event.delta.type == "input_json_delta":
-                        for piece in fields.feed(event.delta.partial_json):
+                    delta = event.get("delta") if event.get("type") == "content_block_delta" else None
+                    if delta is not None and delta.get("type") == "input_json_delta":
+                        answer.parts.append(delta["partial_json"])
+                        for piece in fields.feed(delta["partial_json"]):
                             yield piece
-                final = await stream.get_final_message()
+                    else:
+                        answer.add(event)
+        except anthropic.APIConnectionError as err:
+            cut = began and not isinstance(err, anthropic.APITimeoutError)
+            raise (ClaudeUnavailable("the answer was cut off") if cut else _unavailable(err)) from err
         except anthropic.APIError as err:
             raise _unavailable(err) from err
         except httpx2.TransportError as err:
             # A connection dropped mid-stream surfaces as the transport's error, not the SDK's.
             raise ClaudeUnavailable("the answer was cut off") from err
-        yield final
+        if not answer.stopped:
+            raise ClaudeUnavailable("the answer was cut off")
+        yield answer
 
     async def turn(self, *, system: str, messages: list[dict[str, Any]]) -> AsyncGenerator[TurnPiece, None]:
         usage = Usage()
         attempt_messages = messages
         first_shown = False  # the first attempt put words on screen
         for attempt in (1, 2):
-            final: anthropic.types.Message | None = None
+            final: StreamedAnswer | None = None
             params = self._turn_params(system, attempt_messages)
             async with contextlib.aclosing(self._streamed(params, FieldStream(TURN_FIELDS))) as pieces:
                 async for piece in pieces:
@@ -227,9 +229,10 @@ class AnthropicClaude:
                     else:
                         final = piece
             assert final is not None
-            usage = usage + Usage.of(final.usage)
-            tool_use = next((b for b in final.content if b.type == "tool_use"), None)
+            usage = usage + final.usage
+            tool_use = None
             try:
+                tool_use = final.tool_use()
                 if tool_use is None:
                     raise ValueError("no tool call in the answer")
                 turn = ClaudeTurn.model_validate(tool_use.input)
@@ -251,7 +254,7 @@ class AnthropicClaude:
             "tools": [DRAFT_TOOL],
         }
         params["tool_choice"] = {"type": "tool", "name": DRAFT_TOOL_NAME}
-        final: anthropic.types.Message | None = None
+        final: StreamedAnswer | None = None
         async with contextlib.aclosing(self._streamed(params, FieldStream(DRAFT_FIELDS))) as pieces:
             async for piece in pieces:
                 if isinstance(piece, FieldText):
@@ -259,8 +262,8 @@ class AnthropicClaude:
                 else:
                     final = piece
         assert final is not None
-        tool_use = next((b for b in final.content if b.type == "tool_use"), None)
         try:
+            tool_use = final.tool_use()
             if tool_use is None:
                 raise ValueError("no tool call in the answer")
             draft = HandoffDraft.model_validate(tool_use.input)
@@ -268,7 +271,7 @@ class AnthropicClaude:
             logger.warning("Claude draft broke the schema: %s", _problems(err)[:5])
             raise ClaudeBadOutput("Claude's draft broke the schema") from err
         yield draft
-        yield Usage.of(final.usage)
+        yield final.usage
 
 
 def _problems(err: ValidationError | ValueError) -> list[tuple[Any, str]]:

@@ -212,6 +212,11 @@ class SessionHandler:
         finds the turn unfinished can mark that message as cut off."""
         await self._lease.note_draft_message(session_id, platform, where)
 
+    def stop(self, session_id: uuid.UUID) -> None:
+        """The engineer is stopping this session's running turn or draft (the shell's Ctrl-C, before it cancels
+        the command): it is kept as interrupted, for Retry, where a reader going away leaves no draft to retry."""
+        self._lease.stop(session_id)
+
     async def recover_unfinished(self, *, limit: int = 50) -> list[Notice]:
         """Take over the turns that processes which died or were stopped left unfinished, and say so.
 

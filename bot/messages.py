@@ -48,6 +48,10 @@ DRAFT_INTERRUPTED = (
 DRAFT_INTERRUPTED_AGAIN = (
     "The earlier handoff draft was cut off when FlowPilot restarted; writing it again now."
 )
+DRAFT_STOPPED = (
+    "The handoff draft was stopped before it was finished and was not saved. Press Retry to write it again."
+)
+TURN_STOPPED = "The previous turn was stopped before Claude answered. Press Retry to get Claude's answer."
 NOTHING_TO_RETRY = "There is nothing to retry: Claude has answered everything so far."
 SHUTTING_DOWN = "FlowPilot is restarting. Your session is safe; try again in a moment."
 PAUSED = "Session paused. Resume it when you are back."

@@ -82,6 +82,13 @@ class TurnLease:
         self.queues: dict[uuid.UUID, WaitingMessages] = {}
         self._in_flight: set[asyncio.Task[Any]] = set()
         self.closing = False
+        # Sessions whose running turn its engineer stopped (the shell's Ctrl-C): kept as interrupted.
+        self._stopped: set[uuid.UUID] = set()
+
+    def stop(self, session_id: uuid.UUID) -> None:
+        """The engineer is stopping this session's turn or draft: if it ends cut short, keep it as
+        interrupted (a draft too, unlike one whose reader went away), so that Retry can do it again."""
+        self._stopped.add(session_id)
 
     async def take(
         self, command: SessionCommand, stack: contextlib.AsyncExitStack, turn: Turn
@@ -89,6 +96,7 @@ class TurnLease:
         """Wait for and take the session's lease, entering what holds it into `stack`; yields a private
         "this one is next" notice at once when the turn has to wait, and fills in `turn`."""
         session_id = command.session_id
+        self._stopped.discard(session_id)  # a stop is meant for the turn running then, not this one
         told = self.local.busy(session_id)
         if told:
             await self._check_access(command.actor, session_id)
@@ -131,17 +139,18 @@ class TurnLease:
             heartbeat.cancel()
             if task is not None:
                 self._in_flight.discard(task)
+            stopped = session_id in self._stopped
+            self._stopped.discard(session_id)
             # A turn that ended by saving Claude's answer let go of the lease in that same transaction.
             if not turn.released:
                 # Released even when the turn is cancelled (client gone, shutdown): shield the write.
-                await asyncio.shield(
-                    leases.release(
-                        self._db,
-                        session_id=session_id,
-                        owner=self.owner,
-                        interrupted=marks_interruption and not completed,
-                    )
-                )
+                interrupted = (marks_interruption or stopped) and not completed
+                await asyncio.shield(self._release(session_id, interrupted=interrupted, stopped=stopped))
+
+    async def _release(self, session_id: uuid.UUID, *, interrupted: bool, stopped: bool) -> None:
+        if interrupted and stopped:  # the record says its engineer stopped it, so nobody is told of a restart
+            await leases.note(self._db, session_id=session_id, owner=self.owner, extra={"stopped": True})
+        await leases.release(self._db, session_id=session_id, owner=self.owner, interrupted=interrupted)
 
     async def _try_acquire(
         self, session_id: uuid.UUID, turn: str, *, kind: str | None = None
@@ -269,15 +278,22 @@ def interrupted_notice(
 
     `command` is what the engineer sent that found it (None when the recovery sweep found it first).
     """
+    stopped = bool(interrupted.get("stopped"))
     if interrupted.get("command") == "DraftHandoff":
         # Drafts are saved only when finished: the text shown so far was lost, writing it again is the fix.
         kind: Literal["resolve", "escalate"] = (
             "escalate" if interrupted.get("kind") == "escalate" else "resolve"
         )
         again = isinstance(command, DraftHandoff)
+        if again and stopped:
+            return None  # stopped on purpose and being written again: nothing to explain
+        if stopped:
+            text = msg.DRAFT_STOPPED
+        else:
+            text = msg.DRAFT_INTERRUPTED_AGAIN if again else msg.DRAFT_INTERRUPTED
         return Notice(
             session_id,
-            msg.DRAFT_INTERRUPTED_AGAIN if again else msg.DRAFT_INTERRUPTED,
+            text,
             level="error",
             code="interrupted",
             retry=None if again else DraftHandoff(actor=actor, session_id=session_id, kind=kind),
@@ -287,7 +303,7 @@ def interrupted_notice(
         return None
     return Notice(
         session_id,
-        msg.INTERRUPTED,
+        msg.TURN_STOPPED if stopped else msg.INTERRUPTED,
         level="error",
         code="interrupted",
         retry=RetryTurn(actor=actor, session_id=session_id),

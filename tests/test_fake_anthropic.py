@@ -13,7 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from bot.schemas import TURN_TOOL_NAME, ClaudeTurn
-from fakes.anthropic import FakeAnthropic
+from fakes.anthropic import FakeAnthropic, Hold
 
 MODEL = "claude-sonnet-4-6"
 TURN_TOOL: Any = {
@@ -149,6 +149,45 @@ async def test_streamed_tool_use_input_arrives_whole(
 
     assert final.stop_reason == "tool_use"
     assert final.content[0].model_dump()["input"] == turn
+
+
+async def test_a_streamed_turn_writes_its_message_first_at_its_own_pace_and_can_be_held(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    hold = Hold()
+    fake.queue_turn({"message": "Check DNS first.", "confidence": 0.5}, chunk_delay=0.0, hold=hold)
+    fragments: list[str] = []
+    async with client.messages.stream(
+        model=MODEL, max_tokens=1024, messages=[user("dns")], tools=[TURN_TOOL], tool_choice=FORCE_TURN
+    ) as stream:
+        async for event in stream:
+            if event.type == "content_block_delta" and event.delta.type == "input_json_delta":
+                fragments.append(event.delta.partial_json)
+                recorded = fake.last_request
+                if not hold.released and "".join(fragments).startswith('{"message": "Check'):
+                    # The fake is still writing: it holds its last fragment until told to go on.
+                    assert recorded.chunks_sent >= len([f for f in fragments if f])
+                    assert recorded.first_text_at and not recorded.last_text_at
+                    hold.release()
+        final = await stream.get_final_message()
+    assert hold.released and final.content[0].model_dump()["input"]["message"] == "Check DNS first."
+    assert fake.last_request.last_text_at >= fake.last_request.first_text_at > 0
+
+
+async def test_a_default_streamed_turn_writes_the_message_first(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    async with client.messages.stream(
+        model=MODEL, max_tokens=1024, messages=[user("VPN drops")], tools=[TURN_TOOL], tool_choice=FORCE_TURN
+    ) as stream:
+        raw = "".join(
+            [
+                e.delta.partial_json
+                async for e in stream
+                if e.type == "content_block_delta" and e.delta.type == "input_json_delta"
+            ]
+        )
+    assert raw.startswith('{"message": "You said: \\"VPN drops\\".')
 
 
 async def test_plain_request_gets_a_handoff_draft_in_three_sections(client: anthropic.AsyncAnthropic) -> None:

@@ -215,7 +215,7 @@ async def test_an_absolute_path_attaches_and_a_draft_is_edited_over_lines_or_sto
         await term.line("/resolve")
         await term.expect("── Resolution draft ──")
         term.type(CTRL_C)
-        await term.expect("Stopped the draft.")
+        await term.expect("Stopped the draft; it was not saved.")
 
         fake_claude.chunk_delay = 0
         await term.line("/resolve")

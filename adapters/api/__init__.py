@@ -24,7 +24,7 @@ def mount(app: web.Application, runtime: Runtime) -> None:
     r.add_post("/api/ai-sessions", routes.start_session)
     r.add_get("/api/ai-sessions/{session_id}", routes.get_session)
     r.add_patch("/api/ai-sessions/{session_id}/triage", routes.patch_triage)
-    r.add_post("/api/ai-sessions/{session_id}/messages", routes.post_message)
+    r.add_post("/api/ai-sessions/{session_id}/messages", sse.messages)  # JSON, or SSE if asked
     r.add_post("/api/ai-sessions/{session_id}/handoff-draft", sse.draft)
     r.add_post("/api/ai-sessions/{session_id}/resolve", routes.resolve)
     r.add_post("/api/ai-sessions/{session_id}/escalate", routes.escalate)

@@ -18,6 +18,7 @@ from .schemas import (
     EscalateIn,
     HandoffResult,
     ListQuery,
+    MessageDeltaOut,
     MessageIn,
     RatingIn,
     ResolveIn,
@@ -25,6 +26,7 @@ from .schemas import (
     SessionPage,
     StartSessionIn,
     TriagePatchIn,
+    TurnCutOut,
     TurnResponse,
 )
 
@@ -44,6 +46,8 @@ RESPONSES: tuple[type[BaseModel], ...] = (
     HandoffResult,
     DraftDeltaOut,
     DraftDone,
+    MessageDeltaOut,
+    TurnCutOut,
     ErrorBody,
 )
 
@@ -148,28 +152,41 @@ def document() -> dict[str, Any]:
         return {"application/json": {"schema": ref(model, "serialization")}}
 
     detail = json_of(SessionDetail)
+
     # In OpenAPI 3.1 the schema of an event stream describes one event: {event, data, id?, retry?}.
-    draft_event = {
-        "oneOf": [
-            {
-                "type": "object",
-                "required": ["event", "data"],
-                "properties": {
-                    "event": {"const": name},
-                    "data": {
-                        "type": "string",
-                        "contentMediaType": "application/json",
-                        "contentSchema": payload,
-                    },
-                },
+    def event_stream(*events: tuple[str, dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "text/event-stream": {
+                "schema": {
+                    "oneOf": [
+                        {
+                            "type": "object",
+                            "required": ["event", "data"],
+                            "properties": {
+                                "event": {"const": name},
+                                "data": {
+                                    "type": "string",
+                                    "contentMediaType": "application/json",
+                                    "contentSchema": payload,
+                                },
+                            },
+                        }
+                        for name, payload in events
+                    ]
+                }
             }
-            for name, payload in (
-                ("delta", ref(DraftDeltaOut, "serialization")),
-                ("done", ref(DraftDone, "serialization")),
-                ("error", {"$ref": "#/components/schemas/ErrorInfo"}),
-            )
-        ]
-    }
+        }
+
+    error_event = ("error", {"$ref": "#/components/schemas/ErrorInfo"})
+    draft_events = event_stream(
+        ("delta", ref(DraftDeltaOut, "serialization")), ("done", ref(DraftDone, "serialization")), error_event
+    )
+    turn_events = event_stream(
+        ("delta", ref(MessageDeltaOut, "serialization")),
+        ("done", ref(TurnResponse, "serialization")),
+        ("cut", ref(TurnCutOut, "serialization")),
+        error_event,
+    )
     paths = {
         "/api/ai-sessions": {
             "get": op(
@@ -203,9 +220,22 @@ def document() -> dict[str, Any]:
         "/api/ai-sessions/{session_id}/messages": {
             "post": op(
                 "Take a turn: a message, an answer, a step's outcome, or a retry",
-                ok=(200, json_of(TurnResponse), "The session and Claude's answer, if this turn got one"),
+                ok=(
+                    200,
+                    json_of(TurnResponse) | turn_events,
+                    "The session and Claude's answer, if this turn got one; with `Accept: text/event-stream`, "
+                    "Server-Sent Events: `delta` {text} while Claude writes, then `done` (the same "
+                    "TurnResponse), or `cut` (TurnCutOut) and `error` (ErrorInfo) if Claude failed mid-turn",
+                ),
                 body=MessageIn,
                 errors=(409, 502, 503),
+                description=(
+                    "Send `Accept: text/event-stream` to see Claude's words as they are written. Errors found "
+                    "before Claude is asked are JSON answers with their status; once the stream has begun, a "
+                    "failure arrives as an `error` event, after a `cut` event carrying the words already sent "
+                    "when there were some (they are not stored; `retry` asks Claude again). The `done` turn's "
+                    "message is the whole message: show it in place of the deltas."
+                ),
             ),
         },
         "/api/ai-sessions/{session_id}/handoff-draft": {
@@ -213,7 +243,7 @@ def document() -> dict[str, Any]:
                 "Draft the resolution or escalation handoff, streamed",
                 ok=(
                     200,
-                    {"text/event-stream": {"schema": draft_event}},
+                    draft_events,
                     "Server-Sent Events: `delta` {text}, then `done` (DraftDone) or `error` (ErrorInfo)",
                 ),
                 body=DraftIn,

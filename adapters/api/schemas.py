@@ -382,3 +382,16 @@ class ErrorInfo(BaseModel):
 
 class ErrorBody(BaseModel):
     error: ErrorInfo
+
+
+class MessageDeltaOut(BaseModel):
+    """The `delta` event of a streamed turn: more of Claude's message (the `done` turn's message is whole)."""
+
+    text: str
+
+
+class TurnCutOut(BaseModel):
+    """The `cut` event of a streamed turn: Claude stopped after `shown`; nothing of it was stored."""
+
+    shown: str
+    retry: RetryHint | None = Field(description="The request that asks Claude again.")

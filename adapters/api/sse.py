@@ -1,8 +1,16 @@
-"""POST /api/ai-sessions/{id}/handoff-draft: the draft as Server-Sent Events.
+"""What Claude writes, as Server-Sent Events: the handoff draft, and a turn when the client asks for it.
 
-Events: `delta` {"text"} as Claude writes, then `done` (the parsed sections and the handoff id) or `error`
-(the same body as a JSON error's `error`). Errors found before Claude is asked (unknown session, closed
-session, busy) are plain JSON answers with their status, not a stream.
+POST /api/ai-sessions/{id}/handoff-draft: `delta` {"text"} as Claude writes, then `done` (the parsed sections
+and the handoff id) or `error` (the same body as a JSON error's `error`).
+
+POST /api/ai-sessions/{id}/messages with `Accept: text/event-stream`: `delta` {"text"} as Claude writes the
+turn's message, then `done` with the whole turn (the JSON the same request answers without that header:
+the session, the turn with its questions and actions, the notices). If Claude fails after words were sent,
+`cut` {"shown", "retry"} marks them cut off, then `error` says why; the turn is not stored, and the retry
+request asks Claude again. Without the header the route answers JSON as it always did.
+
+Errors found before Claude is asked (unknown session, closed session, busy) are plain JSON answers with their
+status, not a stream.
 
 The core runs in its own task: when the client goes away, that task is cancelled, which closes the
 Claude stream and releases the turn lease; the core writes the draft row only once the draft is complete,
@@ -15,18 +23,41 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from bot.commands import DraftHandoff
-from bot.events import DraftDelta, DraftFinished, Event, Notice
+from bot.events import DraftDelta, DraftFinished, Event, MessageDelta, Notice, TurnCut
 from bot.queries import AccountRef
 
+from . import render
 from .auth import actor_for
 from .errors import from_notice, is_failure, parse
-from .routes import BODY_LIMIT, Api, _owned, endpoint
-from .schemas import DraftDeltaOut, DraftDone, DraftIn, ErrorBody, RetryHint
+from .routes import (
+    BODY_LIMIT,
+    UPLOAD_LIMIT,
+    Api,
+    Outcome,
+    _owned,
+    _record,
+    _retry_hint,
+    _turn_command,
+    endpoint,
+    post_message,
+)
+from .schemas import (
+    DraftDeltaOut,
+    DraftDone,
+    DraftIn,
+    ErrorBody,
+    MessageDeltaOut,
+    MessageIn,
+    RetryHint,
+    TurnCutOut,
+    TurnResponse,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -105,19 +136,27 @@ def _event_frame(item: Event) -> bytes | None:
     return None
 
 
-@endpoint
-async def draft(request: web.Request, api: Api, account: AccountRef) -> web.StreamResponse:
-    session_id = await _owned(request, api, account)
-    body = await parse(request, DraftIn, limit=BODY_LIMIT)
-    actor = actor_for(request, account, user_id=body.user_id, user_name=body.user_name)
-    command = DraftHandoff(actor=actor, session_id=session_id, kind=body.kind)
-    retry = RetryHint(
-        method="POST", path=f"/api/ai-sessions/{session_id}/handoff-draft", body={"kind": body.kind}
-    )
+Frames = Callable[[Event], bytes | None]
+
+
+async def _stream(
+    request: web.Request,
+    events: AsyncIterator[Event],
+    *,
+    retry: RetryHint,
+    frames: Frames,
+    done: Callable[[], Awaitable[bytes]] | None = None,
+) -> web.StreamResponse:
+    """Send the core's events as `frames` makes them, then `done()`'s frame, or an `error` frame on failure.
+
+    A failure before the first event is a plain JSON error with its status. When the client goes away the
+    core's task is cancelled (closing the Claude stream and releasing the turn lease).
+    """
     queue: asyncio.Queue[object] = asyncio.Queue()
-    task = asyncio.create_task(_pump(api.runtime.handler.handle(command), queue))
+    task = asyncio.create_task(_pump(events, queue))
     response: web.StreamResponse | None = None
     try:
+        failed = False
         while (item := await _next(request, response, queue)) is not _END:
             assert isinstance(item, Event)
             if is_failure(item):
@@ -127,14 +166,17 @@ async def draft(request: web.Request, api: Api, account: AccountRef) -> web.Stre
                     return err.response()  # refused before anything was streamed: a plain JSON error
                 error = ErrorBody(error=err.info).model_dump(mode="json", exclude_none=True)["error"]
                 await _write(request, response, _frame("error", error))
+                failed = True
                 break
             if response is None:
                 response = await _open(request)
-            frame = _event_frame(item)
+            frame = frames(item)
             if frame is not None:
                 await _write(request, response, frame)
+        if response is not None and done is not None and not failed:
+            await _write(request, response, await done())
     except _Gone:
-        logger.info("handoff draft for session %s: client went away, cancelling", session_id)
+        logger.info("%s %s: client went away, cancelling", request.method, request.path)
     finally:
         if not task.done():
             task.cancel()
@@ -145,3 +187,58 @@ async def draft(request: web.Request, api: Api, account: AccountRef) -> web.Stre
     with contextlib.suppress(ConnectionError):
         await response.write_eof()
     return response
+
+
+@endpoint
+async def draft(request: web.Request, api: Api, account: AccountRef) -> web.StreamResponse:
+    session_id = await _owned(request, api, account)
+    body = await parse(request, DraftIn, limit=BODY_LIMIT)
+    actor = actor_for(request, account, user_id=body.user_id, user_name=body.user_name)
+    command = DraftHandoff(actor=actor, session_id=session_id, kind=body.kind)
+    retry = RetryHint(
+        method="POST", path=f"/api/ai-sessions/{session_id}/handoff-draft", body={"kind": body.kind}
+    )
+    return await _stream(request, api.runtime.handler.handle(command), retry=retry, frames=_event_frame)
+
+
+def wants_events(request: web.Request) -> bool:
+    """The client asked for Server-Sent Events (`Accept: text/event-stream`, among others or alone)."""
+    ranges = ",".join(request.headers.getall("Accept", ())).split(",")
+    return any(r.split(";", 1)[0].strip().lower() == "text/event-stream" for r in ranges)
+
+
+async def messages(request: web.Request) -> web.StreamResponse:
+    """POST …/messages: the turn streamed when the client accepts an event stream, else JSON as always."""
+    if wants_events(request):
+        return await _streamed_turn(request)
+    return await post_message(request)
+
+
+@endpoint
+async def _streamed_turn(request: web.Request, api: Api, account: AccountRef) -> web.StreamResponse:
+    session_id = await _owned(request, api, account)
+    body = await parse(request, MessageIn, limit=UPLOAD_LIMIT)
+    actor = actor_for(request, account, user_id=body.root.user_id, user_name=body.root.user_name)
+    retry = _retry_hint(session_id)
+    assert retry is not None
+    outcome = Outcome()
+
+    def frames(item: Event) -> bytes | None:
+        outcome.events.append(item)
+        if isinstance(item, MessageDelta):
+            return _frame("delta", MessageDeltaOut(text=item.text).model_dump())
+        if isinstance(item, TurnCut):
+            return _frame("cut", TurnCutOut(shown=item.shown, retry=retry).model_dump(mode="json"))
+        return None
+
+    async def done() -> bytes:
+        record = await _record(api, account, session_id)
+        whole = TurnResponse(
+            session=render.detail(record),
+            turn=render.turn(outcome.turn) if outcome.turn else None,
+            notices=outcome.notices,
+        )
+        return _frame("done", whole.model_dump(mode="json", by_alias=True))
+
+    events = api.runtime.handler.handle(_turn_command(body, actor, session_id))
+    return await _stream(request, events, retry=retry, frames=frames, done=done)

@@ -1,7 +1,7 @@
 """`flowpilot shell`: a troubleshooting session in the terminal, as Hubot's shell adapter does it.
 
 Buttons become numbered choices; slash commands stand in for the header's buttons. Ctrl-C at the prompt quits;
-during a turn or a draft it stops that and comes back to the prompt (a stopped turn is kept for /retry).
+during a turn or a draft it stops that and comes back to the prompt (kept as interrupted: /retry does it again).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from bot.commands import (
     AnswerQuestion,
     Command,
     DiscardDraft,
+    DraftHandoff,
     Escalate,
     MarkAction,
     Rate,
@@ -32,14 +33,7 @@ from bot.commands import (
     UserMessage,
 )
 from bot.events import (
-    ActionMarked,
-    AssistantTurn,
-    DraftDelta,
     DraftFinished,
-    Notice,
-    QuestionAnswered,
-    SessionStarted,
-    StatusChanged,
     Thinking,
 )
 from bot.handler import SessionHandler
@@ -47,18 +41,19 @@ from bot.intake import Attachment
 from bot.schemas import HandoffFields
 from bot.settings import Settings
 
-from . import render, slash
+from . import render, show, slash
+from .show import ESCALATED
 from .terminal import Terminal, interrupts
+from .words import TurnWords
 
 PROMPT = "you> "
 HISTORY_FILE = "shell_history"
-ESCALATED = ("escalated", "requesting_escalation")
 # A bare number (a choice) and a bare path (a file to attach), as typed or dropped into the terminal.
 NUMBER = re.compile(r"\d{1,4}")
 QUOTED = re.compile(r"""^(['"])(.*)\1$""")
 STOPPED = {
     "turn": "Stopped. Claude's reply to this was not saved; /retry asks again.",
-    "draft": "Stopped the draft. /resolve or /escalate writes it again.",
+    "draft": "Stopped the draft; it was not saved. /retry writes it again.",
     None: "Stopped.",
 }
 T = TypeVar("T")
@@ -84,6 +79,8 @@ class Shell:
         self.rating_due = False
         self.retry: SessionCommand | None = None  # what /retry sends, when a notice offered one
         self.working: str | None = None  # "turn" or "draft" while Claude works on one
+        self.words = TurnWords(terminal)  # the turn Claude is writing, as far as it is shown
+        self.sending: Command | None = None  # the command whose events are being shown
         self.took_over = False
         self._current: asyncio.Task[Any] | None = None
 
@@ -109,12 +106,18 @@ class Shell:
                     return 0
                 done, _ = await self.interruptible(self.on_line(line.strip()))
                 if not done:
+                    self.words.cut()
                     self.say(f"\n⚠ {STOPPED.get(self.working, STOPPED[None])}", "yellow")
                 self.working = None
 
     def interrupt(self) -> None:
-        """Ctrl-C outside the prompt: stop what runs (a turn, a draft, or a read from a pipe)."""
+        """Ctrl-C outside the prompt: stop what runs (a turn, a draft, or a read from a pipe); a turn or draft
+        stopped is kept as interrupted, and /retry does it again."""
         if self._current is not None:
+            if self.working is not None and self.session_id is not None:
+                self.handler.stop(self.session_id)
+                if isinstance(self.sending, DraftHandoff):
+                    self.retry = self.sending  # /retry writes the stopped draft again
             self._current.cancel()
 
     async def interruptible(self, work: Coroutine[Any, Any, T]) -> tuple[bool, T | None]:
@@ -305,60 +308,12 @@ class Shell:
 
     # ── output ─────────────────────────────────────────────────────────────────────────────────────
     async def send(self, command: Command) -> None:
+        self.sending = command
         async for event in self.handler.handle(command):
-            if isinstance(event, Thinking):
-                self.working = event.purpose
-                self.terminal.spinner(
-                    "FlowPilot is thinking" if event.purpose == "turn" else "Drafting the handoff"
-                )
-            elif isinstance(event, SessionStarted):
-                self.session_id = event.session_id
-                self.say(render.header(event.view), "bold")
-            elif isinstance(event, AssistantTurn):
-                self.retry = None
-                self.say(render.turn(event, self.choices), "cyan")
-            elif isinstance(event, DraftDelta):
-                self.terminal.write(event.text)
-            elif isinstance(event, DraftFinished):
-                self.on_draft(event)
-            elif isinstance(event, StatusChanged):
-                self.on_status(event)
-            elif isinstance(event, Notice):
-                self.retry = event.retry
-                self.say(render.line(event) or "", "red" if event.level == "error" else "green")
-            elif isinstance(event, QuestionAnswered | ActionMarked):
-                item = event.question.id if isinstance(event, QuestionAnswered) else event.action.id
-                self.choices.drop(item)
-                self.say(render.line(event) or "", "green")
-            elif (line := render.line(event)) is not None:
-                self.say(line, "bold" if line.startswith("┌") else None)
+            show.event(self, event)
             if not isinstance(event, Thinking):
                 self.terminal.stop_spinner()
         self.terminal.stop_spinner()
-
-    def on_draft(self, event: DraftFinished) -> None:
-        """The draft is whole: show the ticket note exactly as Confirm will file it, then ask."""
-        self.draft = event
-        self.say("\n──")
-        if event.ticket_note:
-            self.say("Ticket note, as Confirm will file it:\n")
-            self.say(event.ticket_note)
-            self.say("──")
-        self.say("Confirm (c), edit (e) or discard (d)?", "bold")
-
-    def on_status(self, event: StatusChanged) -> None:
-        self.say(render.header(event.view), "bold")
-        self.took_over = event.old in ESCALATED and event.new == "active"
-        if event.new == "resolved":
-            self.say("Resolved. Ticket note for your PSA:\n")
-            self.say(event.outputs.get("plain", ""))
-        elif event.new in ESCALATED:
-            target = event.view.escalated_to or "any engineer"
-            self.say(f"Escalated to {target}. Handoff package:\n")
-            self.say(event.outputs.get("plain", ""))
-        if event.new in ("resolved", *ESCALATED):
-            self.rating_due = True
-            self.say("How useful was FlowPilot here? Rate 1-5 (type a number), or keep going.")
 
 
 async def run_shell(

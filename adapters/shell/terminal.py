@@ -42,10 +42,10 @@ class Terminal:
         self.stop_spinner()
         self.console.print(text, style=style)
 
-    def write(self, text: str) -> None:
-        """Text as it comes (a streamed draft): no newline of its own."""
+    def write(self, text: str, style: str | None = None) -> None:
+        """Text as it comes (a streamed turn or draft): no newline of its own."""
         self.stop_spinner()
-        self.console.file.write(text)
+        self.console.print(text, style=style, end="")
         self.console.file.flush()
 
     def spinner(self, text: str) -> None:

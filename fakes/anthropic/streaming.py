@@ -33,10 +33,13 @@ async def stream(
     delay = chunk_delay if pace.chunk_delay is None else pace.chunk_delay
     response = web.StreamResponse(headers=headers)
     await response.prepare(request)
+    # An answer nothing paces is written in one go, as a fast answer arrives on the wire (and at a fraction
+    # of the fake's CPU when it serves hundreds of turns a second beside the app it measures).
+    out = _Out(response, recorded, at_once=not delay and pace.hold is None and cut is None)
     block = message["content"][0]
     usage = message["usage"]
     start = {**message, "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 1}}
-    await _send(response, "message_start", {"type": "message_start", "message": start})
+    await out.send("message_start", {"type": "message_start", "message": start})
     if block["type"] == "text":
         opening: dict[str, Any] = {"type": "text", "text": ""}
         pieces = _chunks(block["text"], chunk_chars)
@@ -47,12 +50,11 @@ async def stream(
         # writes the input's keys in the order the model generates them (the schema's), not sorted.
         pieces = ["", *_chunks(json.dumps(block["input"], ensure_ascii=False), chunk_chars)]
         deltas = [{"type": "input_json_delta", "partial_json": piece} for piece in pieces]
-    await _send(
-        response,
+    await out.send(
         "content_block_start",
         {"type": "content_block_start", "index": 0, "content_block": opening},
     )
-    await _send(response, "ping", {"type": "ping"})
+    await out.send("ping", {"type": "ping"})
     sent = 0
     for n, delta in enumerate(deltas, 1):
         if cut is not None and sent >= cut.after_chars:
@@ -64,18 +66,18 @@ async def stream(
         if cut is not None:
             key = "text" if "text" in delta else "partial_json"
             delta = {**delta, key: delta[key][: cut.after_chars - sent]}
-        await _send(
-            response, "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
-        )
         fragment = len(delta.get("text", delta.get("partial_json", "")))
-        if fragment and recorded is not None:
-            _sent_fragment(recorded, last=n == len(deltas))
+        await out.send(
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 0, "delta": delta},
+            fragment=bool(fragment),
+            last=n == len(deltas),
+        )
         sent += fragment
     if cut is not None:
         return await _cut(request, response, cut)
-    await _send(response, "content_block_stop", {"type": "content_block_stop", "index": 0})
-    await _send(
-        response,
+    await out.send("content_block_stop", {"type": "content_block_stop", "index": 0})
+    await out.send(
         "message_delta",
         {
             "type": "message_delta",
@@ -84,17 +86,52 @@ async def stream(
             "usage": {key: usage[key] for key in USAGE_KEYS},
         },
     )
-    await _send(response, "message_stop", {"type": "message_stop"})
+    await out.send("message_stop", {"type": "message_stop"})
+    await out.flush()
     await response.write_eof()
     return response
 
 
-def _sent_fragment(recorded: RecordedRequest, *, last: bool) -> None:
-    now = time.perf_counter()
-    recorded.first_text_at = recorded.first_text_at or now
-    recorded.chunks_sent += 1
-    if last:
-        recorded.last_text_at = now
+class _Out:
+    """The SSE frames of one answer, each written as it comes or (`at_once`) all in one write at the end; the
+    record of what was sent is stamped when the text actually leaves."""
+
+    def __init__(
+        self, response: web.StreamResponse, recorded: RecordedRequest | None, *, at_once: bool
+    ) -> None:
+        self.response = response
+        self.recorded = recorded
+        self.at_once = at_once
+        self.frames: list[bytes] = []
+        self.fragments = 0
+
+    async def send(
+        self, event: str, data: dict[str, Any], *, fragment: bool = False, last: bool = False
+    ) -> None:
+        frame = f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+        if self.at_once:
+            self.frames.append(frame)
+            self.fragments += fragment
+            return
+        await self.response.write(frame)
+        if fragment:
+            self._stamp(1, last=last)
+
+    async def flush(self) -> None:
+        if self.frames:
+            await self.response.write(b"".join(self.frames))
+            self.frames.clear()
+            if self.fragments:
+                self._stamp(self.fragments, last=True)
+
+    def _stamp(self, fragments: int, *, last: bool) -> None:
+        if self.recorded is None:
+            return
+        now = time.perf_counter()
+        self.recorded.first_text_at = self.recorded.first_text_at or now
+        self.recorded.chunks_sent += fragments
+        if last:
+            self.recorded.last_text_at = now
 
 
 async def send_cut_json(

@@ -75,13 +75,17 @@ class Api:
 
 async def read_sse(response: aiohttp.ClientResponse) -> list[tuple[str, Any]]:
     """The (event, data) pairs of a Server-Sent Events stream, comments skipped."""
-    events: list[tuple[str, Any]] = []
+    return [event async for event in iter_sse(response)]
+
+
+async def iter_sse(response: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, Any]]:
+    """The (event, data) pairs of a Server-Sent Events stream as they arrive, comments skipped."""
     event, data = "message", list[str]()
     async for raw in response.content:
         line = raw.decode().rstrip("\r\n")
         if not line:
             if data:
-                events.append((event, json.loads("\n".join(data))))
+                yield event, json.loads("\n".join(data))
             event, data = "message", []
         elif line.startswith(":"):
             continue
@@ -89,7 +93,6 @@ async def read_sse(response: aiohttp.ClientResponse) -> list[tuple[str, Any]]:
             event = line[6:].strip()
         elif line.startswith("data:"):
             data.append(line[5:].lstrip())
-    return events
 
 
 @pytest.fixture
