@@ -134,7 +134,8 @@ def superseded(view: SessionView) -> Card:
 def turn(
     session_id: uuid.UUID, message: str, questions: tuple[Question, ...], actions: tuple[SuggestedAction, ...]
 ) -> Card:
-    body: list[Card] = [block(prose(message))]
+    # A turn whose words were streamed: its card carries only the questions and steps.
+    body: list[Card] = [block(prose(message))] if message else []
     for q in questions:
         body.append(block(f"**{plain(q.text)}**", spacing="Medium"))
         if q.answer is not None:
