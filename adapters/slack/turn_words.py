@@ -26,7 +26,7 @@ from .streaming import MESSAGE_TEXT, UNREACHABLE, DraftWriter, error_code, retry
 logger = logging.getLogger(__name__)
 
 # How long the first words wait for more before they are shown (well inside the 300 ms a reader notices).
-FIRST_WORDS_HOLD = 0.15
+FIRST_WORDS_HOLD = 0.1
 
 
 class TurnWords:

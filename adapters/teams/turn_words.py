@@ -22,7 +22,7 @@ from .outbox import Outbox
 from .streaming import CardStream, Pace, TeamsStream
 
 # How long the first words wait for more before they are shown (well inside the 300 ms a reader notices).
-FIRST_WORDS_HOLD = 0.15
+FIRST_WORDS_HOLD = 0.1
 
 
 @dataclass(frozen=True)
