@@ -113,7 +113,14 @@ def reply_with(ctx: Context, token: str) -> float | None:
     request = ctx.tracker.requests.get(token)
     if request is None or not request.answered_at:
         return None
-    return next((at for at in ctx.tracker.posts.get(token, ()) if at >= request.answered_at), None)
+    posts = ctx.tracker.posts.get(token, ())
+    after = next((at for at in posts if at >= request.answered_at), None)
+    if after is not None:
+        return after
+    # A streamed reply may show its first words (the ones quoting the token) while Claude is still writing,
+    # and write nothing carrying the token after: then its first write since Claude began answering counts.
+    began = request.first_text_at or request.answered_at
+    return next((at for at in posts if at >= began), None)
 
 
 async def drive_turns(

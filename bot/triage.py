@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from storage.models import AISession, User
@@ -34,6 +36,51 @@ MAX_EVIDENCE = 30
 EVIDENCE_TEXT_LIMIT = 500
 
 
+# Client and asset names the engineer corrected, oldest first: [[old, new], …] in `intake_content`.
+RENAMED = "renamed"
+RENAMED_FIELDS = ("client_name", "asset_name")
+
+
+def renames_of(s: AISession | SessionState) -> list[tuple[str, str]]:
+    return [(old, new) for old, new in (s.intake_content or {}).get(RENAMED) or []]
+
+
+def renamed(text: str | None, renames: Sequence[tuple[str, str]]) -> str | None:
+    """`text` with each corrected name written the engineer's way (whole words, any case).
+
+    The new name is tried first at each place, so a text that already says "Contoso Ltd" is not made
+    "Contoso Ltd Ltd" by the rename Contoso → Contoso Ltd.
+    """
+    for old, new in renames:
+        if not text:
+            return text
+        names = sorted({old, new}, key=len, reverse=True)
+        pattern = r"(?<!\w)(?:" + "|".join(re.escape(n) for n in names) + r")(?!\w)"
+        # A replacement string would read backslashes in the new name as escapes; a constant function not.
+        text = re.sub(pattern, _always(new), text, flags=re.IGNORECASE)
+    return text
+
+
+def _always(value: str) -> Callable[[re.Match[str]], str]:
+    return lambda _match: value
+
+
+def apply_renames(s: AISession | SessionState, renames: Sequence[tuple[str, str]], *, keep: set[str]) -> None:
+    """The title, summary, hypothesis and evidence (but the fields in `keep` and the engineer's own
+    evidence) written with the corrected names: the header and the ticket note say what the engineer set."""
+    if not renames:
+        return
+    s.title = renamed(s.title, renames)
+    if "problem_summary" not in keep:
+        s.problem_summary = renamed(s.problem_summary, renames)
+    if "hypothesis" not in keep:
+        s.triage_hypothesis = renamed(s.triage_hypothesis, renames)
+    if s.evidence_items:
+        s.evidence_items = [
+            e if e.get("manual") else {**e, "text": renamed(e["text"], renames)} for e in s.evidence_items
+        ]
+
+
 def header_dict(s: AISession | SessionState) -> dict[str, Any]:
     """The header as Claude is told about it each turn."""
     return {
@@ -64,6 +111,8 @@ def apply_update(s: AISession | SessionState, update: TriageUpdate | None, *, su
             setattr(s, COLUMN[name], value.strip()[: LIMITS[name]])
     if update is not None and update.evidence is not None:
         s.evidence_items = merge_evidence(s.evidence_items or [], [e.model_dump() for e in update.evidence])
+    # Claude may still use a name the engineer corrected: its text follows the correction too.
+    apply_renames(s, renames_of(s), keep=manual)
 
 
 def merge_evidence(current: list[dict[str, Any]], proposed: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.models import AISession
+
 from . import messages as msg
 from .commands import (
     TRIAGE_FIELDS,
@@ -22,7 +24,16 @@ from .events import (
 from .intake import visible
 from .redaction import redact
 from .session_core import Sessions, add_step, changed, now, require_open, touch
-from .triage import COLUMN, EVIDENCE_TEXT_LIMIT, LIMITS, MAX_EVIDENCE
+from .triage import (
+    COLUMN,
+    EVIDENCE_TEXT_LIMIT,
+    LIMITS,
+    MAX_EVIDENCE,
+    RENAMED,
+    RENAMED_FIELDS,
+    apply_renames,
+    renames_of,
+)
 
 
 class TriageEdits:
@@ -46,8 +57,12 @@ class TriageEdits:
             touch(s, now())
             manual = set(s.manual_fields or [])
             told: list[str] = []
+            renames: list[tuple[str, str]] = []
             for name, raw in command.changes.items():
                 value = visible(redact(raw).text)[: LIMITS[name]] or None
+                old = getattr(s, COLUMN[name])
+                if name in RENAMED_FIELDS and old and value and old != value:
+                    renames.append((old, value))
                 setattr(s, COLUMN[name], value)
                 # Clearing a field hands it back to Claude.
                 (manual.add if value else manual.discard)(name)
@@ -66,6 +81,8 @@ class TriageEdits:
                 told.append(f"evidence added: {clean!r}")
             s.evidence_items = evidence
             s.manual_fields = sorted(manual)
+            if renames:
+                _rename(s, renames, keep=manual | set(command.changes))
             if told:
                 add_step(
                     db,
@@ -102,3 +119,9 @@ class TriageEdits:
             await changed(db, s, command.actor, "triage")
             view = await self._sessions.view_of(db, loaded)
         yield TriageChanged(command.session_id, view)
+
+
+def _rename(s: AISession, renames: list[tuple[str, str]], *, keep: set[str]) -> None:
+    """Remember the corrected names (Claude's later text and drafts follow them) and apply them now."""
+    s.intake_content = {**(s.intake_content or {}), RENAMED: [*renames_of(s), *renames]}
+    apply_renames(s, renames, keep=keep)

@@ -37,7 +37,8 @@ from . import messages as msg
 from . import modals, render
 from .commands import Click, click_of
 from .ids import is_render, parts
-from .output import Place, Renderer
+from .output import Renderer
+from .places import Place
 from .service import SlackService
 from .streaming import error_code
 

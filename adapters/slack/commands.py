@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.commands import Actor
 
-from .output import Clicked
+from .places import Clicked
 
 PLATFORM = "slack"
 MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")

@@ -15,7 +15,8 @@ from bot.schemas import HandoffKind
 from . import files
 from . import messages as msg
 from .commands import PLATFORM, actor_of, strip_mentions
-from .output import Place, Renderer
+from .output import Renderer
+from .places import Place
 from .service import SlackService
 from .streaming import error_code, retrying
 

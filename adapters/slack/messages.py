@@ -22,7 +22,8 @@ RETRY_TOO_LONG = (
     "Your message was not taken, and it is too long (or carries files) to keep on a Retry button: "
     "please send it again in this thread."
 )
-DRAFT_CUT_OFF = "✂️ _This draft was cut off when FlowPilot restarted and was not saved (see below)._"
+TURN_CUT_OFF = " … _(cut off)_"
+DRAFT_CUT_OFF = "✂️ _This was cut off when FlowPilot restarted and was not saved (see below)._"
 ANSWERED = "*{by}* answered: {answer}"
 MARKED_DONE = "✅ *{by}* marked this step done"
 MARKED_FAILED = "❌ *{by}*: this step didn't work"
@@ -40,6 +41,7 @@ STATUS_LINE = {
 ESCALATION_DM_TEXT = "A FlowPilot session was escalated to you."
 ESCALATION_DM = "*{by}* escalated a session to you: *{title}*"
 ESCALATION_REASON = "*Why:* {reason}"
+STATUS_COPY = "The session's buttons are on its header in the thread."
 TOOK_OVER = "✅ *{by}* took this session over."
 TICKET_NOTE = "*Ticket note* (paste it into the PSA):"
 TICKET_NOTE_PREVIEW = "*Ticket note* as Confirm will file it:"

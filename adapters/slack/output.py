@@ -9,8 +9,6 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -25,6 +23,7 @@ from bot.events import (
     DraftFinished,
     DraftStarted,
     Event,
+    MessageDelta,
     Notice,
     QuestionAnswered,
     SessionStarted,
@@ -32,42 +31,25 @@ from bot.events import (
     StatusChanged,
     Thinking,
     TriageChanged,
+    TurnCut,
 )
 
 from . import messages as msg
 from . import render
+from .escalation import send_package
 from .ids import render_value
+from .places import Clicked, Place
 from .render import Block
 from .streaming import UNREACHABLE, DraftWriter, error_code, mark_cut_off, retrying
+from .turn_words import TurnWords
 
 logger = logging.getLogger(__name__)
 
 PLATFORM = "slack"
 # How long Claude may take before the thread shows "FlowPilot is thinking…".
 THINKING_DELAY_SECONDS = 0.8
-# Refusals meant for the person who clicked, not for the whole thread.
 # Remembers where a session's draft is being streamed (session id, {"channel", "ts"}), for crash recovery.
 NoteDraft = Callable[[uuid.UUID, dict[str, str]], Awaitable[None]]
-
-
-@dataclass
-class Place:
-    """The session's thread: where its header and replies live."""
-
-    channel: str
-    thread_ts: str
-    header_ts: str | None = None
-    assistant: bool = False  # a DM / assistant pane thread: status instead of a placeholder
-
-
-@dataclass
-class Clicked:
-    """The message a button was clicked on, so it can show who did what."""
-
-    channel: str
-    ts: str
-    blocks: list[Block] = field(default_factory=list)
-    block_id: str = ""
 
 
 class Renderer:
@@ -96,6 +78,7 @@ class Renderer:
         self._thinking_later: asyncio.Task[None] | None = None
         self._thinking_posting = False
         self._writer: DraftWriter | None = None
+        self._words: TurnWords | None = None  # the turn's message while Claude writes it
         self._title_set: str | None = None
 
     async def render(self, event: Event) -> None:
@@ -120,6 +103,7 @@ class Renderer:
         """Report a Slack failure in the thread, with a Retry that shows the session again."""
         try:
             await self._settle_thinking()
+            await self._stop_words()
         except SlackApiError as err:
             self.failure = self.failure or error_code(err)
         except UNREACHABLE:
@@ -215,8 +199,41 @@ class Renderer:
     async def _turn(self, event: AssistantTurn) -> None:
         if self.place is None:
             return
-        for blocks in render.turn_messages(event):
+        words, self._words = self._words, None
+        # Words on screen are settled and the buttons come below them; else the turn is posted whole.
+        shown = words is not None and await words.settle(event.message)
+        if words is not None and not shown:
+            self._placeholder = words.placeholder
+        for blocks in render.turn_messages(event, text=not shown):
             await self._post(blocks, render.escape(event.message))
+
+    def _turn_words(self) -> TurnWords:
+        assert self.place is not None
+        if self._words is None:
+            placeholder, self._placeholder = self._placeholder, None
+            self._words = TurnWords(
+                self.client,
+                channel=self.place.channel,
+                thread_ts=self.place.thread_ts,
+                actor=self.actor,
+                placeholder=placeholder,
+                on_message=self._draft_message,
+            )
+        return self._words
+
+    async def _words_delta(self, event: MessageDelta) -> None:
+        if self.place is not None:
+            await self._turn_words().add(event.text)
+
+    async def _cut(self, event: TurnCut) -> None:
+        if self.place is not None:
+            words, self._words = self._turn_words(), None
+            await words.cut(event.shown)
+
+    async def _stop_words(self) -> None:
+        words, self._words = self._words, None
+        if words is not None:
+            await words.finish()
 
     async def _status(self, event: StatusChanged) -> None:
         await self.header(event.view)
@@ -229,17 +246,8 @@ class Renderer:
             await self._ticket_note(msg.TICKET_NOTE, event.outputs["plain"])
         if event.new == "resolved" and self.place is not None and self.session_id is not None:
             await self._post(render.rating_blocks(self.session_id), msg.RATE_PROMPT)
-        to_actor = event.escalated_to
-        if event.new == "escalated" and isinstance(to_actor, Actor):
-            body = event.outputs.get("markdown") or event.outputs.get("plain") or ""
-            opened = await retrying(lambda: self.client.conversations_open(users=to_actor.user_id))
-            dm = opened["channel"]["id"]
-            for blocks in render.escalation_blocks(event.view, by=event.by, body=body, reason=event.reason):
-                await retrying(
-                    partial(
-                        self.client.chat_postMessage, channel=dm, text=msg.ESCALATION_DM_TEXT, blocks=blocks
-                    )
-                )
+        if event.new == "escalated" and isinstance(event.escalated_to, Actor):
+            await send_package(self.client, event, event.escalated_to)
         if event.new == "active" and event.old != "paused" and self.clicked is not None:
             await self._mark_clicked(None, line=msg.TOOK_OVER.format(by=render.escape(event.by)))
 
@@ -256,7 +264,8 @@ class Renderer:
         )
 
     async def _draft_message(self, ts: str) -> None:
-        """Remember where the draft streams, so a process finding it cut off can say so on the message."""
+        """Remember where the draft (or a turn's words) streams, so a process finding it cut off can say so
+        on the message."""
         if self.note_draft is None or self.session_id is None or self.place is None:
             return
         try:
@@ -282,6 +291,7 @@ class Renderer:
         self.errored = self.errored or event.level == "error"
         if event.code == "interrupted" and event.interrupted and self.place is not None:
             await mark_cut_off(self.client, self.place.channel, event.interrupted.get(PLATFORM))
+        await self._stop_words()
         if self._writer is not None:  # a draft cut short: keep what was written
             try:
                 await self._writer.finish()
@@ -376,6 +386,8 @@ _SHOW: dict[type[Event], Callable[[Renderer, Any], Awaitable[None]]] = {
     SessionStarted: Renderer._view,
     Thinking: Renderer._thinking,
     AssistantTurn: Renderer._turn,
+    MessageDelta: Renderer._words_delta,
+    TurnCut: Renderer._cut,
     TriageChanged: Renderer._view,
     StatusChanged: Renderer._status,
     QuestionAnswered: Renderer._answered,

@@ -126,9 +126,10 @@ def pack(groups: list[list[Block]], limit: int = MAX_BLOCKS) -> list[list[Block]
 
 
 # ── the header ──────────────────────────────────────────────────────────────────────────────────────
-def header_blocks(view: SessionView) -> list[Block]:
+def header_blocks(view: SessionView, *, live: bool = True) -> list[Block]:
+    """The header; not `live`, a copy without buttons (the one header in the thread keeps them)."""
     sid = str(view.session_id)
-    is_open = view.status in OPEN
+    is_open = view.status in OPEN and live
 
     def field(label: str, value: str | None) -> dict[str, Any]:
         return text_obj(f"*{label}*\n{escape(value) if value else '—'}", limit=FIELD_LIMIT)
@@ -192,6 +193,8 @@ def header_blocks(view: SessionView) -> list[Block]:
             )
         )
     blocks.append(context(f"Owner: {escape(view.owner)} · {view.step_count} steps · session `{sid}`"))
+    if not live:
+        blocks.append(context(msg.STATUS_COPY))
     return blocks
 
 
@@ -225,10 +228,13 @@ def action_group(session_id: uuid.UUID, index: int, a: SuggestedAction) -> list[
     ]
 
 
-def turn_messages(turn: AssistantTurn) -> list[list[Block]]:
-    """One reply as one or more messages: the text, then each question and step with its buttons."""
+def turn_messages(turn: AssistantTurn, *, text: bool = True) -> list[list[Block]]:
+    """One reply as one or more messages: the text (unless it was streamed), then each question and step
+    with its buttons."""
     assert turn.session_id is not None
-    groups: list[list[Block]] = [[section(piece)] for piece in split_text(escape(turn.message))]
+    groups: list[list[Block]] = []
+    if text:
+        groups = [[section(piece)] for piece in split_text(escape(turn.message))]
     for i, q in enumerate(turn.questions, 1):
         if q.answer is None:
             groups.append(question_group(turn.session_id, i, q))

@@ -22,7 +22,8 @@ from bot.outage import is_outage
 
 from . import files
 from . import messages as msg
-from .output import Clicked, Place, Renderer
+from .output import Renderer
+from .places import Clicked, Place
 from .streaming import UNREACHABLE, error_code
 
 logger = logging.getLogger(__name__)

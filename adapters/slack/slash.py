@@ -14,7 +14,8 @@ from . import flows, render
 from . import messages as msg
 from .commands import parse_slash, slash_actor
 from .incoming import Incoming
-from .output import Place, Renderer
+from .output import Renderer
+from .places import Place
 from .service import SlackService
 from .streaming import retrying
 
@@ -78,7 +79,8 @@ class Slash:
                     channel=channel,
                     user=actor.user_id,
                     text=render.header_text(view),
-                    blocks=render.header_blocks(view),
+                    # A glance, not a second header: buttons live only on the thread's header.
+                    blocks=render.header_blocks(view, live=False),
                 )
             )
             return

@@ -17,7 +17,8 @@ from bot.errors import FlowPilotError
 from . import messages as msg
 from . import modals, render
 from .commands import PLATFORM, actor_of
-from .output import Clicked, Renderer
+from .output import Renderer
+from .places import Clicked
 from .service import SlackService
 from .streaming import error_code, retrying
 

@@ -120,13 +120,26 @@ def header(view: SessionView) -> Card:
     return card(body, actions)
 
 
+def superseded(view: SessionView) -> Card:
+    """An older header once `status` posted a new one: the title only, no status that could go stale,
+    no buttons."""
+    return card(
+        [
+            block(f"🛠️ {plain(view.title)}", size="Medium", weight="Bolder"),
+            block(text.HEADER_MOVED, isSubtle=True),
+            block(f"Session {view.session_id}", size="Small", isSubtle=True),
+        ]
+    )
+
+
 # ── a turn ────────────────────────────────────────────────────────────────────────────────────────────
 
 
 def turn(
     session_id: uuid.UUID, message: str, questions: tuple[Question, ...], actions: tuple[SuggestedAction, ...]
 ) -> Card:
-    body: list[Card] = [block(prose(message))]
+    # A turn whose words were streamed: its card carries only the questions and steps.
+    body: list[Card] = [block(prose(message))] if message else []
     for q in questions:
         body.append(block(f"**{plain(q.text)}**", spacing="Medium"))
         if q.answer is not None:
@@ -160,6 +173,11 @@ def turn(
             }
         )
     return card(body)
+
+
+def words(so_far: str) -> Card:
+    """A turn's message while Claude writes it (outside personal chats, where Teams cannot stream)."""
+    return card([block(prose(so_far) or "…")])
 
 
 def assistant_turn(event: AssistantTurn) -> Card:
@@ -287,69 +305,6 @@ def session_list(views: list[SessionView]) -> Card:
         block(f"• {plain(v.title)} — {STATUS_LABEL.get(v.status, v.status)} ({v.session_id})") for v in views
     )
     return card(body)
-
-
-# ── dialogs ──────────────────────────────────────────────────────────────────────────────────────────
-
-
-def triage_form(view: SessionView) -> Card:
-    def field(name: str, label: str, current: str | None, multiline: bool = False) -> Card:
-        return {
-            "type": "Input.Text",
-            "id": name,
-            "label": label,
-            "value": current or "",
-            "isMultiline": multiline,
-        }
-
-    body = [
-        field("problem_summary", "Problem", view.problem_summary),
-        field("client_name", "Client", view.client_name),
-        field("asset_name", "Asset", view.asset_name),
-        field("issue_category", "Category", view.issue_category),
-        field("hypothesis", "Hypothesis", view.hypothesis, multiline=True),
-        field("add_evidence", "Add evidence (one per line)", "", multiline=True),
-    ]
-    return card(body, [submit("Save", button("edit_triage", view.session_id))])
-
-
-def draft_form(
-    session_id: uuid.UUID,
-    *,
-    kind: str,
-    root_cause: str,
-    steps_taken: str,
-    recommendations: str,
-    escalate_to: tuple[str, str] | None = None,
-    reason: str = "",
-) -> Card:
-    def field(name: str, label: str, current: str) -> Card:
-        return {"type": "Input.Text", "id": name, "label": label, "value": current, "isMultiline": True}
-
-    body = [
-        field("root_cause", "Root cause", root_cause),
-        field("steps_taken", "Steps taken", steps_taken),
-        field("recommendations", "Recommendations", recommendations),
-    ]
-    data = button("edit_draft", session_id, kind=kind)
-    if kind == "escalate":
-        to_id, to_name = escalate_to or ("", "")
-        if to_name:
-            body.insert(0, block(text.ESCALATE_TO.format(name=plain(to_name))))
-        body.append({"type": "Input.Text", "id": "reason", "label": "Reason", "value": reason})
-        data.update(to=to_id, to_name=to_name)
-    title = "Confirm resolution" if kind == "resolve" else "Confirm escalation"
-    return card(body, [submit(title, data)])
-
-
-def task(title: str, content: Card) -> Card:
-    """The body of a task/fetch answer that opens `content` in a dialog."""
-    attachment = {"contentType": "application/vnd.microsoft.card.adaptive", "content": content}
-    return {"task": {"type": "continue", "value": {"title": title, "card": attachment}}}
-
-
-def task_message(message: str) -> Card:
-    return {"task": {"type": "message", "value": message}}
 
 
 def _kind(kind: str) -> str:

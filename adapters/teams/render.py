@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from bot.commands import Actor
+from bot.commands import Actor, Command, DiscardDraft, Rate
 from bot.events import (
     ActionMarked,
     AssistantTurn,
@@ -19,6 +19,7 @@ from bot.events import (
     DraftFinished,
     DraftStarted,
     Event,
+    MessageDelta,
     Notice,
     QuestionAnswered,
     SessionStarted,
@@ -26,6 +27,7 @@ from bot.events import (
     StatusChanged,
     Thinking,
     TriageChanged,
+    TurnCut,
 )
 
 from . import cards
@@ -33,6 +35,7 @@ from . import messages as text
 from .headers import Headers
 from .outbox import Outbox
 from .streaming import DraftStream, Pace, open_stream
+from .turn_words import TurnCard, TurnWords
 
 logger = logging.getLogger(__name__)
 
@@ -72,13 +75,16 @@ class Renderer:
         actor: Actor,
         escalation: Escalation | None = None,
         fresh_header: bool = False,
+        command: Command | None = None,
     ) -> None:
         self._shows = shows
         self._out = outbox
         self._actor = actor
+        self._command = command
         self._escalation = escalation or Escalation()
         self._fresh_header = fresh_header
         self._stream: DraftStream | None = None
+        self._words: TurnWords | None = None  # the turn's message while Claude writes it
         self._binding: dict[str, Any] | None = None
 
     async def _binding_info(self, session_id: uuid.UUID) -> dict[str, Any]:
@@ -87,40 +93,94 @@ class Renderer:
         return self._binding
 
     async def render(self, event: Event) -> None:
-        match event:
-            case SessionStarted(view=view):
-                await self._new_header(view)
-            case Thinking(purpose="turn"):
-                with contextlib.suppress(aiohttp.ClientError):
-                    await self._out.typing()
-            case AssistantTurn():
-                assert event.session_id is not None
-                card_id = await self._out.send_card(cards.assistant_turn(event))
-                turn = {"step": event.step_order, "id": card_id, "message": event.message[:6000]}
-                await self._shows.headers.remember(event.session_id, self._out, extra={"turn": turn})
-            case TriageChanged(view=view):
-                if self._fresh_header:
-                    await self._new_header(view)
-                else:
-                    await self._update_headers(view)
-            case StatusChanged():
-                await self._status(event)
-            case QuestionAnswered() | ActionMarked():
-                await self._refresh_turn(event)
-            case DraftStarted(kind=kind):
-                self._stream = open_stream(self._out, kind=kind, pace=self._shows.pace)
-                await self._stream.start()
-            case DraftDelta(text=chunk) if self._stream is not None:
-                await self._stream.add(chunk)
-            case DraftFinished():
-                await self._draft_finished(event)
-            case Notice():
-                await self._out.send_card(cards.notice(event))
+        show = _SHOW.get(type(event))
+        if show is not None:
+            await show(self, event)
+
+    # ── one method per kind of event (the table _SHOW, below the class) ──────────────────────────────
+    async def _started(self, event: SessionStarted) -> None:
+        await self._new_header(event.view)
+
+    async def _thinking(self, event: Thinking) -> None:
+        if event.purpose == "turn":
+            with contextlib.suppress(aiohttp.ClientError):
+                await self._out.typing()
+
+    async def _turn(self, event: AssistantTurn) -> None:
+        assert event.session_id is not None
+        words, self._words = self._words, None
+        # Words on screen are settled and the buttons come with them; else the turn is posted whole.
+        shown = await words.settle(event) if words is not None else None
+        if shown is None:
+            shown = TurnCard(await self._out.send_card(cards.assistant_turn(event)), event.message)
+        turn = {"step": event.step_order, "id": shown.id, "message": shown.message[:6000]}
+        await self._shows.headers.remember(event.session_id, self._out, extra={"turn": turn})
+
+    async def _words_delta(self, event: MessageDelta) -> None:
+        if self._words is None:
+            self._words = TurnWords(self._out, pace=self._shows.pace)
+        await self._words.add(event.text)
+
+    async def _cut(self, event: TurnCut) -> None:
+        words, self._words = self._words or TurnWords(self._out, pace=self._shows.pace), None
+        await words.cut(event.shown)
+
+    async def _triage(self, event: TriageChanged) -> None:
+        if self._fresh_header:
+            await self._supersede_header(event.view)
+            await self._new_header(event.view)
+        else:
+            await self._update_headers(event.view)
+
+    async def _draft_started(self, event: DraftStarted) -> None:
+        self._stream = open_stream(self._out, kind=event.kind, pace=self._shows.pace)
+        await self._stream.start()
+
+    async def _draft_delta(self, event: DraftDelta) -> None:
+        if self._stream is not None:
+            await self._stream.add(event.text)
+
+    async def _notice(self, event: Notice) -> None:
+        if self._words is not None:  # a turn that ended without its whole message: keep what was shown
+            await self._cut(TurnCut(event.session_id, ""))
+        if not await self._closes_card(event):
+            await self._out.send_card(cards.notice(event))
 
     async def _new_header(self, view: SessionView) -> None:
         header_id = await self._out.send_card(cards.header(view))
         await self._shows.headers.remember(view.session_id, self._out, header_id=header_id)
         self._binding = None
+
+    async def _supersede_header(self, view: SessionView) -> None:
+        """`status` posts a new header: the old one keeps its title but loses its status and buttons."""
+        old = (await self._binding_info(view.session_id)).get("header_id")
+        if old:
+            await self._out.update_card(old, cards.superseded(view))
+
+    async def _remember_card(self, session_id: uuid.UUID, name: str, card_id: str | None) -> None:
+        """Where this conversation shows a card whose buttons may stop meaning anything (draft, rating)."""
+        await self._shows.headers.remember(session_id, self._out, extra={name: card_id})
+        if self._binding is not None:
+            self._binding[name] = card_id
+
+    async def _close_card(self, session_id: uuid.UUID, name: str, line: str) -> bool:
+        """Replace a remembered card's buttons by what happened; False when this conversation has none."""
+        card_id = (await self._binding_info(session_id)).get(name)
+        if not card_id:
+            return False
+        await self._out.update_card(card_id, cards.closed(line))
+        await self._remember_card(session_id, name, None)
+        return True
+
+    async def _closes_card(self, event: Notice) -> bool:
+        """A discard or a rating that went through: its card says so instead of a notice beside it."""
+        command, sid = self._command, event.session_id
+        if event.level != "info" or sid is None or not isinstance(command, DiscardDraft | Rate):
+            return False
+        by = cards.plain(self._actor.name)
+        if isinstance(command, DiscardDraft):
+            return await self._close_card(sid, "draft", text.DRAFT_DISCARDED.format(by=by))
+        return await self._close_card(sid, "rating", text.RATED.format(by=by, rating=command.rating))
 
     async def _update_headers(self, view: SessionView) -> None:
         info = await self._binding_info(view.session_id)
@@ -145,10 +205,14 @@ class Renderer:
             await self._shows.headers.refresh(event.session_id, event.view, skip=self._out.conversation_id)
             return
         await self._update_headers(event.view)
+        if event.new in ("resolved", "escalated", "requesting_escalation"):
+            kind = "resolution" if event.new == "resolved" else "escalation"
+            line = text.DRAFT_CONFIRMED.format(by=cards.plain(event.by), kind=kind)
+            await self._close_card(event.session_id, "draft", line)
         if event.outputs.get("plain"):
             await self._out.send_card(cards.ticket_note(event.outputs["plain"]))
         if event.new == "resolved":
-            await self._out.send_card(cards.rating(event.session_id))
+            await self._rating(event.session_id)
         elif event.new in ("escalated", "requesting_escalation"):
             to = event.escalated_to if isinstance(event.escalated_to, Actor) else None
             if to is not None:
@@ -156,7 +220,10 @@ class Renderer:
                 sent = await self._shows.send_escalation(self._out, to, event)
                 line = (text.ESCALATION_SENT if sent else text.ESCALATION_NOT_SENT).format(name=name)
                 await self._out.send_card(cards.closed(line))
-            await self._out.send_card(cards.rating(event.session_id))
+            await self._rating(event.session_id)
+
+    async def _rating(self, session_id: uuid.UUID) -> None:
+        await self._remember_card(session_id, "rating", await self._out.send_card(cards.rating(session_id)))
 
     async def _refresh_turn(self, event: QuestionAnswered | ActionMarked) -> None:
         assert event.session_id is not None
@@ -173,7 +240,7 @@ class Renderer:
             self._stream = None
         assert event.session_id is not None
         e = self._escalation
-        await self._out.send_card(
+        card_id = await self._out.send_card(
             cards.draft_ready(
                 event.session_id,
                 kind=event.kind,
@@ -182,3 +249,22 @@ class Renderer:
                 reason=e.reason,
             )
         )
+        await self._remember_card(event.session_id, "draft", card_id)
+
+
+# How each kind of event shows in the conversation (an event not listed shows nothing).
+_SHOW: dict[type[Event], Callable[[Renderer, Any], Awaitable[None]]] = {
+    SessionStarted: Renderer._started,
+    Thinking: Renderer._thinking,
+    AssistantTurn: Renderer._turn,
+    MessageDelta: Renderer._words_delta,
+    TurnCut: Renderer._cut,
+    TriageChanged: Renderer._triage,
+    StatusChanged: Renderer._status,
+    QuestionAnswered: Renderer._refresh_turn,
+    ActionMarked: Renderer._refresh_turn,
+    DraftStarted: Renderer._draft_started,
+    DraftDelta: Renderer._draft_delta,
+    DraftFinished: Renderer._draft_finished,
+    Notice: Renderer._notice,
+}

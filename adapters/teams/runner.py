@@ -56,7 +56,12 @@ class Runner:
         async def render_all(context: TurnContext) -> None:
             outbox = self._outbox(context, conversation)
             renderer = Renderer(
-                self._shows, outbox, actor=command.actor, escalation=escalation, fresh_header=fresh_header
+                self._shows,
+                outbox,
+                actor=command.actor,
+                escalation=escalation,
+                fresh_header=fresh_header,
+                command=command,
             )
             session_id = getattr(command, "session_id", None)
             failed = False

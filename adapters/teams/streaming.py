@@ -8,9 +8,12 @@ and the rest of the draft continues in a card.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from functools import partial
+from typing import Any, Protocol
 
 import aiohttp
 from microsoft_agents.activity import Activity, StreamInfo
@@ -29,11 +32,22 @@ class Pace:
     stream_limit: float = 100.0  # close a Teams stream this long after it started (Teams stops at 120 s)
 
 
+def _weight(value: str) -> int:
+    # The SDK sends JSON with \u escapes, so non-ASCII text weighs up to 12 bytes a character.
+    return len(json.dumps(value))
+
+
 def clip(value: str, max_bytes: int = MAX_MESSAGE_BYTES) -> str:
-    raw = value.encode()
-    if len(raw) <= max_bytes:
+    if _weight(value) <= max_bytes:
         return value
-    return raw[:max_bytes].decode(errors="ignore").rstrip() + text.TRUNCATED
+    low, high = 0, len(value)  # the longest beginning that fits
+    while low < high:
+        mid = (low + high + 1) // 2
+        if _weight(value[:mid]) <= max_bytes:
+            low = mid
+        else:
+            high = mid - 1
+    return value[:low].rstrip() + text.TRUNCATED
 
 
 class DraftStream(Protocol):
@@ -43,42 +57,63 @@ class DraftStream(Protocol):
 
 
 def open_stream(outbox: Outbox, *, kind: str, pace: Pace) -> DraftStream:
+    card = partial(cards.drafting, kind)
     if outbox.personal:
-        return TeamsStream(outbox, kind=kind, pace=pace)
-    return CardStream(outbox, kind=kind, pace=pace)
+        informative = text.DRAFTING.format(kind=cards._kind(kind))
+        return TeamsStream(outbox, pace=pace, card=card, informative=informative)
+    return CardStream(outbox, pace=pace, card=card)
 
 
 def _now() -> float:
     return asyncio.get_running_loop().time()
 
 
+Card = dict[str, Any]
+
+
 class CardStream:
-    def __init__(self, outbox: Outbox, *, kind: str, pace: Pace, prefix_len: int = 0) -> None:
-        self._outbox, self._kind, self._pace = outbox, kind, pace
+    """One card showing the text so far (`card` makes it), updated at most once per `pace.interval`."""
+
+    def __init__(self, outbox: Outbox, *, pace: Pace, card: Callable[[str], Card]) -> None:
+        self._outbox, self._pace, self._card = outbox, pace, card
         self._text = ""
-        self._id = ""
+        self.card_id = ""
         self._last = 0.0
 
-    async def start(self) -> None:
-        self._id = await self._outbox.send_card(cards.drafting(self._kind, ""))
+    async def start(self, first: str = "") -> None:
+        self._text = first
+        self.card_id = await self._outbox.send_card(self._card(first))
         self._last = _now()
 
     async def add(self, chunk: str) -> None:
         self._text += chunk
         if _now() - self._last >= self._pace.interval:
-            await self._show(self._text)
+            await self.show(self._card(self._text))
 
-    async def _show(self, so_far: str) -> None:
-        self._last = _now()
-        await self._outbox.update_card(self._id, cards.drafting(self._kind, so_far))
+    async def show(self, content: Card) -> None:
+        """Update the card, never sooner than `pace.interval` after its previous version."""
+        wait = self._last + self._pace.interval - _now()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        try:
+            await self._outbox.update_card(self.card_id, content)
+        finally:
+            # Counted from when the update (and its 429 retries) ended, so a delayed update is not
+            # followed by another one straight away.
+            self._last = _now()
 
     async def finish(self, final: str) -> None:
-        await self._show(final)
+        await self.show(self._card(final))
 
 
 class TeamsStream:
-    def __init__(self, outbox: Outbox, *, kind: str, pace: Pace) -> None:
-        self._outbox, self._kind, self._pace = outbox, kind, pace
+    """Teams streaming (personal chats): an `informative` line first if given, then the text so far."""
+
+    def __init__(
+        self, outbox: Outbox, *, pace: Pace, card: Callable[[str], Card], informative: str | None = None
+    ) -> None:
+        self._outbox, self._pace, self._card = outbox, pace, card
+        self._informative = informative
         self._text = ""
         self._stream_id = ""
         self._sequence = 1
@@ -104,9 +139,15 @@ class TeamsStream:
         self._sequence += 1
         self._last = _now()
 
+    @property
+    def live(self) -> bool:
+        """Streaming and not stopped (by the user's Stop, or Teams refusing): else show the rest another way."""
+        return bool(self._stream_id) and not self._stopped
+
     async def start(self) -> None:
         self._started = _now()
-        await self._chunk("informative", text.DRAFTING.format(kind=cards._kind(self._kind)))
+        if self._informative:
+            await self._chunk("informative", self._informative)
 
     async def add(self, chunk: str) -> None:
         self._text += chunk
@@ -118,7 +159,7 @@ class TeamsStream:
         if _now() - self._started >= self._pace.stream_limit:
             await self._close(cards.prose(self._text) + "\n\n" + text.DRAFT_CONTINUES)
             self._cut_at = len(self._text)
-            self._rest = CardStream(self._outbox, kind=self._kind, pace=self._pace)
+            self._rest = CardStream(self._outbox, pace=self._pace, card=self._card)
             await self._rest.start()
             return
         # Escaping is character by character, so each chunk still starts with the one before.

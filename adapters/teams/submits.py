@@ -14,7 +14,7 @@ from bot.errors import FlowPilotError
 from bot.events import Notice
 from bot.handler import SessionHandler
 
-from . import cards
+from . import cards, dialogs
 from . import messages as text
 from .commands import KEY, _fields, actor_of, data_of, decode
 from .conversations import Conversations
@@ -88,7 +88,7 @@ class Submits:
                 kind = str(data.get("kind") or (draft.kind if draft else "resolve"))
                 escalation = await self.escalate(context, data, actor) if kind == "escalate" else None
                 to = escalation.to if escalation else None
-                form = cards.draft_form(
+                form = dialogs.draft_form(
                     session_id,
                     kind=kind,
                     root_cause=draft.root_cause if draft else "",
@@ -97,13 +97,13 @@ class Submits:
                     escalate_to=(to.user_id, to.display_name) if to else None,
                     reason=str(data.get("reason") or ""),
                 )
-                body = cards.task("Edit draft", form)
+                body = dialogs.task("Edit draft", form)
             else:
-                body = cards.task("Edit triage", cards.triage_form(view))
+                body = dialogs.task("Edit triage", dialogs.triage_form(view))
         except ValueError:
-            body = cards.task_message(text.NO_SESSION_HERE)
+            body = dialogs.task_message(text.NO_SESSION_HERE)
         except FlowPilotError as err:
-            body = cards.task_message(err.message)
+            body = dialogs.task_message(err.message)
         await _invoke_response(context, body)
 
     async def on_task_submit(self, context: TurnContext, _state: TurnState) -> None:
@@ -112,13 +112,13 @@ class Submits:
         command: Command | None = None
         session_id = _sid(data)
         if session_id is None:
-            await _invoke_response(context, cards.task_message(text.NO_SESSION_HERE))
+            await _invoke_response(context, dialogs.task_message(text.NO_SESSION_HERE))
             return
         if data.get("fp") == "edit_triage":
             try:
                 view = await self._handler.view(actor=actor, session_id=session_id)
             except FlowPilotError as err:
-                await _invoke_response(context, cards.task_message(err.message))
+                await _invoke_response(context, dialogs.task_message(err.message))
                 return
             command = forms.triage_edit(data, view, actor=actor, session_id=session_id)
         elif data.get("fp") == "edit_draft":
@@ -129,7 +129,7 @@ class Submits:
                 command = Resolve(actor=actor, session_id=session_id, fields=_fields(data))
         if command is not None:
             self._runner.spawn(context, command, escalation=escalation_of(command))
-        await _invoke_response(context, cards.task_message(text.DIALOG_SAVED))
+        await _invoke_response(context, dialogs.task_message(text.DIALOG_SAVED))
 
     async def on_card_action(self, context: TurnContext, _state: TurnState) -> None:
         action = data_of(data_of(context.activity.value).get("action"))

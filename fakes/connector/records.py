@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from multidict import CIMultiDictProxy
@@ -34,6 +34,17 @@ class SentActivity:
     versions: list[dict[str, Any]]
     reply_to_id: str | None = None
     deleted: bool = False
+    # time.monotonic() of each version (posted, then each update): how often one message was edited.
+    times: list[float] = field(default_factory=list)
+
+    def most_versions_within(self, seconds: float) -> int:
+        """The most versions this activity got within any window of `seconds`."""
+        worst, first = 0, 0
+        for i, at in enumerate(self.times):
+            while at - self.times[first] >= seconds:
+                first += 1
+            worst = max(worst, i - first + 1)
+        return worst
 
     @property
     def current(self) -> dict[str, Any]:

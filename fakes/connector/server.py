@@ -221,6 +221,7 @@ class FakeConnector(ConnectorState):
             if record is None or record.deleted:
                 raise Rejected(404, "ActivityNotFound", f"Activity {aid} not found in conversation")
             record.versions.append(body)
+            record.times.append(time.monotonic())
         return web.json_response({"id": aid})
 
     async def _delete_activity(self, request: web.Request) -> web.Response:

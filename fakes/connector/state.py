@@ -149,6 +149,7 @@ class ConnectorState:
             conversation_id=cid,
             versions=[body],
             reply_to_id=reply_to_id,
+            times=[time.monotonic()],
         )
         self._activities[cid][record.id] = record
         return record
@@ -183,6 +184,7 @@ class ConnectorState:
             self._streams[record.id] = stream
         else:
             self._activities[cid][stream.stream_id].versions.append(body)
+            self._activities[cid][stream.stream_id].times.append(time.monotonic())
         stream.chunks.append(body)
         if info.get("streamType") == "final":
             stream.final = body

@@ -121,3 +121,38 @@ async def test_kill_9_mid_turn_and_mid_draft_then_restart_loses_nothing(served: 
     final = await session_row(db, turning.id)
     assert final.status == "active" and not final.awaiting_reply
     assert await no_session_leased(db)
+
+
+async def test_kill_9_while_a_turns_words_stream_marks_them_cut_off_after_restart(served: Served) -> None:
+    slack, db = served.slack, served.db
+    header, session = await open_session(slack, "Outlook keeps asking for the password", user=ALICE)
+    # Claude's next words stream slowly into the thread when the process dies.
+    slack.claude.chunk_chars, slack.claude.chunk_delay = 4, 0.2
+    await slack.event(
+        slack.fake.post_user_message(
+            slack.fake.general, "The spooler restarts fine", user=ALICE, thread_ts=header["ts"]
+        )
+    )
+    streaming = await wait_for(
+        lambda: [
+            m
+            for m in slack.fake.thread(slack.fake.general, header["ts"])
+            if slack.fake.is_streaming(slack.fake.general, m["ts"])
+        ],
+        what="the words streaming into the thread",
+    )
+    await served.kill()
+    slack.claude.chunk_chars, slack.claude.chunk_delay = 16, 0.0
+    await served.start()
+
+    notice = (
+        await wait_for(lambda: in_thread(slack, header["ts"], "fp_retry"), timeout=15, what="a notice")
+    )[0]
+    assert "interrupted" in shown_text(notice)
+    cut = streaming[0]["ts"]
+    assert not slack.fake.is_streaming(slack.fake.general, cut)
+    assert "cut off when FlowPilot restarted" in shown_text(slack.fake.message(slack.fake.general, cut) or {})
+    # Retry answers the message that was with Claude.
+    await slack.click(notice, "fp_retry")
+    await wait_for(lambda: len(in_thread(slack, header["ts"], "fp_answer_1_0")) >= 2, what="the retried turn")
+    assert (await session_row(db, session.id)).lease_owner is None

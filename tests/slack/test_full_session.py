@@ -76,7 +76,8 @@ async def test_a_full_session_from_slash_command_to_rating(slack: SlackHarness) 
     # Resolve: the draft streams into the thread, then Confirm.
     await slack.click(fake.message(general, thread_ts) or {}, "fp_resolve")
     controls = (await wait_for(lambda: slack.with_action("fp_confirm"), what="draft controls"))[0]
-    streamed = fake.calls("chat.startStream")
+    # (Claude's turns stream too: the draft is the stream that starts with its first heading.)
+    streamed = [c for c in fake.calls("chat.startStream") if "Root cause" in str(c["chunks"])]
     assert len(streamed) == 1 and streamed[0]["recipient_user_id"] == ALICE
     draft_ts = next(
         m["ts"]

@@ -67,3 +67,8 @@ def card_with(fake: FakeConnector, conversation_id: str, title: str) -> SentActi
         if activity.attachments and any(b["title"] == title for b in buttons(card_of(activity))):
             return activity
     return None
+
+
+def cards_in(fake: FakeConnector, conversation_id: str) -> list[SentActivity]:
+    """The cards posted in a conversation (a turn's streamed words are typing and message activities)."""
+    return [a for a in fake.activities(conversation_id) if a.attachments]

@@ -19,7 +19,7 @@ from fakes.connector import (
 from storage.models import AISession
 from tests.conftest import app_settings, running_app
 from tests.teams.conftest import Teams, wait_for
-from tests.teams.helpers import button, buttons, card_of, card_with, texts
+from tests.teams.helpers import button, buttons, card_of, card_with, cards_in, texts
 
 pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 PROBLEM = "Outlook keeps asking for the password at Contoso on LAPTOP-042"
@@ -43,7 +43,7 @@ async def test_channel_thread_updates_cards_in_place_and_never_streams(teams: Te
     thread = incoming["conversation"]["id"]
     assert (await teams.post(incoming))[0] == 202
     header, turn = (
-        await wait_for(lambda: fake.activities(thread) if len(fake.activities(thread)) >= 2 else None)
+        await wait_for(lambda: cards_in(fake, thread) if len(cards_in(fake, thread)) >= 2 else None)
     )[:2]
     [session] = await sessions(teams)
     assert session.title == PROBLEM  # the bot mention was removed
@@ -156,7 +156,7 @@ async def test_a_huge_claude_answer_stays_under_the_teams_size_limit(teams: Team
     )
     await teams.post(personal_message(PROBLEM, service_url=fake.service_url))
     chat = "a:1Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0FeDcBa_personal-chat"
-    sent = await wait_for(lambda: fake.activities(chat) if len(fake.activities(chat)) >= 2 else None)
+    sent = await wait_for(lambda: cards_in(fake, chat) if len(cards_in(fake, chat)) >= 2 else None)
     assert all(r.status != 413 for r in fake.requests)
     assert all(len(json.dumps(r.body).encode()) < 28 * 1024 for r in fake.requests if r.body)
     assert "shortened for Teams" in texts(card_of(sent[1]))

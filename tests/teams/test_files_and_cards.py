@@ -16,7 +16,7 @@ from fakes.connector import DEFAULT_PERSONAL_CONVERSATION_ID as CHAT
 from fakes.connector import FakeConnector, card_submit, personal_message
 from storage.models import AISession
 from tests.teams.conftest import Teams, wait_for
-from tests.teams.helpers import buttons, card_of, texts
+from tests.teams.helpers import buttons, card_of, cards_in, texts
 
 pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 
@@ -157,7 +157,7 @@ async def test_long_non_ascii_options_all_get_buttons_and_a_click_stores_the_who
     )
     await teams.post(personal_message("VPN drops every hour", service_url=fake.service_url))
     sent = await wait_for(
-        lambda: fake.activities(CHAT) if len(fake.activities(CHAT)) >= 2 else None, what="turn"
+        lambda: cards_in(fake, CHAT) if len(cards_in(fake, CHAT)) >= 2 else None, what="turn"
     )
     turn = card_of(sent[1])
     answers = [b for b in buttons(turn) if b["data"].get("fp") == "answer"]

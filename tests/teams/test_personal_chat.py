@@ -10,7 +10,7 @@ from fakes.connector import SentActivity, card_submit, invoke, personal_message
 from storage.models import AISession, AISessionStep, SessionHandoff, ThreadBinding
 from tests.structured_draft import ISSUE_DRAFT, filed_note
 from tests.teams.conftest import Teams, wait_for
-from tests.teams.helpers import _ESCAPE, button, buttons, card_of, card_with, texts
+from tests.teams.helpers import _ESCAPE, button, buttons, card_of, card_with, cards_in, texts
 
 pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 
@@ -27,7 +27,7 @@ async def start_personal(teams: Teams) -> tuple[SentActivity, SentActivity]:
     status, _ = await teams.post(personal_message(PROBLEM, service_url=teams.connector.service_url))
     assert status == 202
     sent = await wait_for(
-        lambda: teams.connector.activities(CHAT) if len(teams.connector.activities(CHAT)) >= 2 else None,
+        lambda: cards_in(teams.connector, CHAT) if len(cards_in(teams.connector, CHAT)) >= 2 else None,
         what="header and first turn",
     )
     return sent[0], sent[1]
@@ -83,9 +83,13 @@ async def test_personal_chat_from_start_to_rating(teams: Teams) -> None:
     # Typed "resolve": the draft streams with Teams streaming, sequence numbers 1, 2, 3, … then final.
     teams.claude.chunk_delay = 0.03
     await teams.post(personal_message("resolve", service_url=url))
-    stream = (await wait_for(lambda: [s for s in fake.streams(CHAT) if s.finished], what="finished stream"))[
-        0
-    ]
+    # (Claude's turns streamed before it: the draft's stream is the one that opens with a "Drafting" line.)
+    stream = (
+        await wait_for(
+            lambda: [s for s in fake.streams(CHAT) if s.finished and s.stream_types[0] == "informative"],
+            what="finished stream",
+        )
+    )[0]
     assert fake.stream_errors == []
     types = stream.stream_types
     assert types[0] == "informative" and types[-1] == "final" and "streaming" in types
