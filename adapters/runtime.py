@@ -14,11 +14,19 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.bindings import Bindings
-from bot.changes import ChangeFeed
+from bot.changes import ChangeFeed, SessionChange
 from bot.claude import AnthropicClaude, warm_up
 from bot.deliveries import Deliveries
+from bot.errors import NotConfigured
 from bot.events import Notice
 from bot.handler import SessionHandler
+from bot.psa import PsaConnector
+from bot.psa_connections import ConnectionSpec, PsaConnections
+from bot.psa_intake import Tickets
+from bot.psa_secrets import SecretBox
+from bot.psa_writeback import CHANGE_KIND as WRITEBACK_CHANGE
+from bot.psa_writeback import ENTRYPOINT as WRITEBACK_JOB
+from bot.psa_writeback import WriteBacks
 from bot.settings import Settings
 from storage.embedded import EmbeddedStartError, start_embedded
 from storage.engine import (
@@ -28,6 +36,7 @@ from storage.engine import (
     safe_url,
     session_factory,
 )
+from storage.jobs import Worker
 from storage.migrate import upgrade_to_head
 from storage.notify import ChangeListener
 
@@ -35,6 +44,8 @@ logger = logging.getLogger(__name__)
 
 # The recovery sweep's longest interval: one indexed query over the turns in flight.
 RECOVERY_SECONDS = 2.0
+# With the job worker: its connection, the change listener's, and at least one for the pool.
+JOBS_MIN_BUDGET = 3
 
 
 @dataclass
@@ -48,7 +59,13 @@ class Runtime:
     handler: SessionHandler
     # Session changes from every process (LISTEN/NOTIFY): chat adapters re-render headers from it.
     changes: ChangeListener
-    # Chat adapters that tell an engineer about a turn a dead or stopped process left unfinished.
+    # PSA connections and the write-back of confirmed handoffs to their tickets (bot/psa_*.py).
+    psa: PsaConnections
+    writebacks: WriteBacks
+    # The job worker (pgqueuer), in `flowpilot serve` and `flowpilot worker`; None elsewhere.
+    worker: Worker | None = None
+    # Chat adapters that tell an engineer about a turn a dead or stopped process left unfinished (and about
+    # a PSA write-back's outcome).
     recovered: list[Callable[[Notice], Awaitable[None]]] = field(default_factory=list)
     # The core services chat adapters use instead of storage: de-duplication, thread bindings, and the
     # session changes above as core events.
@@ -60,6 +77,20 @@ class Runtime:
         self.deliveries = Deliveries(self.db)
         self.bindings = Bindings(self.db)
         self.feed = ChangeFeed(self.changes)
+        self.feed.subscribe(self._writeback_told)
+
+    async def _writeback_told(self, change: SessionChange) -> None:
+        """A write-back finished (in this process's worker or another's): one process tells the thread."""
+        if change.kind != WRITEBACK_CHANGE or not self.recovered:
+            return  # no chat adapter here (a worker alone): leave it to a process that has one
+        found = await self.writebacks.outcome(change.session_id)
+        if found is None or not await self.deliveries.first("psa", found[0]):
+            return
+        for tell in self.recovered:
+            try:
+                await tell(found[1])
+            except Exception:
+                logger.exception("could not tell the write-back of session %s", change.session_id)
 
     @property
     def recovery_interval(self) -> float:
@@ -131,13 +162,63 @@ async def ready_database(settings: Settings, *, migrate: bool = True) -> str:
     return url
 
 
+def psa_connector(spec: ConnectionSpec) -> PsaConnector:
+    """The client for one stored PSA connection (adapters/psa), imported when first needed."""
+    build = _PSA_CLIENTS.get(spec.kind)
+    if build is None:
+        raise NotConfigured(f"FlowPilot has no client for {spec.kind} yet.")
+    return build(spec)
+
+
+def _connectwise(spec: ConnectionSpec) -> PsaConnector:
+    from .psa.connectwise import ConnectWiseConnector, ConnectWiseSettings
+
+    s = spec.settings
+    connector: PsaConnector = ConnectWiseConnector(
+        ConnectWiseSettings(
+            site=s["url"],
+            company=s["company"],
+            public_key=s["public_key"],
+            private_key=spec.secret,
+            client_id=s["client_id"],
+        )
+    )
+    return connector
+
+
+_PSA_CLIENTS: dict[str, Callable[[ConnectionSpec], PsaConnector]] = {"connectwise": _connectwise}
+
+
+def psa_services(
+    settings: Settings, db: async_sessionmaker[AsyncSession]
+) -> tuple[PsaConnections, Tickets, WriteBacks]:
+    """The PSA connections, reading tickets at start, and writing notes back at confirm."""
+    key = settings.secret_key.get_secret_value() if settings.secret_key else None
+    connections = PsaConnections(db=db, box=SecretBox(key), connect=psa_connector)
+    writebacks = WriteBacks(
+        db=db,
+        connections=connections,
+        retry_seconds=settings.psa_retry_seconds,
+        attempts=settings.psa_attempts,
+    )
+    return connections, Tickets(connections), writebacks
+
+
 @asynccontextmanager
 async def open_runtime(
-    settings: Settings, *, migrate: bool = True, listen: bool = True
+    settings: Settings, *, migrate: bool = True, listen: bool = True, jobs: bool = False
 ) -> AsyncIterator[Runtime]:
+    """`jobs`: run the job worker here too (`flowpilot serve`, `flowpilot worker`)."""
+    if jobs and settings.db_pool_size < JOBS_MIN_BUDGET:
+        raise StartupError(
+            f"FLOWPILOT_DB_POOL_SIZE={settings.db_pool_size} leaves no connection for the job worker: "
+            f"set it to {JOBS_MIN_BUDGET} or more"
+        )
     url = await ready_database(settings, migrate=migrate)
-    # One pool for everything a turn does (ORM and storage.raw), the listener the budget's last connection.
-    engine = create_budgeted_engine(url, budget=settings.db_pool_size, pgbouncer=settings.db_pgbouncer)
+    # One pool for everything a turn does (ORM and storage.raw); the listener and the job worker (when it
+    # runs here) hold the budget's last connections.
+    budget = settings.db_pool_size - (1 if jobs else 0)
+    engine = create_budgeted_engine(url, budget=budget, pgbouncer=settings.db_pgbouncer)
     claude = None
     if settings.claude_configured:
         assert settings.anthropic_api_key is not None
@@ -152,19 +233,42 @@ async def open_runtime(
     else:
         logger.warning("Claude is off: set ANTHROPIC_API_KEY to let FlowPilot answer")
     db = session_factory(engine)
+    psa, tickets, writebacks = psa_services(settings, db)
     handler = SessionHandler(
         db=db,
         claude=claude,
         lease_seconds=settings.lease_seconds,
         lease_wait_seconds=settings.lease_wait_seconds,
         limits=settings.limits,
+        tickets=tickets,
+        writebacks=writebacks,
     )
     changes = ChangeListener(settings.db_direct_url or url, owner=handler.owner)
+    worker = None
+    if jobs:  # LISTEN, like the change listener: on the direct URL behind PgBouncer
+        handlers = {WRITEBACK_JOB: writebacks.run}
+        worker = Worker(
+            settings.db_direct_url or url, handlers, heartbeat_seconds=settings.job_heartbeat_seconds
+        )
     if listen:
         await changes.start()
     try:
-        yield Runtime(settings=settings, db_url=url, engine=engine, db=db, handler=handler, changes=changes)
+        if worker is not None:
+            await worker.start()
+        yield Runtime(
+            settings=settings,
+            db_url=url,
+            engine=engine,
+            db=db,
+            handler=handler,
+            changes=changes,
+            psa=psa,
+            writebacks=writebacks,
+            worker=worker,
+        )
     finally:
+        if worker is not None:
+            await worker.stop()
         await changes.stop()
         if claude is not None:
             await claude.close()

@@ -164,3 +164,8 @@ class RetryTurn(SessionCommand):
 @dataclass(frozen=True, kw_only=True)
 class GetStatus(SessionCommand):
     """Show the header again (no change)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryWriteBack(SessionCommand):
+    """Post the session's ticket note to its PSA again, after the write-back failed for good."""

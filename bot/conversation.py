@@ -50,6 +50,7 @@ from .intake import PreparedInput, prepare_input, visible
 from .lane import Action, Question, TaskLane
 from .limits import RateLimiter
 from .prompts import SYSTEM_PROMPT, StepForPrompt, build_messages, triage_context
+from .psa_intake import TICKET_ONLY, Tickets, TicketStart, intake_columns
 from .redaction import redact
 from .session_core import Db, Loaded, Sessions, now, release_with, require_active, touch
 from .status import SessionStatus
@@ -80,7 +81,9 @@ class Conversation:
         new_sessions: RateLimiter,
         claude_turns: RateLimiter,
         psa_enabled: bool = False,
+        tickets: Tickets | None = None,
     ) -> None:
+        self._tickets = tickets
         self._db = db
         self._claude = claude
         self._sessions = sessions
@@ -97,16 +100,31 @@ class Conversation:
     async def start(self, command: StartSession) -> AsyncIterator[Event]:
         if self._claude is None:  # a session nobody can answer would be a dead end: none is made
             raise NotConfigured(msg.CLAUDE_NOT_CONFIGURED)
-        prepared = self._prepare(command.text, command.attachments)
+        ticket = await self._ticket(command)
+        text = command.text if command.text.strip() or ticket is None else TICKET_ONLY
+        prepared = self._prepare(text, command.attachments)
         self._new_sessions.check(command.actor)
         session_id = uuid.uuid4()
         # The process's lock for the new session is taken before the session exists, like every turn's.
         async with self._lease.local.hold(session_id, timeout=self._lease.wait_seconds):
-            async for event in self._start_locked(command, prepared, session_id):
+            async for event in self._start_locked(command, prepared, session_id, ticket):
                 yield event
 
+    async def _ticket(self, command: StartSession) -> TicketStart | None:
+        """The PSA ticket the session starts from (named, or linked in the text), read before anything is stored."""
+        if self._tickets is None:
+            return None
+        account = await self._sessions.identities.account(None, command.actor)
+        return await self._tickets.for_start(
+            account.id if account else None, number=command.psa_ticket_id, text=command.text
+        )
+
     async def _start_locked(
-        self, command: StartSession, prepared: PreparedInput, session_id: uuid.UUID
+        self,
+        command: StartSession,
+        prepared: PreparedInput,
+        session_id: uuid.UUID,
+        ticket: TicketStart | None,
     ) -> AsyncIterator[Event]:
         actor = command.actor
         try:
@@ -121,7 +139,7 @@ class Conversation:
                     id=session_id,
                     user_id=user.id,
                     account_id=account.id,
-                    intake_type=prepared.intake_type,
+                    **intake_columns(prepared.intake_type, command.psa_ticket_id, ticket),
                     intake_content={
                         "text": prepared.text[:20_000],
                         "attachments": [a.filename for a in command.attachments],
@@ -131,12 +149,10 @@ class Conversation:
                     title=redact(command.text.strip().splitlines()[0] if command.text.strip() else "").text[
                         :255
                     ]
-                    or None,
-                    psa_ticket_id=command.psa_ticket_id,
+                    or (ticket.data.get("title") if ticket else None),
                     status=SessionStatus.ACTIVE,
                     awaiting_reply=True,
                     step_count=1,
-                    manual_fields=[],
                     last_activity_at=now(),
                     system_prompt_snapshot=SYSTEM_PROMPT,
                     # Born leased: nobody else can take a turn before the first answer.
@@ -151,7 +167,7 @@ class Conversation:
                     role="user",
                     kind="intake",
                     user_id=user.id,
-                    content=prepared.text,
+                    content=f"{ticket.prompt}\n\n{prepared.text}" if ticket else prepared.text,
                     images=[dataclasses.asdict(i) for i in prepared.images] or None,
                 )
                 if command.thread is not None:

@@ -41,6 +41,7 @@ from .commands import (
     Resolve,
     Resume,
     RetryTurn,
+    RetryWriteBack,
     SessionCommand,
     SetEvidenceStatus,
     StartSession,
@@ -57,6 +58,8 @@ from .identities import Identities
 from .lifecycle import Lifecycle
 from .limits import Limits, session_limiter, turn_limiter
 from .outputs import ResolutionOutputGenerator
+from .psa_intake import Tickets
+from .psa_writeback import WriteBacks
 from .session_core import Sessions
 from .status import SessionStatus
 from .triage import session_view
@@ -79,6 +82,8 @@ class SessionHandler:
         psa_enabled: bool = False,
         outputs: ResolutionOutputGenerator | None = None,
         limits: Limits | None = None,
+        tickets: Tickets | None = None,
+        writebacks: WriteBacks | None = None,
     ) -> None:
         self._db = db
         self.owner = uuid.uuid4()
@@ -101,7 +106,8 @@ class SessionHandler:
             history=history,
             new_sessions=session_limiter(limits or Limits()),
             claude_turns=claude_turns,
-            psa_enabled=psa_enabled,
+            psa_enabled=psa_enabled or tickets is not None,
+            tickets=tickets,
         )
         self._triage = TriageEdits(db=db, sessions=self._sessions)
         self._handoffs = Handoffs(
@@ -112,6 +118,7 @@ class SessionHandler:
             claude_turns=claude_turns,
             outputs=outputs or ResolutionOutputGenerator(),
             owner=self.owner,
+            on_confirm=writebacks.record if writebacks is not None else None,
         )
         self._lifecycle = Lifecycle(db=db, sessions=self._sessions)
         # Which handler applies each command (with the turn it took, for those that need it).
@@ -133,6 +140,8 @@ class SessionHandler:
             Abandon: lambda cmd, _turn: life.abandon(cmd),
             Rate: lambda cmd, _turn: life.rate(cmd),
         }
+        if writebacks is not None:
+            self._routes[RetryWriteBack] = lambda cmd, _turn: writebacks.retry(cmd)
 
     # ── entry point ────────────────────────────────────────────────────────────────────────────────
     # The one entry point: every failure, of whatever kind, becomes a notice here.

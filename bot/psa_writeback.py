@@ -1,0 +1,246 @@
+"""Writing a confirmed handoff back to its PSA ticket, exactly once.
+
+The policy: a resolution is posted as the PSA's resolution note (public instead when the connection says
+so) and moves the ticket to the connection's resolved status when one is set; an escalation is an internal
+note. The note ends with a marker naming the handoff, `[FlowPilot <handoff id>]`.
+
+Exactly once, however often the job runs (a retry, a worker killed mid-post, a second worker):
+- the write-back row is written in the confirm's own transaction, with its job (storage.jobs.enqueue keys it
+  by the handoff, so one job at a time), so there is nothing to post without a confirm and no confirm without
+  its job;
+- the job counts an attempt before it calls the PSA, and any attempt after the first looks for the marker
+  on the ticket before it posts: a note that went through just before a crash is found, not posted again;
+- the row says when it is done (posted or failed for good): a job for a finished row does nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage import jobs, notify
+from storage import psa as store
+from storage.models import Account, AISession, SessionHandoff, User
+
+from .commands import Actor, RetryWriteBack
+from .errors import InvalidTransition, NotFound
+from .events import Event, Notice
+from .psa import PSA_NAMES, NoteKind, PostedNote, PsaConnector, PsaError, PsaUnavailable
+from .psa_connections import PsaConnections
+
+logger = logging.getLogger(__name__)
+
+ENTRYPOINT = "psa_writeback"
+CHANGE_KIND = "psa"  # the session change a write-back's outcome is announced with
+POSTED = "Posted to {psa} #{number} ✓"
+FAILED = "Could not post the ticket note to {psa} #{number}: {error}"
+RETRYING = "Trying again to post the ticket note to {psa} #{number}…"
+NOT_FAILED = "There is no failed ticket note to post again in this session."
+CONNECTION_GONE = "the PSA connection was removed; add it again, then press Retry"
+MAX_WAIT_SECONDS = 300.0  # the longest pause between two attempts, whatever a Retry-After asks
+
+
+def marker(handoff_id: uuid.UUID) -> str:
+    return f"[FlowPilot {handoff_id}]"
+
+
+def note_kind(handoff_kind: str, visibility: str) -> NoteKind:
+    """How the note is marked: an escalation stays internal; a resolution is the PSA's resolution note, or
+    public when the connection shows FlowPilot's notes to the contact."""
+    if handoff_kind != "resolve":
+        return "internal"
+    return "public" if visibility == "public" else "resolution"
+
+
+class WriteBacks:
+    """Records write-backs at confirm, runs their jobs, and tells the thread how they went."""
+
+    def __init__(
+        self,
+        *,
+        db: async_sessionmaker[AsyncSession],
+        connections: PsaConnections,
+        retry_seconds: float = 2.0,
+        attempts: int = 6,
+    ) -> None:
+        self._db = db
+        self._connections = connections
+        self._retry_seconds = retry_seconds
+        self._attempts = attempts
+
+    # ── at confirm (inside its transaction) ────────────────────────────────────────────────────────
+    async def record(self, db: AsyncSession, s: AISession, handoff: SessionHandoff, note: str) -> None:
+        """When the session came from a ticket: its write-back row and job, in the confirm's transaction."""
+        if not s.psa_ticket_id or s.psa_connection_id is None:
+            return
+        db.add(
+            store.PsaWriteback(
+                handoff_id=handoff.id,
+                session_id=s.id,
+                connection_id=s.psa_connection_id,
+                ticket_number=s.psa_ticket_id,
+                kind=handoff.kind,
+                note_text=f"{note.rstrip()}\n\n{marker(handoff.id)}",
+            )
+        )
+        await db.flush()
+        await jobs.enqueue(db, ENTRYPOINT, str(handoff.id).encode(), key=f"psa:{handoff.id}")
+
+    # ── the job ────────────────────────────────────────────────────────────────────────────────────
+    async def run(self, payload: bytes) -> None:
+        """The job: post the note (or find it posted), set the status, record the outcome."""
+        handoff_id = uuid.UUID(payload.decode())
+        async with self._db() as db:
+            wb = await store.writeback_for(db, handoff_id)
+            row = await db.get(store.PsaConnection, wb.connection_id) if wb and wb.connection_id else None
+            resolved = row.resolved_status if row is not None else None
+        if wb is None or wb.state != "pending":
+            return  # done already (a second copy of the job, or one re-run after its worker died)
+        if row is None:
+            await self._finish(wb, error=CONNECTION_GONE)
+            return
+        try:
+            async with self._connections.opened(row) as connector:
+                posted = await self._post(connector, wb, kind=note_kind(wb.kind, row.note_visibility),
+                                          status=resolved if wb.kind == "resolve" else None)  # fmt: skip
+        except PsaError as err:
+            await self._finish(wb, error=err.message)
+            return
+        await self._finish(wb, note_id=posted.id)
+
+    async def _post(
+        self, connector: PsaConnector, wb: store.PsaWriteback, *, kind: NoteKind, status: str | None
+    ) -> PostedNote:
+        """Try until the note is on the ticket (and the status set), waiting between tries as the PSA asks."""
+        for attempt in range(1, self._attempts + 1):
+            earlier = await self._count_attempt(wb.handoff_id)
+            try:
+                found = (
+                    await connector.find_note(wb.ticket_number, marker=marker(wb.handoff_id))
+                    if earlier
+                    else None
+                )
+                posted = found or await connector.add_note(wb.ticket_number, text=wb.note_text, kind=kind)
+                if status:
+                    await connector.set_status(wb.ticket_number, status=status)
+                return posted
+            except PsaUnavailable as err:
+                if attempt == self._attempts:
+                    raise
+                wait = (
+                    err.retry_after
+                    if err.retry_after is not None
+                    else self._retry_seconds * 2 ** (attempt - 1)
+                )
+                logger.info(
+                    "PSA unavailable for write-back %s (%s); again in %.1fs", wb.id, err.message, wait
+                )
+                await asyncio.sleep(min(wait, MAX_WAIT_SECONDS))
+        raise AssertionError("unreachable")  # the last attempt returns or raises
+
+    async def _count_attempt(self, handoff_id: uuid.UUID) -> int:
+        """Count an attempt before the PSA is called; returns how many were made before it (committed first,
+        so a worker that dies mid-call leaves its successor knowing it must look before posting)."""
+        async with self._db() as db, db.begin():
+            earlier = await db.scalar(
+                sa.update(store.PsaWriteback)
+                .where(store.PsaWriteback.handoff_id == handoff_id)
+                .values(attempts=store.PsaWriteback.attempts + 1, updated_at=sa.func.now())
+                .returning(store.PsaWriteback.attempts - 1)
+            )
+        return int(earlier or 0)
+
+    async def _finish(
+        self, wb: store.PsaWriteback, *, note_id: str | None = None, error: str | None = None
+    ) -> None:
+        """Record the outcome and announce it to every process (its chat adapters tell the thread)."""
+        async with self._db() as db, db.begin():
+            await db.execute(
+                sa.update(store.PsaWriteback)
+                .where(store.PsaWriteback.id == wb.id, store.PsaWriteback.state == "pending")
+                .values(
+                    state="failed" if error else "posted",
+                    note_id=note_id,
+                    error=error,
+                    updated_at=sa.func.now(),
+                )
+            )
+            platform = await db.scalar(
+                sa.select(Account.platform).join(AISession, AISession.account_id == Account.id)
+                .where(AISession.id == wb.session_id)
+            )  # fmt: skip
+            await notify.publish(
+                db, notify.SessionChange(wb.session_id, CHANGE_KIND, CHANGE_KIND, platform or "")
+            )
+        if error:
+            logger.warning("write-back of handoff %s failed: %s", wb.handoff_id, error)
+
+    # ── Retry ──────────────────────────────────────────────────────────────────────────────────────
+    async def retry(self, command: RetryWriteBack) -> AsyncIterator[Event]:
+        """Queue the session's failed write-back again (its marker keeps a second note out)."""
+        async with self._db() as db, db.begin():
+            s = await db.get(AISession, command.session_id)
+            account = await db.get(Account, s.account_id) if s is not None else None
+            if account is None or (account.platform, account.external_id) != (
+                command.actor.platform,
+                command.actor.workspace_id,
+            ):
+                raise NotFound("That session does not exist, or it is not in your workspace.")
+            wb = await store.latest_writeback(db, command.session_id)
+            if wb is None or wb.state != "failed":
+                raise InvalidTransition(NOT_FAILED)
+            wb.state, wb.error = "pending", None
+            await jobs.enqueue(db, ENTRYPOINT, str(wb.handoff_id).encode(), key=f"psa:{wb.handoff_id}")
+            name = await self._psa_name(db, wb)
+        yield Notice(command.session_id, RETRYING.format(psa=name, number=wb.ticket_number))
+
+    # ── what the thread is told ────────────────────────────────────────────────────────────────────
+    async def outcome(self, session_id: uuid.UUID) -> tuple[str, Notice] | None:
+        """The notice of the session's finished write-back, with a key that names this outcome once."""
+        async with self._db() as db:
+            wb = await store.latest_writeback(db, session_id)
+            if wb is None or wb.state == "pending":
+                return None
+            s = await db.get(AISession, session_id)
+            assert s is not None
+            owner = await _owner(db, s)
+            name = await self._psa_name(db, wb)
+        key = f"psa:{wb.id}:{wb.state}:{wb.attempts}"
+        if wb.state == "posted":
+            url = (s.ticket_data or {}).get("url")
+            text = POSTED.format(psa=name, number=wb.ticket_number) + (f" {url}" if url else "")
+            return key, Notice(session_id, text, code="psa_posted", owner=owner)
+        text = FAILED.format(psa=name, number=wb.ticket_number, error=wb.error or "unknown error")
+        retry = RetryWriteBack(actor=owner, session_id=session_id)
+        return key, Notice(session_id, text, level="error", code="psa_failed", retry=retry, owner=owner)
+
+    @staticmethod
+    async def _psa_name(db: AsyncSession, wb: store.PsaWriteback) -> str:
+        row = await db.get(store.PsaConnection, wb.connection_id) if wb.connection_id else None
+        return PSA_NAMES.get(row.kind, row.kind) if row is not None else "the PSA"
+
+
+async def _owner(db: AsyncSession, s: AISession) -> Actor:
+    account = await db.get(Account, s.account_id)
+    user = await db.get(User, s.user_id)
+    assert account is not None and user is not None
+    return Actor(account.platform, account.external_id, user.external_id, user.display_name or "")
+
+
+def writeback_state(wb: store.PsaWriteback | None) -> dict[str, object] | None:
+    """The write-back as the REST detail shows it."""
+    if wb is None:
+        return None
+    return {
+        "state": wb.state,
+        "ticket": wb.ticket_number,
+        "note_id": wb.note_id,
+        "error": wb.error,
+        "attempts": wb.attempts,
+        "updated_at": wb.updated_at.isoformat(),
+    }

@@ -1,0 +1,116 @@
+"""PSA connections (one per account and PSA) and the write-back record of each confirmed handoff.
+
+A connection's secret is stored only as the ciphertext the core hands in (bot.psa_secrets encrypts it);
+nothing here ever sees it in clear. A write-back row is the one record per handoff of what was posted to
+the ticket: its unique handoff_id is what makes "exactly once" hold however often the job runs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import CheckConstraint, ForeignKey, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .models import Account, Base, _now
+
+WRITEBACK_STATES = ("pending", "posted", "failed")
+
+
+class PsaConnection(Base):
+    """An account's connection to its PSA: where it is, who FlowPilot is there, what it writes back."""
+
+    __tablename__ = "psa_connections"
+    __table_args__ = (
+        CheckConstraint("kind IN ('connectwise', 'autotask', 'halopsa')", name="kind"),
+        CheckConstraint("note_visibility IN ('internal', 'public')", name="note_visibility"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    label: Mapped[str] = mapped_column(String(255))
+    # Everything but the secret: URL, company, public key, client id, user name, integration code…
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    secret_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    resolved_status: Mapped[str | None] = mapped_column(String(100))
+    note_visibility: Mapped[str] = mapped_column(String(10), default="internal")
+    disabled: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(server_default=_now())
+
+
+class PsaWriteback(Base):
+    """What happened to one confirmed handoff's ticket note: pending until posted, or failed for good."""
+
+    __tablename__ = "psa_writebacks"
+    __table_args__ = (
+        UniqueConstraint("handoff_id"),
+        CheckConstraint("state IN ('pending', 'posted', 'failed')", name="state"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    handoff_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("session_handoffs.id", ondelete="CASCADE"))
+    session_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("ai_sessions.id", ondelete="CASCADE"), index=True
+    )
+    connection_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("psa_connections.id", ondelete="SET NULL")
+    )
+    ticket_number: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(10))  # resolve | escalate
+    note_text: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    note_id: Mapped[str | None] = mapped_column(String(100))
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime] = mapped_column(server_default=_now(), onupdate=_now())
+
+
+# ── connections ──────────────────────────────────────────────────────────────────────────────────────
+async def connections_of(db: AsyncSession, account_id: uuid.UUID | None = None) -> list[PsaConnection]:
+    """The connections of one account (or of every account), oldest first."""
+    stmt = sa.select(PsaConnection).order_by(PsaConnection.created_at)
+    if account_id is not None:
+        stmt = stmt.where(PsaConnection.account_id == account_id)
+    return list((await db.execute(stmt)).scalars().all())
+
+
+async def accounts_by_id(db: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUID, Account]:
+    rows = (await db.execute(sa.select(Account).where(Account.id.in_(ids)))).scalars().all() if ids else []
+    return {a.id: a for a in rows}
+
+
+async def active_connection(db: AsyncSession, account_id: uuid.UUID) -> PsaConnection | None:
+    """The account's PSA: its newest connection that is not disabled."""
+    return (
+        await db.execute(
+            sa.select(PsaConnection)
+            .where(PsaConnection.account_id == account_id, sa.not_(PsaConnection.disabled))
+            .order_by(PsaConnection.created_at.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+
+
+# ── write-backs ──────────────────────────────────────────────────────────────────────────────────────
+async def writeback_for(
+    db: AsyncSession, handoff_id: uuid.UUID, *, lock: bool = False
+) -> PsaWriteback | None:
+    stmt = sa.select(PsaWriteback).where(PsaWriteback.handoff_id == handoff_id)
+    return (await db.execute(stmt.with_for_update() if lock else stmt)).scalar_one_or_none()
+
+
+async def latest_writeback(db: AsyncSession, session_id: uuid.UUID) -> PsaWriteback | None:
+    return (
+        await db.execute(
+            sa.select(PsaWriteback)
+            .where(PsaWriteback.session_id == session_id)
+            .order_by(PsaWriteback.updated_at.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
