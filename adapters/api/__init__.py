@@ -6,7 +6,7 @@ from aiohttp import web
 
 from adapters.runtime import Runtime
 
-from . import routes, sse
+from . import psa_routes, routes, sse
 from .auth import TokenBook
 from .openapi import openapi_json
 
@@ -29,3 +29,4 @@ def mount(app: web.Application, runtime: Runtime) -> None:
     r.add_post("/api/ai-sessions/{session_id}/resolve", routes.resolve)
     r.add_post("/api/ai-sessions/{session_id}/escalate", routes.escalate)
     r.add_post("/api/ai-sessions/{session_id}/rating", routes.rate)
+    psa_routes.add_routes(app)

@@ -106,6 +106,7 @@ class Incoming:
         skipped: Sequence[str] = (),
         top_level: bool,
         assistant: bool = False,
+        psa_ticket_id: str | None = None,
     ) -> None:
         """Post the header, bind the thread, and let Claude ask its first questions.
 
@@ -132,6 +133,7 @@ class Incoming:
             thread=ThreadRef(PLATFORM, actor.workspace_id, channel, thread),
             header_message_id=header_ts,
             thread_extra={"assistant": True} if assistant else {},
+            psa_ticket_id=psa_ticket_id,
         )
         renderer = await self.s.run(command, client=client, place=place)
         if renderer.session_id is None:  # refused (empty input, unreadable file): no header left behind

@@ -97,6 +97,10 @@ class Incoming:
             views = await self._handler.list_sessions(actor=actor)
             await self._conversations.send_now(context, cards.session_list(views))
             return
+        if typed is not None and typed.word == "ticket":
+            number, _, problem = typed.rest.partition(" ")
+            self._start(context, actor, problem.strip(), (), psa_ticket_id=number)
+            return
         current = await self._current(activity, actor)
         if typed is not None:
             if current is None:
@@ -121,18 +125,28 @@ class Incoming:
             )
             self._runner.spawn(context, command)
             return
+        self._start(context, actor, raw.strip(), files)
+
+    def _start(
+        self,
+        context: TurnContext,
+        actor: Actor,
+        problem: str,
+        files: tuple[Attachment, ...],
+        psa_ticket_id: str | None = None,
+    ) -> None:
+        activity = context.activity
         thread = thread_of(activity)
-        if not in_channel_thread:
+        if ";messageid=" not in (activity.conversation.id if activity.conversation else ""):
             # A chat holds one session after another: each is bound under the message that started it.
             thread = type(thread)(thread.platform, thread.workspace_id, thread.channel_id, activity.id or "")
         # The conversation reference rides on the binding, so header cards can be updated from anywhere.
         reference = {"conversation": Conversation.from_turn_context(context).store_item_to_json()}
-        self._runner.spawn(
-            context,
-            StartSession(
-                actor=actor, text=raw.strip(), attachments=files, thread=thread, thread_extra=reference
-            ),
-        )
+        start = StartSession(
+            actor=actor, text=problem, attachments=files, thread=thread, thread_extra=reference,
+            psa_ticket_id=psa_ticket_id,
+        )  # fmt: skip
+        self._runner.spawn(context, start)
 
     async def _files(self, context: TurnContext) -> tuple[Attachment, ...]:
         """The message's files and pictures; the engineer is told which could not be fetched."""
