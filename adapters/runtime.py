@@ -162,31 +162,47 @@ async def ready_database(settings: Settings, *, migrate: bool = True) -> str:
     return url
 
 
-def psa_connector(spec: ConnectionSpec) -> PsaConnector:
+def psa_connector(spec: ConnectionSpec, *, timeout: float = 15.0) -> PsaConnector:
     """The client for one stored PSA connection (adapters/psa), imported when first needed."""
     build = _PSA_CLIENTS.get(spec.kind)
     if build is None:
         raise NotConfigured(f"FlowPilot has no client for {spec.kind} yet.")
-    return build(spec)
+    return build(spec, timeout)
 
 
-def _connectwise(spec: ConnectionSpec) -> PsaConnector:
+def _connectwise(spec: ConnectionSpec, timeout: float) -> PsaConnector:
     from .psa.connectwise import ConnectWiseConnector, ConnectWiseSettings
 
     s = spec.settings
-    connector: PsaConnector = ConnectWiseConnector(
-        ConnectWiseSettings(
-            site=s["url"],
-            company=s["company"],
-            public_key=s["public_key"],
-            private_key=spec.secret,
-            client_id=s["client_id"],
-        )
+    settings = ConnectWiseSettings(
+        site=s["url"],
+        company=s["company"],
+        public_key=s["public_key"],
+        private_key=spec.secret,
+        client_id=s["client_id"],
+        timeout=timeout,
     )
-    return connector
+    return ConnectWiseConnector(settings)
 
 
-_PSA_CLIENTS: dict[str, Callable[[ConnectionSpec], PsaConnector]] = {"connectwise": _connectwise}
+def _autotask(spec: ConnectionSpec, timeout: float) -> PsaConnector:
+    from .psa.autotask import AutotaskConnector, AutotaskSettings
+
+    s = spec.settings
+    settings = AutotaskSettings(
+        username=s["username"],
+        integration_code=s["integration_code"],
+        secret=spec.secret,
+        zone_url=s.get("url"),
+        timeout=timeout,
+    )
+    return AutotaskConnector(settings)
+
+
+_PSA_CLIENTS: dict[str, Callable[[ConnectionSpec, float], PsaConnector]] = {
+    "connectwise": _connectwise,
+    "autotask": _autotask,
+}
 
 
 def psa_services(
@@ -194,7 +210,11 @@ def psa_services(
 ) -> tuple[PsaConnections, Tickets, WriteBacks]:
     """The PSA connections, reading tickets at start, and writing notes back at confirm."""
     key = settings.secret_key.get_secret_value() if settings.secret_key else None
-    connections = PsaConnections(db=db, box=SecretBox(key), connect=psa_connector)
+
+    def connect(spec: ConnectionSpec) -> PsaConnector:
+        return psa_connector(spec, timeout=settings.psa_timeout_seconds)
+
+    connections = PsaConnections(db=db, box=SecretBox(key), connect=connect)
     writebacks = WriteBacks(
         db=db,
         connections=connections,
