@@ -159,3 +159,51 @@ async def _private_reply(slack: SlackHarness, contains: str) -> str:
         what=contains,
     )
     return str(found[0]["text"])
+
+
+async def test_a_ticket_that_does_not_exist_is_a_private_message_and_no_session(
+    db_url: str, fake_claude: FakeAnthropic, fake_slack: FakeSlack, connectwise_fake: FakeConnectWise
+) -> None:
+    async with slack_with_psa(db_url, fake_claude, fake_slack, connectwise_fake) as slack:
+        await slack.slash("ticket 99999 printer jammed")
+        told = await _private_reply(slack, "#99999")
+        assert "was not found in ConnectWise" in told
+        assert await _no_session(slack) and not fake_claude.requests
+
+
+async def test_credentials_the_psa_refuses_are_a_private_message_and_no_session(
+    db_url: str, fake_claude: FakeAnthropic, fake_slack: FakeSlack, connectwise_fake: FakeConnectWise
+) -> None:
+    connectwise_fake.add_ticket(TICKET_SEED)
+    async with slack_with_psa(db_url, fake_claude, fake_slack, connectwise_fake) as slack:
+        connectwise_fake.private_key = "rotated-by-someone"  # the stored key no longer works
+        await slack.slash(f"ticket {TICKET}")
+        told = await _private_reply(slack, "refused FlowPilot's credentials")
+        assert "flowpilot psa test" in told
+        assert await _no_session(slack) and not fake_claude.requests
+
+
+async def test_a_psa_that_times_out_is_a_private_message_and_no_session(
+    db_url: str, fake_claude: FakeAnthropic, fake_slack: FakeSlack, connectwise_fake: FakeConnectWise
+) -> None:
+    connectwise_fake.add_ticket(TICKET_SEED)
+    async with slack_with_psa(db_url, fake_claude, fake_slack, connectwise_fake) as slack:
+        connectwise_fake.delay(f"/tickets/{TICKET}", 5, times=3)
+        await slack.slash(f"ticket {TICKET}")
+        told = await _private_reply(slack, "did not answer in time")
+        assert "no session was started" in told
+        assert await _no_session(slack) and not fake_claude.requests
+
+
+async def test_no_psa_connected_is_a_private_message_and_no_session(
+    db_url: str, fake_claude: FakeAnthropic, fake_slack: FakeSlack, connectwise_fake: FakeConnectWise
+) -> None:
+    async with slack_with_psa(db_url, fake_claude, fake_slack, connectwise_fake) as slack:
+        for view in await slack.runtime.psa.list():
+            await slack.runtime.psa.remove(view.id)
+        await slack.slash(f"ticket {TICKET}")
+        told = await _private_reply(slack, "No PSA is connected")
+        assert "flowpilot psa add" in told
+        assert await _no_session(slack)
+        # The header Slack was shown while it started is gone again: nothing half-made is left.
+        assert slack.fake.messages(slack.fake.general) == []
