@@ -283,6 +283,17 @@ class SessionSummary(BaseModel):
     updated_at: datetime
 
 
+class PsaWritebackOut(BaseModel):
+    """The ticket note's write-back to the PSA: pending until posted, or failed (Retry in the chat)."""
+
+    state: Literal["pending", "posted", "failed"]
+    ticket: str
+    note_id: str | None
+    error: str | None
+    attempts: int
+    updated_at: datetime
+
+
 class SessionDetail(SessionSummary):
     platform: str
     workspace_id: str
@@ -312,6 +323,10 @@ class SessionDetail(SessionSummary):
     steps: list[StepOut]
     handoffs: list[HandoffOut]
     outputs: OutputsOut | None = Field(description="The outputs of the confirmed handoff, once there is one.")
+    ticket_data: dict[str, Any] | None = Field(
+        default=None, description="The PSA ticket it started from, redacted."
+    )
+    psa_writeback: PsaWritebackOut | None = None
 
 
 class TurnOut(BaseModel):
