@@ -115,8 +115,8 @@ async def test_kill_9_mid_write_back_then_restart_still_makes_exactly_one_note(
     assert connectwise_fake.status_of(TICKET) == "Resolved"
     wb = await _writeback(served)
     assert wb.state == "posted" and wb.attempts == 2
-    # The ticket's password reached neither process's log.
-    assert TICKET_PASSWORD not in served.log()
+    # Neither the ticket's password nor the connection's private key reached the processes' log.
+    assert TICKET_PASSWORD not in served.log() and connectwise_fake.private_key not in served.log()
 
 
 def _flowpilot_notes(psa: FakeConnectWise) -> list[object]:
