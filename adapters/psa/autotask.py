@@ -23,6 +23,7 @@ from adapters.psa.http import (
     as_list,
     checked_base_url,
     gather_all,
+    linked_ticket,
     msg_bad_answer,
     msg_not_a_number,
     msg_not_found,
@@ -78,8 +79,8 @@ class AutotaskConnector:
         self._settings = settings
         self._lookup = checked_base_url(settings.lookup_url, psa=NAME, what="zone lookup URL")
         self._zone: _Zone | None = None
+        web = checked_base_url(settings.web_url, psa=NAME, what="web URL") if settings.web_url else None
         if settings.zone_url is not None:
-            web = checked_base_url(settings.web_url, psa=NAME, what="web URL") if settings.web_url else None
             self._zone = _Zone(_api_root(settings.zone_url), web, None)
         self._zone_lock = asyncio.Lock()
         self._http = PsaHttp(psa=NAME, auth_fix=AUTH_FIX, timeout=settings.timeout, session=session)
@@ -152,9 +153,8 @@ class AutotaskConnector:
             ticket = rows[0] if rows else None
         else:
             if not given.lstrip("#").isdigit():
-                raise PsaBadRequest(
-                    msg_not_a_number(NAME, given) + " Or T20240101.0001 as Autotask shows it."
-                )
+                forms = "digits (12345) or as the web UI shows them (T20240101.0001)"
+                raise PsaBadRequest(msg_not_a_number(NAME, given, forms=forms))
             tid = ticket_id(given, psa=NAME)
             call = Call(f"{call_what} #{tid}", ticket=str(tid))
             ticket = await self._item("Tickets", tid, call)
@@ -252,8 +252,8 @@ class AutotaskConnector:
         if host not in known and not host.endswith(".autotask.net"):
             return None
         for key, value in parse_qsl(parts.query):
-            if key.lower() == "ticketid" and value.isdigit() and 0 < len(value) <= 12:
-                return str(int(value))
+            if key.lower() == "ticketid" and (number := linked_ticket(value)):
+                return number
             if key.lower() == "ticketnumber" and _TICKET_NUMBER.fullmatch(value):
                 return value.upper()
         return None

@@ -23,6 +23,7 @@ from adapters.psa.http import (
     checked_base_url,
     find_named,
     gather_all,
+    linked_ticket,
     msg_bad_answer,
     msg_unknown_name,
     name_of,
@@ -48,6 +49,7 @@ _NOTE_PAGES = 20  # find_note looks at the newest 2,000 notes: far more than a t
 _COMPANY_ID = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 _CODEBASE = re.compile(r"v[A-Za-z0-9_.]{1,32}/")
 # The ticket pages of the web UI carry the ticket id under one of these names (query or #fragment).
+_FIRST_DETAIL = {"conditions": "detailDescriptionFlag=true", "orderBy": "id asc"}
 _URL_ID_KEYS = ("service_recid", "recid", "recordid", "srrecid")
 
 # How each kind of note is flagged: a resolution is internal *and* resolution, a public note is the description.
@@ -143,19 +145,23 @@ class ConnectWiseConnector:
     async def get_ticket(self, number: str) -> TicketSnapshot:
         tid = ticket_id(number, psa=NAME)
         call = Call(f"read ticket #{tid}", ticket=str(tid))
-        ticket, configs, notes = await gather_all(
+        notes_path = f"/service/tickets/{tid}/notes"
+        ticket, configs, notes, first_detail = await gather_all(
             self._call("GET", f"/service/tickets/{tid}", call),
             self._call("GET", f"/service/tickets/{tid}/configurations", call, params={"pageSize": "25"}),
-            self._call(
-                "GET", f"/service/tickets/{tid}/notes", call, params={"orderBy": "id desc", "pageSize": "25"}
-            ),
+            self._call("GET", notes_path, call, params={"orderBy": "id desc", "pageSize": str(RECENT_NOTES)}),
+            # The web UI keeps the problem as the ticket's first "detail description" note.
+            self._call("GET", notes_path, call, params={**_FIRST_DETAIL, "pageSize": "1"}),
         )
         ticket = as_dict(ticket, psa=NAME, what=call.what)
         note_rows = as_list(notes, psa=NAME, what=call.what)
+        detail_rows = as_list(first_detail, psa=NAME, what=call.what)
         return TicketSnapshot(
             number=str(tid),
             title=text_of(ticket.get("summary")) or "",
-            description=_description(ticket, note_rows),
+            description=text_of(ticket.get("initialDescription"))
+            or (text_of(detail_rows[0].get("text")) if detail_rows else None)
+            or "",
             company=name_of(ticket.get("company")) or text_of(ticket.get("companyName")),
             contact=name_of(ticket.get("contact")) or text_of(ticket.get("contactName")),
             site=name_of(ticket.get("site")) or text_of(ticket.get("siteName")),
@@ -241,8 +247,8 @@ class ConnectWiseConnector:
             return None
         pairs = parse_qsl(parts.query) + parse_qsl(parts.fragment)
         for key, value in pairs:
-            if key.lower() in _URL_ID_KEYS and value.isdigit() and 0 < len(value) <= 12:
-                return str(int(value))
+            if key.lower() in _URL_ID_KEYS and (number := linked_ticket(value)):
+                return number
         return None
 
     async def test(self) -> PsaReach:
@@ -269,15 +275,6 @@ class ConnectWiseConnector:
 
     async def close(self) -> None:
         await self._http.close()
-
-
-def _description(ticket: dict[str, Any], notes: list[dict[str, Any]]) -> str:
-    """The ticket's initial description, else its oldest description note among those read."""
-    initial = text_of(ticket.get("initialDescription"))
-    if initial:
-        return initial
-    described = [n for n in notes if n.get("detailDescriptionFlag")]
-    return text_of(described[-1].get("text")) or "" if described else ""
 
 
 def _note(row: dict[str, Any]) -> TicketNote:

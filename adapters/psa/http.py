@@ -37,9 +37,9 @@ def msg_bad_url(psa: str, what: str) -> str:
     return f"The {psa} {what} must be an https:// address (http:// only for localhost)."
 
 
-def msg_not_a_number(psa: str, number: str) -> str:
+def msg_not_a_number(psa: str, number: str, *, forms: str = "digits, e.g. 12345") -> str:
     shown = number if len(number) <= 20 else number[:20] + "…"
-    return f"{shown!r} is not a {psa} ticket number (digits only, e.g. 12345)."
+    return f"{shown!r} is not a ticket number: {psa} ticket numbers are {forms}."
 
 
 def msg_not_found(psa: str, number: str) -> str:
@@ -69,6 +69,10 @@ def msg_timeout(psa: str, seconds: float) -> str:
 
 def msg_unreachable(psa: str, host: str) -> str:
     return f"Could not reach {psa} at {host}: check the connection's URL and the network."
+
+
+def msg_redirected(psa: str, status: int) -> str:
+    return f"{psa} redirected the request (HTTP {status}): check the connection's URL (the API's, not a login page)."
 
 
 def msg_rejected(psa: str, status: int, what: str) -> str:
@@ -105,8 +109,10 @@ def ticket_id(number: str, *, psa: str) -> int:
     return int(match.group(1))
 
 
-def same_host(url: str, host: str) -> bool:
-    return (urlsplit(url.strip()).hostname or "").lower() == host.lower()
+def linked_ticket(value: str) -> str | None:
+    """A ticket id taken from a link: digits only, bounded, not zero; None otherwise."""
+    match = re.fullmatch(r"\d{1,12}", value)
+    return str(int(value)) if match and int(value) > 0 else None
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -124,6 +130,10 @@ def retry_after_seconds(value: str | None) -> float | None:
     return min(max(seconds, 0.0), _RETRY_AFTER_CAP)
 
 
+class Unauthorized(PsaAuthFailed):
+    """A 401 (not a 403): a client holding a token may renew it and try once more."""
+
+
 # ---- one HTTP call ---------------------------------------------------------------------------------------
 
 
@@ -137,7 +147,9 @@ class Call:
 
 def error_for(status: int, headers: Mapping[str, str], *, psa: str, auth_fix: str, call: Call) -> PsaError:
     """The port's error for an HTTP status that is not a success."""
-    if status in (401, 403):
+    if status == 401:
+        return Unauthorized(msg_auth(psa, status, auth_fix))
+    if status == 403:
         return PsaAuthFailed(msg_auth(psa, status, auth_fix))
     if status == 404 and call.ticket is not None:
         return TicketNotFound(msg_not_found(psa, call.ticket))
@@ -146,6 +158,8 @@ def error_for(status: int, headers: Mapping[str, str], *, psa: str, auth_fix: st
         return PsaUnavailable(msg_rate_limited(psa, retry_after), retry_after=retry_after)
     if status >= 500:
         return PsaUnavailable(msg_server_error(psa, status))
+    if status < 400:  # redirects are not followed: a key must not travel to wherever a 302 points
+        return PsaBadRequest(msg_redirected(psa, status))
     return PsaBadRequest(msg_rejected(psa, status, call.what))
 
 

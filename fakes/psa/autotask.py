@@ -45,6 +45,7 @@ class FakeAutotask(FakePsa):
             "TicketAdditionalConfigurationItems": {},
         }
         self._ids = itertools.count(30_000_001)
+        self.zone_answer: dict[str, Any] | None = None  # set: the zone lookup answers this instead
 
     # ---- seeding and reading back ----------------------------------------------------------------------
 
@@ -145,6 +146,8 @@ class FakeAutotask(FakePsa):
     async def _zone(self, request: web.Request) -> web.Response:
         if request.query.get("user", "").lower() != self.username.lower():
             return self.error(404, "Zone information could not be determined for this user.")
+        if self.zone_answer is not None:
+            return web.json_response(self.zone_answer)
         return web.json_response(
             {
                 "zoneName": "Fake Zone 5",

@@ -199,6 +199,19 @@ class FakeConnectWise(FakePsa):
     async def _get_notes(self, request: web.Request) -> web.Response:
         ticket = self._ticket(request)
         notes = list(self.ticket_notes[ticket["id"]])
+        conditions = request.query.get("conditions", "").replace(" ", "")
+        if conditions:
+            field, _, value = conditions.partition("=")
+            if field not in (
+                "detailDescriptionFlag",
+                "internalAnalysisFlag",
+                "resolutionFlag",
+            ) or value not in (
+                "true",
+                "false",
+            ):
+                return self.error(400, "conditions: this fake knows only '<note flag>=true|false'.")
+            notes = [n for n in notes if n[field] == (value == "true")]
         if request.query.get("orderBy", "").lower() == "id desc":
             notes.reverse()
         return web.json_response(_page(request, notes))

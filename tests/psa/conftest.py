@@ -1,27 +1,29 @@
 """Fake PSAs on free local ports and connectors pointed at them.
 
-A fixture per fake server (`connectwise_fake`, `autotask_fake`, `halopsa_fake`), `connector_for(kind, fake)` for
-a connector with any settings changed (wrong keys, a short timeout), and `psa_kind` / `psa_fake` /
-`psa_connector` for a test that runs once per PSA (parametrise `psa_kind`, or use the contract suite's).
+A fixture per fake server (`connectwise_fake`, `autotask_fake`, `halopsa_fake`); `connector_for(kind, fake)` (or
+the `connect` fixture, which also closes them) for a connector with any settings changed (wrong keys, a zone);
+`psa_kind` / `psa_fake` / `psa_connector` for a test that runs once per PSA (all three, by default).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
 
 import pytest
 
-from adapters.psa.autotask import AutotaskConnector, AutotaskSettings
-from adapters.psa.connectwise import ConnectWiseConnector, ConnectWiseSettings
-from bot.psa import PsaConnector, PsaKind
+from adapters.psa.autotask import AutotaskSettings
+from adapters.psa.connect import open_connector
+from adapters.psa.connectwise import ConnectWiseSettings
+from adapters.psa.halopsa import HaloPsaSettings
+from bot.psa import PSA_KINDS, PsaConnector, PsaKind
 from fakes.psa.autotask import FakeAutotask
 from fakes.psa.base import FakePsa
 from fakes.psa.connectwise import FakeConnectWise
+from fakes.psa.halopsa import FakeHaloPsa
 
 # Short enough that a timeout test waits ~1 s, long enough for a loaded 2-core machine to answer the rest.
 TEST_TIMEOUT = 2.0
-READY_KINDS: tuple[PsaKind, ...] = ("connectwise", "autotask")
 
 
 def settings_for(kind: PsaKind, fake: FakePsa, **changes: Any) -> Any:
@@ -49,17 +51,40 @@ def settings_for(kind: PsaKind, fake: FakePsa, **changes: Any) -> Any:
         }
         values.update(changes)
         return AutotaskSettings(**values)
+    if kind == "halopsa":
+        halo = cast(FakeHaloPsa, fake)
+        values = {
+            "url": halo.url,
+            "client_id": halo.client_id,
+            "client_secret": halo.client_secret,
+            "tenant": halo.tenant,
+            "timeout": TEST_TIMEOUT,
+        }
+        values.update(changes)
+        return HaloPsaSettings(**values)
     raise AssertionError(f"no settings for {kind}")
 
 
 def connector_for(kind: PsaKind, fake: FakePsa, **changes: Any) -> PsaConnector:
     """A connector of `kind` reaching `fake`; the caller closes it."""
-    settings = settings_for(kind, fake, **changes)
-    if kind == "connectwise":
-        return ConnectWiseConnector(settings)
-    if kind == "autotask":
-        return AutotaskConnector(settings)
-    raise AssertionError(f"no connector for {kind}")
+    return open_connector(settings_for(kind, fake, **changes))
+
+
+Connect = Callable[..., PsaConnector]
+
+
+@pytest.fixture
+async def connect() -> AsyncIterator[Connect]:
+    """connector_for(kind, fake, **changes), each connector closed at the end of the test."""
+    made: list[PsaConnector] = []
+
+    def make(kind: PsaKind, fake: FakePsa, **changes: Any) -> PsaConnector:
+        made.append(connector_for(kind, fake, **changes))
+        return made[-1]
+
+    yield make
+    for connector in made:
+        await connector.close()
 
 
 @pytest.fixture
@@ -74,7 +99,13 @@ async def autotask_fake() -> AsyncIterator[FakeAutotask]:
         yield cast(FakeAutotask, fake)
 
 
-@pytest.fixture(params=READY_KINDS)
+@pytest.fixture
+async def halopsa_fake() -> AsyncIterator[FakeHaloPsa]:
+    async with FakeHaloPsa() as fake:
+        yield cast(FakeHaloPsa, fake)
+
+
+@pytest.fixture(params=PSA_KINDS)
 def psa_kind(request: pytest.FixtureRequest) -> PsaKind:
     return cast(PsaKind, request.param)
 
