@@ -10,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -17,7 +18,6 @@ from bot.bindings import Bindings
 from bot.changes import ChangeFeed, SessionChange
 from bot.claude import AnthropicClaude, warm_up
 from bot.deliveries import Deliveries
-from bot.errors import NotConfigured
 from bot.events import Notice
 from bot.handler import SessionHandler
 from bot.psa import PsaConnector
@@ -164,44 +164,40 @@ async def ready_database(settings: Settings, *, migrate: bool = True) -> str:
 
 def psa_connector(spec: ConnectionSpec, *, timeout: float = 15.0) -> PsaConnector:
     """The client for one stored PSA connection (adapters/psa), imported when first needed."""
-    build = _PSA_CLIENTS.get(spec.kind)
-    if build is None:
-        raise NotConfigured(f"FlowPilot has no client for {spec.kind} yet.")
-    return build(spec, timeout)
+    from .psa.connect import open_connector
+
+    return open_connector(_PSA_SETTINGS[spec.kind](spec, timeout))
 
 
-def _connectwise(spec: ConnectionSpec, timeout: float) -> PsaConnector:
-    from .psa.connectwise import ConnectWiseConnector, ConnectWiseSettings
-
-    s = spec.settings
-    settings = ConnectWiseSettings(
-        site=s["url"],
-        company=s["company"],
-        public_key=s["public_key"],
-        private_key=spec.secret,
-        client_id=s["client_id"],
-        timeout=timeout,
-    )
-    return ConnectWiseConnector(settings)
-
-
-def _autotask(spec: ConnectionSpec, timeout: float) -> PsaConnector:
-    from .psa.autotask import AutotaskConnector, AutotaskSettings
+def _connectwise(spec: ConnectionSpec, timeout: float) -> Any:
+    from .psa.connectwise import ConnectWiseSettings
 
     s = spec.settings
-    settings = AutotaskSettings(
-        username=s["username"],
-        integration_code=s["integration_code"],
-        secret=spec.secret,
-        zone_url=s.get("url"),
-        timeout=timeout,
-    )
-    return AutotaskConnector(settings)
+    return ConnectWiseSettings(site=s["url"], company=s["company"], public_key=s["public_key"],
+                               private_key=spec.secret, client_id=s["client_id"], timeout=timeout)  # fmt: skip
 
 
-_PSA_CLIENTS: dict[str, Callable[[ConnectionSpec, float], PsaConnector]] = {
+def _autotask(spec: ConnectionSpec, timeout: float) -> Any:
+    from .psa.autotask import AutotaskSettings
+
+    s = spec.settings
+    return AutotaskSettings(username=s["username"], integration_code=s["integration_code"], secret=spec.secret,
+                            zone_url=s.get("url"), timeout=timeout)  # fmt: skip
+
+
+def _halopsa(spec: ConnectionSpec, timeout: float) -> Any:
+    from .psa.halopsa import HaloPsaSettings
+
+    s = spec.settings
+    return HaloPsaSettings(url=s["url"], client_id=s["client_id"], client_secret=spec.secret,
+                           tenant=s.get("tenant"), auth_url=s.get("auth_url"), timeout=timeout)  # fmt: skip
+
+
+# Each PSA's stored settings (bot.psa_connections.REQUIRED / OPTIONAL) as its client's settings.
+_PSA_SETTINGS: dict[str, Callable[[ConnectionSpec, float], Any]] = {
     "connectwise": _connectwise,
     "autotask": _autotask,
+    "halopsa": _halopsa,
 }
 
 
