@@ -6,6 +6,7 @@ Adapters receive a Runtime; only the composition root (server.py, cli.py) builds
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -46,6 +47,8 @@ logger = logging.getLogger(__name__)
 RECOVERY_SECONDS = 2.0
 # With the job worker: its connection, the change listener's, and at least one for the pool.
 JOBS_MIN_BUDGET = 3
+# How often, and after how long, a PSA write-back left pending without a job is queued again.
+SWEEP_SECONDS = 60.0
 
 
 @dataclass
@@ -220,6 +223,18 @@ def psa_services(
     return connections, Tickets(connections), writebacks
 
 
+async def _sweep_forever(writebacks: WriteBacks) -> None:
+    """Now and then, a write-back left pending without a job gets one again (bot.psa_writeback.sweep)."""
+    while True:
+        try:
+            queued = await writebacks.sweep(older_than=SWEEP_SECONDS)
+            if queued:
+                logger.info("queued %d stalled PSA write-back(s) again", queued)
+        except Exception as err:
+            logger.warning("write-back sweep failed (%s); trying again later", type(err).__name__)
+        await asyncio.sleep(SWEEP_SECONDS)
+
+
 @asynccontextmanager
 async def open_runtime(
     settings: Settings, *, migrate: bool = True, listen: bool = True, jobs: bool = False
@@ -268,9 +283,11 @@ async def open_runtime(
         )
     if listen:
         await changes.start()
+    sweeping: asyncio.Task[None] | None = None
     try:
         if worker is not None:
             await worker.start()
+            sweeping = asyncio.create_task(_sweep_forever(writebacks), name="write-back-sweep")
         yield Runtime(
             settings=settings,
             db_url=url,
@@ -283,6 +300,10 @@ async def open_runtime(
             worker=worker,
         )
     finally:
+        if sweeping is not None:
+            sweeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeping
         if worker is not None:
             await worker.stop()
         await changes.stop()

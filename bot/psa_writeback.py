@@ -19,6 +19,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -179,6 +180,30 @@ class WriteBacks:
             )
         if error:
             logger.warning("write-back of handoff %s failed: %s", wb.handoff_id, error)
+
+    async def sweep(self, *, older_than: float = 60.0) -> int:
+        """Queue again the write-backs left pending without a job (its worker failed before it could record
+        an outcome, e.g. the database went away mid-job); a job still queued or running keeps its key, so
+        nothing is queued twice. Returns how many were queued."""
+        queued = 0
+        async with self._db() as db, db.begin():
+            stale = (
+                (
+                    await db.execute(
+                        sa.select(store.PsaWriteback.handoff_id).where(
+                            store.PsaWriteback.state == "pending",
+                            store.PsaWriteback.updated_at < sa.func.now() - timedelta(seconds=older_than),
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            for handoff_id in stale:
+                queued += await jobs.enqueue(
+                    db, ENTRYPOINT, str(handoff_id).encode(), key=f"psa:{handoff_id}"
+                )
+        return queued
 
     # ── Retry ──────────────────────────────────────────────────────────────────────────────────────
     async def retry(self, command: RetryWriteBack) -> AsyncIterator[Event]:

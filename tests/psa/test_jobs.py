@@ -8,6 +8,7 @@ import asyncio
 import aiohttp
 import asyncpg
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from adapters.runtime import StartupError, open_runtime
@@ -17,7 +18,7 @@ from fakes.anthropic import FakeAnthropic
 from fakes.psa.base import SeedTicket
 from fakes.psa.connectwise import FakeConnectWise
 from tests.api.conftest import Api
-from tests.conftest import _asyncpg_dsn, app_settings, collect
+from tests.conftest import _asyncpg_dsn, app_settings, collect, running_app
 from tests.slack.conftest import wait_for
 from tests.test_pgbouncer import pgbouncer
 
@@ -127,3 +128,34 @@ async def test_sessions_from_tickets_write_back_behind_pgbouncer(
         assert all(
             len([x for x in connectwise_fake.notes(n) if "[FlowPilot " in x["text"]]) == 1 for n in numbers
         )
+
+
+async def test_a_write_back_whose_job_was_lost_is_queued_again_once(
+    db_url: str, fake_claude: FakeAnthropic, connectwise_fake: FakeConnectWise
+) -> None:
+    connectwise_fake.add_ticket(SeedTicket(number=8001, title="Mail flow stopped"))
+    settings = app_settings(
+        db_url, fake_claude, FLOWPILOT_API_TOKENS="tok-acme@slack:T-ACME", FLOWPILOT_SECRET_KEY=SECRET_KEY
+    )
+    # No worker in this process: the job waits in pgqueuer's table.
+    async with running_app(settings) as (base, runtime), aiohttp.ClientSession() as http:
+        api = Api(base, http, runtime, fake_claude, token="tok-acme")
+        await runtime.psa.add(
+            platform="slack",
+            workspace_id="T-ACME",
+            kind="connectwise",
+            settings={"url": connectwise_fake.url, "company": connectwise_fake.company,
+                      "public_key": connectwise_fake.public_key, "client_id": connectwise_fake.client_id},
+            secret=connectwise_fake.private_key,
+        )  # fmt: skip
+        _, started = await api.call("POST", "/api/ai-sessions", {"psa_ticket_id": "8001"}, expect=201)
+        sid = started["session"]["id"]
+        assert (await api.draft(sid))[-1][0] == "done"
+        await api.call("POST", f"/api/ai-sessions/{sid}/resolve", {}, expect=200)
+        async with runtime.engine.begin() as conn:
+            queued = (await conn.execute(sa.text("SELECT dedupe_key FROM pgqueuer"))).scalars().all()
+            assert len(queued) == 1 and queued[0].startswith("psa:"), "queued with the confirm"
+            assert await runtime.writebacks.sweep(older_than=0) == 0, "a queued job is not queued twice"
+            await conn.execute(sa.text("DELETE FROM pgqueuer"))  # the job is lost
+        assert await runtime.writebacks.sweep(older_than=0) == 1
+        assert await runtime.writebacks.sweep(older_than=0) == 0

@@ -124,3 +124,22 @@ async def test_a_rest_session_from_a_ticket_shows_its_write_back(
     assert wb["ticket"] == str(TICKET) and wb["note_id"] and wb["attempts"] == 1
     notes = [n for n in connectwise_fake.notes(TICKET) if "[FlowPilot " in n["text"]]
     assert len(notes) == 1 and notes[0]["resolutionFlag"]
+
+
+async def test_an_escalation_is_written_back_as_an_internal_note_and_leaves_the_status(
+    api: Api, connectwise_fake: FakeConnectWise
+) -> None:
+    connectwise_fake.add_ticket(TICKET_SEED)
+    await api.call("POST", "/api/psa-connections", _connection(connectwise_fake), expect=201)
+    started = await api.start("needs the network team", psa_ticket_id=str(TICKET))
+    sid = started["session"]["id"]
+    assert (await api.draft(sid, kind="escalate"))[-1][0] == "done"
+    await api.call("POST", f"/api/ai-sessions/{sid}/escalate", {"reason": "firewall change"}, expect=200)
+
+    async def posted() -> list[dict[str, Any]]:
+        return [n for n in connectwise_fake.notes(TICKET) if "[FlowPilot " in n["text"]]
+
+    (note,) = await wait_for(posted, what="the escalation's note")
+    assert note["internalAnalysisFlag"] and not note["resolutionFlag"] and not note["detailDescriptionFlag"]
+    assert note["text"].rstrip().endswith("]") and "[FlowPilot " in note["text"].splitlines()[-1]
+    assert connectwise_fake.status_of(TICKET) == TICKET_SEED.status, "an escalation leaves the status"
