@@ -7,6 +7,7 @@ and what Claude reads in the first turn is the snapshot with every text redacted
 
 from __future__ import annotations
 
+import html
 import re
 import uuid
 from dataclasses import dataclass
@@ -147,7 +148,9 @@ class Tickets:
         psa = PSA_NAMES.get(row.kind, row.kind)
         async with self._connections.opened(row) as connector:
             if number is None:
-                number = next((n for u in _URL.findall(text) if (n := connector.ticket_from_url(u))), None)
+                # Chat platforms escape a link's & as &amp; (Slack does): the link as the PSA wrote it.
+                links = [html.unescape(u) for u in _URL.findall(text)]
+                number = next((n for u in links if (n := connector.ticket_from_url(u))), None)
                 if number is None:
                     return None
             try:

@@ -3,6 +3,7 @@ the header filled from the ticket; "Ticket system is down" stays a problem for C
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -79,10 +80,10 @@ async def test_teams_ticket_starts_a_session_from_the_ticket(
             activity = personal_message(
                 text, service_url=connector.service_url, conversation_id=f"a:chat-{text[:6]}"
             )
+            expected = len(await _sessions(runtime.db)) + 1
             async with http.post(f"{url}/api/messages", json=activity) as response:
                 assert response.status in (200, 201, 202)
-            before = len(await _sessions(runtime.db))
-            await wait_for(lambda n=before + 1: _answered(runtime, n), what=f"the session of {text!r}")
+            await wait_for(functools.partial(_answered, runtime, expected), what=f"the session of {text!r}")
     from_ticket, plain = await _sessions(runtime.db)
     assert from_ticket.psa_ticket_id == str(TICKET) and from_ticket.client_name == "Contoso Ltd"
     assert from_ticket.asset_name == "CONTOSO-LT-042" and from_ticket.intake_type == "psa_ticket"

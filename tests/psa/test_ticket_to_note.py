@@ -141,8 +141,9 @@ async def test_a_pasted_ticket_link_of_the_connected_psa_starts_from_that_ticket
 ) -> None:
     connectwise_fake.add_ticket(TICKET_SEED)
     async with slack_with_psa(db_url, fake_claude, fake_slack, connectwise_fake) as slack:
-        link = f"{connectwise_fake.url}/v4_6_release/services/system_io/Service/fv_sr100_request.rails?service_recid={TICKET}"
-        await _from_ticket(slack, f"can you look at {link}")
+        # As Slack delivers a pasted link: in angle brackets, its & escaped.
+        link = f"{connectwise_fake.url}/v4_6_release/services/system_io/Service/fv_sr100_request.rails?locale=en_US&amp;service_recid={TICKET}"
+        await _from_ticket(slack, f"can you look at <{link}>")
         session = await slack.session()
         assert session is not None and session.psa_ticket_id == str(TICKET)
         assert session.client_name == "Contoso Ltd"
