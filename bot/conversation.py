@@ -100,10 +100,13 @@ class Conversation:
     async def start(self, command: StartSession) -> AsyncIterator[Event]:
         if self._claude is None:  # a session nobody can answer would be a dead end: none is made
             raise NotConfigured(msg.CLAUDE_NOT_CONFIGURED)
+        if command.psa_ticket_id:  # counted before the PSA is asked: a flood of starts never reaches it
+            self._new_sessions.check(command.actor)
         ticket = await self._ticket(command)
         text = command.text if command.text.strip() or ticket is None else TICKET_ONLY
         prepared = self._prepare(text, command.attachments)
-        self._new_sessions.check(command.actor)
+        if not command.psa_ticket_id:
+            self._new_sessions.check(command.actor)
         session_id = uuid.uuid4()
         # The process's lock for the new session is taken before the session exists, like every turn's.
         async with self._lease.local.hold(session_id, timeout=self._lease.wait_seconds):

@@ -43,7 +43,11 @@ FAILED = "Could not post the ticket note to {psa} #{number}: {error}"
 RETRYING = "Trying again to post the ticket note to {psa} #{number}…"
 NOT_FAILED = "There is no failed ticket note to post again in this session."
 CONNECTION_GONE = "the PSA connection was removed; add it again, then press Retry"
-MAX_WAIT_SECONDS = 300.0  # the longest pause between two attempts, whatever a Retry-After asks
+MAX_WAIT_SECONDS = 300.0
+REQUEUE_TRIES, REQUEUE_PAUSE_SECONDS = (
+    10,
+    0.2,
+)  # the longest pause between two attempts, whatever a Retry-After asks
 
 
 def marker(handoff_id: uuid.UUID) -> str:
@@ -79,11 +83,16 @@ class WriteBacks:
         """When the session came from a ticket: its write-back row and job, in the confirm's transaction."""
         if not s.psa_ticket_id or s.psa_connection_id is None:
             return
+        # The connection the ticket was read with, else (removed since) the account's PSA now, else none:
+        # the job then fails with a message saying so, and Retry tries again.
+        row = await db.get(store.PsaConnection, s.psa_connection_id) or await store.active_connection(
+            db, s.account_id
+        )
         db.add(
             store.PsaWriteback(
                 handoff_id=handoff.id,
                 session_id=s.id,
-                connection_id=s.psa_connection_id,
+                connection_id=row.id if row is not None else None,
                 ticket_number=s.psa_ticket_id,
                 kind=handoff.kind,
                 note_text=f"{note.rstrip()}\n\n{marker(handoff.id)}",
@@ -220,9 +229,24 @@ class WriteBacks:
             if wb is None or wb.state != "failed":
                 raise InvalidTransition(NOT_FAILED)
             wb.state, wb.error = "pending", None
-            await jobs.enqueue(db, ENTRYPOINT, str(wb.handoff_id).encode(), key=f"psa:{wb.handoff_id}")
+            if wb.connection_id is None:  # removed since: the account's PSA now, if it has one again
+                row = await store.active_connection(db, s.account_id) if s is not None else None
+                wb.connection_id = row.id if row is not None else None
+            queued = await self._queue(db, wb.handoff_id)
             name = await self._psa_name(db, wb)
+        # The failed job may not be marked done yet (pgqueuer records outcomes in batches, within a moment),
+        # and its key keeps a new one out until it is: try again shortly (else the sweep will).
+        for _ in range(REQUEUE_TRIES):
+            if queued:
+                break
+            await asyncio.sleep(REQUEUE_PAUSE_SECONDS)
+            async with self._db() as db, db.begin():
+                queued = await self._queue(db, wb.handoff_id)
         yield Notice(command.session_id, RETRYING.format(psa=name, number=wb.ticket_number))
+
+    @staticmethod
+    async def _queue(db: AsyncSession, handoff_id: uuid.UUID) -> bool:
+        return await jobs.enqueue(db, ENTRYPOINT, str(handoff_id).encode(), key=f"psa:{handoff_id}")
 
     # ── what the thread is told ────────────────────────────────────────────────────────────────────
     async def outcome(self, session_id: uuid.UUID) -> tuple[str, Notice] | None:

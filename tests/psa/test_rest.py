@@ -143,3 +143,24 @@ async def test_an_escalation_is_written_back_as_an_internal_note_and_leaves_the_
     assert note["internalAnalysisFlag"] and not note["resolutionFlag"] and not note["detailDescriptionFlag"]
     assert note["text"].rstrip().endswith("]") and "[FlowPilot " in note["text"].splitlines()[-1]
     assert connectwise_fake.status_of(TICKET) == TICKET_SEED.status, "an escalation leaves the status"
+
+
+async def test_a_connection_removed_before_the_confirm_is_a_failed_write_back_not_a_failed_confirm(
+    api: Api, connectwise_fake: FakeConnectWise
+) -> None:
+    connectwise_fake.add_ticket(TICKET_SEED)
+    _, added = await api.call("POST", "/api/psa-connections", _connection(connectwise_fake), expect=201)
+    sid = (await api.start("", psa_ticket_id=str(TICKET)))["session"]["id"]
+    assert (await api.draft(sid))[-1][0] == "done"
+    await api.call("DELETE", f"/api/psa-connections/{added['id']}", expect=204)
+    _, resolved = await api.call("POST", f"/api/ai-sessions/{sid}/resolve", {}, expect=200)
+    assert resolved["session"]["status"] == "resolved"
+
+    async def failed() -> dict[str, Any] | None:
+        _, detail = await api.call("GET", f"/api/ai-sessions/{sid}", expect=200)
+        wb: dict[str, Any] | None = detail["psa_writeback"]
+        return wb if wb and wb["state"] == "failed" else None
+
+    wb = await wait_for(failed, what="the write-back failed")
+    assert "connection was removed" in wb["error"]
+    assert not [n for n in connectwise_fake.notes(TICKET) if "[FlowPilot " in n["text"]]
