@@ -40,6 +40,7 @@ ENTRYPOINT = "psa_writeback"
 CHANGE_KIND = "psa"  # the session change a write-back's outcome is announced with
 POSTED = "Posted to {psa} #{number} ✓"
 FAILED = "Could not post the ticket note to {psa} #{number}: {error}"
+STATUS_NOT_SET = "the ticket's status was not changed to {status!r}: {error}"
 RETRYING = "Trying again to post the ticket note to {psa} #{number}…"
 NOT_FAILED = "There is no failed ticket note to post again in this session."
 CONNECTION_GONE = "the PSA connection was removed; add it again, then press Retry"
@@ -121,7 +122,7 @@ class WriteBacks:
         except PsaError as err:
             await self._finish(wb, error=err.message)
             return
-        await self._finish(wb, note_id=posted.id)
+        await self._finish(wb, note_id=posted.id, warning=wb.error)
 
     async def _post(
         self, connector: PsaConnector, wb: store.PsaWriteback, *, kind: NoteKind, status: str | None
@@ -137,7 +138,7 @@ class WriteBacks:
                 )
                 posted = found or await connector.add_note(wb.ticket_number, text=wb.note_text, kind=kind)
                 if status:
-                    await connector.set_status(wb.ticket_number, status=status)
+                    await _set_status(connector, wb.ticket_number, status, wb)
                 return posted
             except PsaUnavailable as err:
                 if attempt == self._attempts:
@@ -166,7 +167,12 @@ class WriteBacks:
         return int(earlier or 0)
 
     async def _finish(
-        self, wb: store.PsaWriteback, *, note_id: str | None = None, error: str | None = None
+        self,
+        wb: store.PsaWriteback,
+        *,
+        note_id: str | None = None,
+        error: str | None = None,
+        warning: str | None = None,
     ) -> None:
         """Record the outcome and announce it to every process (its chat adapters tell the thread)."""
         async with self._db() as db, db.begin():
@@ -176,7 +182,7 @@ class WriteBacks:
                 .values(
                     state="failed" if error else "posted",
                     note_id=note_id,
-                    error=error,
+                    error=error or warning,
                     updated_at=sa.func.now(),
                 )
             )
@@ -263,6 +269,7 @@ class WriteBacks:
         if wb.state == "posted":
             url = (s.ticket_data or {}).get("url")
             text = POSTED.format(psa=name, number=wb.ticket_number) + (f" {url}" if url else "")
+            text += f" (but {wb.error})" if wb.error else ""
             return key, Notice(session_id, text, code="psa_posted", owner=owner)
         text = FAILED.format(psa=name, number=wb.ticket_number, error=wb.error or "unknown error")
         retry = RetryWriteBack(actor=owner, session_id=session_id)
@@ -272,6 +279,17 @@ class WriteBacks:
     async def _psa_name(db: AsyncSession, wb: store.PsaWriteback) -> str:
         row = await db.get(store.PsaConnection, wb.connection_id) if wb.connection_id else None
         return PSA_NAMES.get(row.kind, row.kind) if row is not None else "the PSA"
+
+
+async def _set_status(connector: PsaConnector, number: str, status: str, wb: store.PsaWriteback) -> None:
+    """Move the ticket; a refusal retrying cannot fix (a status the board lacks) leaves the note posted and
+    is told beside it (`wb.error`), while a PSA that is away is retried with the rest."""
+    try:
+        await connector.set_status(number, status=status)
+    except PsaUnavailable:
+        raise
+    except PsaError as err:
+        wb.error = STATUS_NOT_SET.format(status=status, error=err.message)
 
 
 async def _owner(db: AsyncSession, s: AISession) -> Actor:

@@ -164,3 +164,28 @@ async def test_a_connection_removed_before_the_confirm_is_a_failed_write_back_no
     wb = await wait_for(failed, what="the write-back failed")
     assert "connection was removed" in wb["error"]
     assert not [n for n in connectwise_fake.notes(TICKET) if "[FlowPilot " in n["text"]]
+
+
+async def test_a_status_the_psa_does_not_know_leaves_the_note_posted_and_says_so(
+    api: Api, connectwise_fake: FakeConnectWise
+) -> None:
+    connectwise_fake.add_ticket(TICKET_SEED)
+    await api.call(
+        "POST",
+        "/api/psa-connections",
+        _connection(connectwise_fake, resolved_status="Fixed Forever"),
+        expect=201,
+    )
+    sid = (await api.start("", psa_ticket_id=str(TICKET)))["session"]["id"]
+    assert (await api.draft(sid))[-1][0] == "done"
+    await api.call("POST", f"/api/ai-sessions/{sid}/resolve", {}, expect=200)
+
+    async def done() -> dict[str, Any] | None:
+        _, detail = await api.call("GET", f"/api/ai-sessions/{sid}", expect=200)
+        wb: dict[str, Any] | None = detail["psa_writeback"]
+        return wb if wb and wb["state"] != "pending" else None
+
+    wb = await wait_for(done, what="the write-back done")
+    assert wb["state"] == "posted" and "status was not changed to 'Fixed Forever'" in wb["error"]
+    assert len([n for n in connectwise_fake.notes(TICKET) if "[FlowPilot " in n["text"]]) == 1
+    assert connectwise_fake.status_of(TICKET) == TICKET_SEED.status
