@@ -292,4 +292,7 @@ async def gather_all(*aws: Any) -> list[Any]:
         return list(await asyncio.gather(*tasks))
     finally:
         for task in tasks:
-            task.cancel()
+            if not task.done():
+                task.cancel()
+            elif not task.cancelled():
+                task.exception()  # a second failure is read here, not reported as "never retrieved"

@@ -45,6 +45,7 @@ class Fault:
     method: str | None = None
     retry_after: float | None = None
     delay: float = 0.0
+    after: bool = False  # the request is carried out first, then its answer is lost (the fault replaces it)
 
     def matches(self, method: str, path: str) -> bool:
         if self.method is not None and self.method != method:
@@ -144,14 +145,27 @@ class FakePsa:
         times: int = 1,
         retry_after: float | None = None,
         method: str | None = None,
+        after: bool = False,
     ) -> None:
         """The next `times` requests whose path contains `path_contains` (ends with it, given a trailing '$')
-        get `status`, with a Retry-After header when `retry_after` is given."""
-        self._faults.append(Fault(path_contains, status, times, method=method, retry_after=retry_after))
+        get `status`, with a Retry-After header when `retry_after` is given. With `after`, the PSA carries the
+        request out first (the note is written) and only the answer is the failure: a lost response."""
+        self._faults.append(
+            Fault(path_contains, status, times, method=method, retry_after=retry_after, after=after)
+        )
 
-    def delay(self, path_contains: str, seconds: float, *, times: int = 1, method: str | None = None) -> None:
-        """The next `times` matching requests are answered only after `seconds` (a client's timeout fires)."""
-        self._faults.append(Fault(path_contains, None, times, method=method, delay=seconds))
+    def delay(
+        self,
+        path_contains: str,
+        seconds: float,
+        *,
+        times: int = 1,
+        method: str | None = None,
+        after: bool = False,
+    ) -> None:
+        """The next `times` matching requests are answered only after `seconds` (a client's timeout fires);
+        with `after`, they are carried out before the wait."""
+        self._faults.append(Fault(path_contains, None, times, method=method, delay=seconds, after=after))
 
     def calls(self, method: str, path_contains: str = "") -> list[Recorded]:
         return [r for r in self.requests if r.method == method and path_contains in r.path]
@@ -179,13 +193,18 @@ class FakePsa:
             Recorded(request.method, request.path, dict(request.query), dict(request.headers), body)
         )
         fault = self._take_fault(request.method, request.path)
-        if fault is not None:
-            await asyncio.sleep(fault.delay)
-            if fault.status is not None:
-                response = self.error(fault.status, f"Injected HTTP {fault.status}.")
-                if fault.retry_after is not None:
-                    response.headers["Retry-After"] = f"{fault.retry_after:g}"
-                return response
+        if fault is None:
+            return await self._answer(request, handler)
+        answer = await self._answer(request, handler) if fault.after else None
+        await asyncio.sleep(fault.delay)
+        if fault.status is not None:
+            response = self.error(fault.status, f"Injected HTTP {fault.status}.")
+            if fault.retry_after is not None:
+                response.headers["Retry-After"] = f"{fault.retry_after:g}"
+            return response
+        return answer if answer is not None else await self._answer(request, handler)
+
+    async def _answer(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         refused = self.refusal(request)
         if refused is not None:
             return refused

@@ -12,8 +12,10 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+import aiohttp
 import pytest
 
+from adapters.psa.connect import open_connector
 from adapters.psa.http import retry_after_seconds
 from bot.psa import (
     NoteKind,
@@ -26,7 +28,7 @@ from bot.psa import (
     TicketNotFound,
 )
 from fakes.psa.base import FakePsa
-from tests.psa.conftest import Connect, connector_for
+from tests.psa.conftest import Connect, connector_for, settings_for
 from tests.psa.kinds import (
     EXPECTED_MARKS,
     NOTE_POST_PATH,
@@ -211,6 +213,27 @@ async def test_a_failed_note_post_is_unavailable_and_writes_nothing(
     assert len(stored_notes(psa_fake, SEED.number)) == before
 
 
+@pytest.mark.parametrize("lost", ["500", "timeout"])
+async def test_a_note_whose_answer_was_lost_is_found_before_a_retry(
+    psa_kind: PsaKind, psa_connector: PsaConnector, psa_fake: FakePsa, lost: str
+) -> None:
+    """The PSA wrote the note but the answer never came: the retry's look finds it, so it is not written twice."""
+    seeded(psa_fake)
+    if lost == "500":
+        psa_fake.fail(NOTE_POST_PATH[psa_kind], 500, method="POST", after=True)
+    else:
+        psa_fake.delay(NOTE_POST_PATH[psa_kind], 10, method="POST", after=True)
+    text = "Resolved: cleared the cached credentials.\n[flowpilot:handoff-7]"
+    with pytest.raises(PsaUnavailable):
+        await psa_connector.add_note(str(SEED.number), text=text, kind="resolution")
+
+    found = await psa_connector.find_note(str(SEED.number), marker="[flowpilot:handoff-7]")
+
+    assert found is not None and found.already_there
+    written = [n for n in stored_notes(psa_fake, SEED.number) if note_text(psa_kind, n) == text]
+    assert [str(n["id"]) for n in written] == [found.id]
+
+
 async def test_the_status_is_set_by_its_name(psa_connector: PsaConnector, psa_fake: FakePsa) -> None:
     seeded(psa_fake)
     await psa_connector.set_status(str(SEED.number), status="resolved")  # names match whatever the case
@@ -238,6 +261,16 @@ async def test_test_says_what_it_reached(psa_kind: PsaKind, psa_connector: PsaCo
     assert {"New", "Resolved"} <= set(reach.statuses)
     if psa_kind == "autotask":
         assert reach.note_types
+
+
+async def test_a_given_session_is_used_and_left_open(psa_kind: PsaKind, psa_fake: FakePsa) -> None:
+    seeded(psa_fake)
+    async with aiohttp.ClientSession(headers={"User-Agent": "FlowPilot-test"}) as session:
+        connector = open_connector(settings_for(psa_kind, psa_fake), session=session)
+        assert (await connector.get_ticket(str(SEED.number))).title == SEED.title
+        await connector.close()
+        assert not session.closed  # the runtime's session outlives one connector
+    assert psa_fake.requests and all(r.headers["User-Agent"] == "FlowPilot-test" for r in psa_fake.requests)
 
 
 @pytest.mark.parametrize(
