@@ -208,3 +208,22 @@ async def test_no_psa_connected_is_a_private_message_and_no_session(
         assert await _no_session(slack)
         # The header Slack was shown while it started is gone again: nothing half-made is left.
         assert slack.fake.messages(slack.fake.general) == []
+
+
+async def test_a_note_taken_whose_answer_was_lost_is_found_by_its_marker_not_posted_again(
+    db_url: str, fake_claude: FakeAnthropic, fake_slack: FakeSlack, connectwise_fake: FakeConnectWise
+) -> None:
+    connectwise_fake.add_ticket(TICKET_SEED)
+    async with slack_with_psa(db_url, fake_claude, fake_slack, connectwise_fake) as slack:
+        header = await _from_ticket(slack)
+        # ConnectWise writes the note, then its answer is lost (a 502 from a proxy on the way back).
+        connectwise_fake.fail("/notes", 502, method="POST", after=True)
+        await _resolve_and_confirm(slack, header)
+        await wait_for(
+            lambda: [
+                m for m in slack.fake.messages(slack.fake.general) if "Posted to ConnectWise" in shown_text(m)
+            ],
+            what="the write-back's announcement",
+        )
+        assert len(connectwise_fake.calls("POST", "/notes")) == 1, "the retry looked before it posted"
+        assert len(_flowpilot_notes(connectwise_fake)) == 1
