@@ -6,8 +6,11 @@ Signed requests go into the real endpoint; the job worker (pgqueuer) posts the n
 
 from __future__ import annotations
 
+import base64
+import logging
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from fakes.anthropic import FakeAnthropic
@@ -45,8 +48,13 @@ def _flowpilot_notes(psa: FakeConnectWise) -> list[dict[str, Any]]:
 
 
 async def test_a_session_from_a_ticket_ends_in_exactly_one_resolution_note_on_it(
-    db_url: str, fake_claude: FakeAnthropic, fake_slack: FakeSlack, connectwise_fake: FakeConnectWise
+    db_url: str,
+    fake_claude: FakeAnthropic,
+    fake_slack: FakeSlack,
+    connectwise_fake: FakeConnectWise,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     connectwise_fake.add_ticket(TICKET_SEED)
     async with slack_with_psa(db_url, fake_claude, fake_slack, connectwise_fake) as slack:
         header = await _from_ticket(slack)
@@ -80,6 +88,10 @@ async def test_a_session_from_a_ticket_ends_in_exactly_one_resolution_note_on_it
         async with slack.runtime.db() as db:
             wb = (await db.execute(sa.select(PsaWriteback))).scalar_one()
         assert wb.state == "posted" and wb.note_id == str(note["id"]) and wb.attempts == 1
+    # Every log line of the run, DEBUG included: neither the connection's key nor the ticket's password.
+    assert connectwise_fake.private_key not in caplog.text and TICKET_PASSWORD not in caplog.text
+    login = f"{connectwise_fake.company}+{connectwise_fake.public_key}:{connectwise_fake.private_key}"
+    assert base64.b64encode(login.encode()).decode() not in caplog.text  # nor the Authorization header
 
 
 async def test_500_500_429_on_the_note_post_still_make_exactly_one_note(
