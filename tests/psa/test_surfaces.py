@@ -19,11 +19,13 @@ from fakes.connector import FakeConnector, personal_message
 from fakes.connector.defaults import DEFAULT_TENANT_ID
 from fakes.psa.connectwise import FakeConnectWise
 from storage.models import AISession
+from tests.api.conftest import Api
 from tests.conftest import app_settings, running_app
 from tests.teams.conftest import connector, fast_timing, wait_for
+from tests.teams.helpers import card_of, texts
 from tests.test_shell import run_shell
 
-from .harness import SECRET_KEY, TICKET, TICKET_SEED
+from .harness import SECRET_KEY, TICKET, TICKET_SEED, running_with_jobs
 
 __all__ = ["connector", "fast_timing"]  # the Teams suite's fixtures, for this module's tests
 
@@ -113,3 +115,37 @@ async def test_shell_ticket_starts_a_session_from_the_ticket(
     missing = await run_shell(db_url, fake_claude, ["/ticket 99999", "/quit"])
     assert "#99999 was not found in ConnectWise" in missing
     assert len(await _sessions(db)) == 1
+
+
+async def test_teams_is_told_in_the_chat_when_the_note_is_posted(
+    db_url: str, fake_claude: FakeAnthropic, connector: FakeConnector, connectwise_fake: FakeConnectWise
+) -> None:
+    connectwise_fake.add_ticket(TICKET_SEED)
+    settings = app_settings(
+        db_url,
+        fake_claude,
+        FLOWPILOT_TEAMS_ANONYMOUS=True,
+        FLOWPILOT_SECRET_KEY=SECRET_KEY,
+        FLOWPILOT_API_TOKENS=f"tok@teams:{DEFAULT_TENANT_ID}",
+    )
+    async with running_with_jobs(settings) as (url, runtime), aiohttp.ClientSession() as http:
+        await _connect(runtime.db, connectwise_fake, platform="teams", team=DEFAULT_TENANT_ID)
+        chat = "a:chat-writeback"
+        activity = personal_message(
+            f"ticket {TICKET}", service_url=connector.service_url, conversation_id=chat
+        )
+        async with http.post(f"{url}/api/messages", json=activity) as response:
+            assert response.status in (200, 201, 202)
+        await wait_for(functools.partial(_answered, runtime, 1), what="the session from the ticket")
+        (session,) = await _sessions(runtime.db)
+        # Resolved through the REST API (the same core command a Teams card's Confirm sends).
+        api = Api(url, http, runtime, fake_claude, token="tok")
+        assert (await api.draft(str(session.id)))[-1][0] == "done"
+        await api.call("POST", f"/api/ai-sessions/{session.id}/resolve", {}, expect=200)
+
+        def told() -> list[str]:
+            shown = [texts(card_of(a)) for a in connector.activities(chat) if a.attachments]
+            return [t for t in shown if "Posted to ConnectWise" in t]
+
+        (line,) = await wait_for(told, what="the chat told of the posted note")
+        assert f"#{TICKET} ✓" in line
