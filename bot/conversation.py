@@ -102,7 +102,9 @@ class Conversation:
             raise NotConfigured(msg.CLAUDE_NOT_CONFIGURED)
         if command.psa_ticket_id:  # counted before the PSA is asked: a flood of starts never reaches it
             self._new_sessions.check(command.actor)
-        ticket = await self._ticket(command)
+        ticket = (
+            await self._tickets.for_command(command, self._sessions.identities) if self._tickets else None
+        )
         text = command.text if command.text.strip() or ticket is None else TICKET_ONLY
         prepared = self._prepare(text, command.attachments)
         if not command.psa_ticket_id:
@@ -112,15 +114,6 @@ class Conversation:
         async with self._lease.local.hold(session_id, timeout=self._lease.wait_seconds):
             async for event in self._start_locked(command, prepared, session_id, ticket):
                 yield event
-
-    async def _ticket(self, command: StartSession) -> TicketStart | None:
-        """The PSA ticket the session starts from (named, or linked in the text), read before anything is stored."""
-        if self._tickets is None:
-            return None
-        account = await self._sessions.identities.account(None, command.actor)
-        return await self._tickets.for_start(
-            account.id if account else None, number=command.psa_ticket_id, text=command.text
-        )
 
     async def _start_locked(
         self,

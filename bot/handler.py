@@ -118,7 +118,6 @@ class SessionHandler:
             claude_turns=claude_turns,
             outputs=outputs or ResolutionOutputGenerator(),
             owner=self.owner,
-            on_confirm=writebacks.record if writebacks is not None else None,
         )
         self._lifecycle = Lifecycle(db=db, sessions=self._sessions)
         # Which handler applies each command (with the turn it took, for those that need it).
@@ -140,8 +139,11 @@ class SessionHandler:
             Abandon: lambda cmd, _turn: life.abandon(cmd),
             Rate: lambda cmd, _turn: life.rate(cmd),
         }
-        if writebacks is not None:
+        if writebacks is not None:  # a confirm from a ticket is written back to it (bot/psa_writeback.py)
             self._routes[RetryWriteBack] = lambda cmd, _turn: writebacks.retry(cmd)
+            resolve, escalate = self._routes[Resolve], self._routes[Escalate]
+            self._routes[Resolve] = lambda cmd, turn: writebacks.after_confirm(resolve(cmd, turn))
+            self._routes[Escalate] = lambda cmd, turn: writebacks.after_confirm(escalate(cmd, turn))
 
     # ── entry point ────────────────────────────────────────────────────────────────────────────────
     # The one entry point: every failure, of whatever kind, becomes a notice here.

@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage import repo
-from storage.models import AISession, SessionHandoff, SessionResolutionOutput, User
+from storage.models import (
+    AISession,
+    SessionHandoff,
+    SessionResolutionOutput,
+    User,
+)
 
 from . import messages as msg
 from .claude import ClaudeClient, FieldText, Usage
-from .commands import DiscardDraft, DraftHandoff, Escalate, Resolve, TakeOver
+from .commands import (
+    DiscardDraft,
+    DraftHandoff,
+    Escalate,
+    Resolve,
+    TakeOver,
+)
 from .errors import (
     ClaudeBadOutput,
     ClaudeUnavailable,
@@ -23,7 +34,15 @@ from .errors import (
     InvalidTransition,
     NotConfigured,
 )
-from .events import DraftDelta, DraftFinished, DraftStarted, Event, Notice, StatusChanged, Thinking
+from .events import (
+    DraftDelta,
+    DraftFinished,
+    DraftStarted,
+    Event,
+    Notice,
+    StatusChanged,
+    Thinking,
+)
 from .handoff import SECTION_TITLES, is_complete, render_draft
 from .history import PromptHistory
 from .lane import TaskLane
@@ -36,8 +55,6 @@ from .session_core import Loaded, Sessions, add_step, changed, ensure_lease, now
 from .status import SessionStatus
 from .triage import header_dict
 from .turn_lease import Turn
-
-OnConfirm = Callable[[AsyncSession, AISession, SessionHandoff, str], Awaitable[None]]
 
 
 class Handoffs:
@@ -53,9 +70,7 @@ class Handoffs:
         claude_turns: RateLimiter,
         outputs: ResolutionOutputGenerator,
         owner: uuid.UUID,
-        on_confirm: OnConfirm | None = None,
     ) -> None:
-        self._on_confirm = on_confirm  # the PSA write-back, recorded in the confirm's own transaction
         self._db = db
         self._claude = claude
         self._sessions = sessions
@@ -219,8 +234,6 @@ class Handoffs:
         }
         for fmt, content in outputs.items():
             db.add(SessionResolutionOutput(session_id=s.id, handoff_id=draft.id, format=fmt, content=content))
-        if self._on_confirm is not None:
-            await self._on_confirm(db, s, draft, outputs["plain"])
         s.pending_task_lane = None
         s.awaiting_reply = False
         return draft, outputs

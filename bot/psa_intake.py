@@ -13,7 +13,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from .commands import StartSession
 from .errors import FlowPilotError, IntakeError
+from .identities import Identities
 from .psa import PSA_NAMES, PsaAuthFailed, PsaError, PsaUnavailable, TicketNotFound, TicketSnapshot
 from .psa_connections import NO_PSA, PsaConnections
 from .redaction import redact
@@ -131,6 +133,13 @@ class Tickets:
 
     def __init__(self, connections: PsaConnections) -> None:
         self._connections = connections
+
+    async def for_command(self, command: StartSession, identities: Identities) -> TicketStart | None:
+        """The ticket a StartSession names or links, read before anything is stored (None: not from one)."""
+        account = await identities.account(None, command.actor)
+        return await self.for_start(
+            account.id if account else None, number=command.psa_ticket_id, text=command.text
+        )
 
     async def for_start(
         self, account_id: uuid.UUID | None, *, number: str | None, text: str

@@ -22,15 +22,16 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage import jobs, notify
 from storage import psa as store
-from storage.models import Account, AISession, SessionHandoff, User
+from storage.models import Account, AISession, SessionHandoff, SessionResolutionOutput, User
 
 from .commands import Actor, RetryWriteBack
 from .errors import InvalidTransition, NotFound
-from .events import Event, Notice
+from .events import Event, Notice, StatusChanged
 from .psa import PSA_NAMES, NoteKind, PostedNote, PsaConnector, PsaError, PsaUnavailable
 from .psa_connections import PsaConnections
 
@@ -79,28 +80,66 @@ class WriteBacks:
         self._retry_seconds = retry_seconds
         self._attempts = attempts
 
-    # ── at confirm (inside its transaction) ────────────────────────────────────────────────────────
-    async def record(self, db: AsyncSession, s: AISession, handoff: SessionHandoff, note: str) -> None:
-        """When the session came from a ticket: its write-back row and job, in the confirm's transaction."""
-        if not s.psa_ticket_id or s.psa_connection_id is None:
+    # ── at confirm ─────────────────────────────────────────────────────────────────────────────────
+    async def after_confirm(self, events: AsyncIterator[Event]) -> AsyncIterator[Event]:
+        """A resolution's or escalation's events, passed on; once its transaction has committed (it says so
+        with StatusChanged) and before the engineer sees it, the write-back is recorded and queued."""
+        async for event in events:
+            if isinstance(event, StatusChanged) and event.outputs and event.session_id is not None:
+                try:
+                    await self.record(event.session_id)
+                except Exception as err:  # the confirm stands; the sweep records it soon
+                    logger.warning(
+                        "could not queue the write-back of %s (%s)", event.session_id, type(err).__name__
+                    )
+            yield event
+
+    async def record(self, session_id: uuid.UUID) -> None:
+        """The write-back of the session's latest confirmed handoff, when the session came from a ticket."""
+        async with self._db() as db, db.begin():
+            handoff_id = await db.scalar(
+                sa.select(SessionHandoff.id)
+                .where(SessionHandoff.session_id == session_id, SessionHandoff.status == "confirmed")
+                .order_by(SessionHandoff.confirmed_at.desc())
+                .limit(1)
+            )
+            if handoff_id is not None:
+                await self._record(db, handoff_id)
+
+    async def _record(self, db: AsyncSession, handoff_id: uuid.UUID) -> None:
+        """The handoff's write-back row and job, once (a second call, or the sweep's, finds the row there)."""
+        handoff = await db.get(SessionHandoff, handoff_id)
+        s = await db.get(AISession, handoff.session_id) if handoff is not None else None
+        if handoff is None or s is None or not s.psa_ticket_id or s.psa_connection_id is None:
             return
+        note = await db.scalar(
+            sa.select(SessionResolutionOutput.content).where(
+                SessionResolutionOutput.handoff_id == handoff_id, SessionResolutionOutput.format == "plain"
+            )
+        )
         # The connection the ticket was read with, else (removed since) the account's PSA now, else none:
         # the job then fails with a message saying so, and Retry tries again.
         row = await db.get(store.PsaConnection, s.psa_connection_id) or await store.active_connection(
             db, s.account_id
         )
-        db.add(
-            store.PsaWriteback(
-                handoff_id=handoff.id,
+        added = await db.scalar(
+            insert(store.PsaWriteback)
+            .values(
+                id=uuid.uuid4(),
+                handoff_id=handoff_id,
                 session_id=s.id,
                 connection_id=row.id if row is not None else None,
                 ticket_number=s.psa_ticket_id,
                 kind=handoff.kind,
-                note_text=f"{note.rstrip()}\n\n{marker(handoff.id)}",
+                note_text=f"{(note or '').rstrip()}\n\n{marker(handoff_id)}",
+                state="pending",
+                attempts=0,
             )
+            .on_conflict_do_nothing(index_elements=["handoff_id"])
+            .returning(store.PsaWriteback.id)
         )
-        await db.flush()
-        await jobs.enqueue(db, ENTRYPOINT, str(handoff.id).encode(), key=f"psa:{handoff.id}")
+        if added is not None:
+            await self._queue(db, handoff_id)
 
     # ── the job ────────────────────────────────────────────────────────────────────────────────────
     async def run(self, payload: bytes) -> None:
@@ -197,11 +236,15 @@ class WriteBacks:
             logger.warning("write-back of handoff %s failed: %s", wb.handoff_id, error)
 
     async def sweep(self, *, older_than: float = 60.0) -> int:
-        """Queue again the write-backs left pending without a job (its worker failed before it could record
-        an outcome, e.g. the database went away mid-job); a job still queued or running keeps its key, so
-        nothing is queued twice. Returns how many were queued."""
+        """Queue what a process left undone: a confirmed handoff of a ticket's session with no write-back yet
+        (it died between the confirm and recording it), and a write-back left pending without a job (its
+        worker failed before it could record an outcome, e.g. the database went away mid-job). A job still
+        queued or running keeps its key, so nothing is queued twice. Returns how many were queued."""
         queued = 0
         async with self._db() as db, db.begin():
+            for handoff_id in await store.unrecorded_handoffs(db, older_than=timedelta(seconds=older_than)):
+                await self._record(db, handoff_id)  # confirmed, but its process died before recording it
+                queued += 1
             stale = (
                 (
                     await db.execute(

@@ -8,7 +8,7 @@ the ticket: its unique handoff_id is what makes "exactly once" hold however ofte
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .models import Account, Base, _now
+from .models import Account, AISession, Base, SessionHandoff, _now
 
 WRITEBACK_STATES = ("pending", "posted", "failed")
 
@@ -114,3 +114,21 @@ async def latest_writeback(db: AsyncSession, session_id: uuid.UUID) -> PsaWriteb
             .limit(1)
         )
     ).scalar_one_or_none()
+
+
+async def unrecorded_handoffs(db: AsyncSession, *, older_than: timedelta) -> list[uuid.UUID]:
+    """Handoffs confirmed more than `older_than` ago in sessions started from a ticket, with no write-back."""
+    rows = await db.execute(
+        sa.select(SessionHandoff.id)
+        .join(AISession, AISession.id == SessionHandoff.session_id)
+        .outerjoin(PsaWriteback, PsaWriteback.handoff_id == SessionHandoff.id)
+        .where(
+            SessionHandoff.status == "confirmed",
+            SessionHandoff.confirmed_at < sa.func.now() - older_than,
+            AISession.psa_ticket_id.is_not(None),
+            AISession.psa_connection_id.is_not(None),
+            PsaWriteback.id.is_(None),
+        )
+        .limit(100)
+    )
+    return list(rows.scalars().all())

@@ -135,7 +135,7 @@ async def test_sessions_from_tickets_write_back_behind_pgbouncer(
         assert all(len(ours(n)) == 1 for n in numbers)
 
 
-async def test_a_write_back_whose_job_was_lost_is_queued_again_once(
+async def test_a_write_back_lost_before_or_after_it_was_recorded_is_queued_again_once(
     db_url: str, fake_claude: FakeAnthropic, connectwise_fake: FakeConnectWise
 ) -> None:
     connectwise_fake.add_ticket(SeedTicket(number=8001, title="Mail flow stopped"))
@@ -163,4 +163,19 @@ async def test_a_write_back_whose_job_was_lost_is_queued_again_once(
             assert await runtime.writebacks.sweep(older_than=0) == 0, "a queued job is not queued twice"
             await conn.execute(sa.text("DELETE FROM pgqueuer"))  # the job is lost
         assert await runtime.writebacks.sweep(older_than=0) == 1
+        assert await runtime.writebacks.sweep(older_than=0) == 0
+
+        # A process that died between the confirm's commit and recording its write-back: the sweep records it.
+        async with runtime.engine.begin() as conn:
+            await conn.execute(sa.text("DELETE FROM pgqueuer"))
+            await conn.execute(sa.text("DELETE FROM psa_writebacks"))
+        assert await runtime.writebacks.sweep(older_than=0) == 1
+        async with runtime.engine.begin() as conn:
+            rows = (
+                await conn.execute(sa.text("SELECT state, ticket_number, note_text FROM psa_writebacks"))
+            ).all()
+            jobs = (await conn.execute(sa.text("SELECT dedupe_key FROM pgqueuer"))).scalars().all()
+        assert len(rows) == 1 and rows[0].state == "pending" and rows[0].ticket_number == "8001"
+        assert rows[0].note_text.rstrip().splitlines()[-1].startswith("[FlowPilot ")
+        assert len(jobs) == 1
         assert await runtime.writebacks.sweep(older_than=0) == 0
