@@ -1,8 +1,8 @@
 """`python -m bench.psa_writeback [--sessions N]`: what writing back to a PSA costs, against a fake ConnectWise.
 
 Prints, for sessions resolved through the REST API in one process with its job worker:
-- the confirm's latency for a session started from a ticket (its write-back row and job are written in the
-  confirm's transaction) beside a plain session's, interleaved, and their ratio;
+- the confirm's latency for a session started from a ticket (its write-back row and job are written before
+  the answer) beside a plain session's, interleaved, and their ratio;
 - the time from the confirm's answer to the note on the ticket (the worker's pick-up and the PSA calls).
 """
 

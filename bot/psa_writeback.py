@@ -5,9 +5,9 @@ so) and moves the ticket to the connection's resolved status when one is set; an
 note. The note ends with a marker naming the handoff, `[FlowPilot <handoff id>]`.
 
 Exactly once, however often the job runs (a retry, a worker killed mid-post, a second worker):
-- the write-back row is written in the confirm's own transaction, with its job (storage.jobs.enqueue keys it
-  by the handoff, so one job at a time), so there is nothing to post without a confirm and no confirm without
-  its job;
+- the write-back row (unique per handoff) and its job (storage.jobs.enqueue keys it by the handoff, so one
+  job at a time) are written together, right after the confirm commits and before the engineer sees it;
+  should the process die in between, the sweep records it: no confirm from a ticket goes without its job;
 - the job counts an attempt before it calls the PSA, and any attempt after the first looks for the marker
   on the ticket before it posts: a note that went through just before a crash is found, not posted again;
 - the row says when it is done (posted or failed for good): a job for a finished row does nothing.
@@ -22,12 +22,11 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage import jobs, notify
 from storage import psa as store
-from storage.models import Account, AISession, SessionHandoff, SessionResolutionOutput, User
+from storage.models import Account, AISession, User
 
 from .commands import Actor, RetryWriteBack
 from .errors import InvalidTransition, NotFound
@@ -52,8 +51,11 @@ REQUEUE_TRIES, REQUEUE_PAUSE_SECONDS = (
 )  # the longest pause between two attempts, whatever a Retry-After asks
 
 
+MARKER = "[FlowPilot {}]"  # the note's last line: what a retried post looks for
+
+
 def marker(handoff_id: uuid.UUID) -> str:
-    return f"[FlowPilot {handoff_id}]"
+    return MARKER.format(handoff_id)
 
 
 def note_kind(handoff_kind: str, visibility: str) -> NoteKind:
@@ -97,49 +99,18 @@ class WriteBacks:
     async def record(self, session_id: uuid.UUID) -> None:
         """The write-back of the session's latest confirmed handoff, when the session came from a ticket."""
         async with self._db() as db, db.begin():
-            handoff_id = await db.scalar(
-                sa.select(SessionHandoff.id)
-                .where(SessionHandoff.session_id == session_id, SessionHandoff.status == "confirmed")
-                .order_by(SessionHandoff.confirmed_at.desc())
-                .limit(1)
-            )
-            if handoff_id is not None:
-                await self._record(db, handoff_id)
+            await self._record(db, session_id=session_id)
 
-    async def _record(self, db: AsyncSession, handoff_id: uuid.UUID) -> None:
+    async def _record(
+        self, db: AsyncSession, *, handoff_id: uuid.UUID | None = None, session_id: uuid.UUID | None = None
+    ) -> None:
         """The handoff's write-back row and job, once (a second call, or the sweep's, finds the row there)."""
-        handoff = await db.get(SessionHandoff, handoff_id)
-        s = await db.get(AISession, handoff.session_id) if handoff is not None else None
-        if handoff is None or s is None or not s.psa_ticket_id or s.psa_connection_id is None:
-            return
-        note = await db.scalar(
-            sa.select(SessionResolutionOutput.content).where(
-                SessionResolutionOutput.handoff_id == handoff_id, SessionResolutionOutput.format == "plain"
-            )
-        )
-        # The connection the ticket was read with, else (removed since) the account's PSA now, else none:
-        # the job then fails with a message saying so, and Retry tries again.
-        row = await db.get(store.PsaConnection, s.psa_connection_id) or await store.active_connection(
-            db, s.account_id
-        )
-        added = await db.scalar(
-            insert(store.PsaWriteback)
-            .values(
-                id=uuid.uuid4(),
-                handoff_id=handoff_id,
-                session_id=s.id,
-                connection_id=row.id if row is not None else None,
-                ticket_number=s.psa_ticket_id,
-                kind=handoff.kind,
-                note_text=f"{(note or '').rstrip()}\n\n{marker(handoff_id)}",
-                state="pending",
-                attempts=0,
-            )
-            .on_conflict_do_nothing(index_elements=["handoff_id"])
-            .returning(store.PsaWriteback.id)
+        before, _, after = MARKER.partition("{}")
+        added = await store.record_writeback(
+            db, marker=(before, after), handoff_id=handoff_id, session_id=session_id
         )
         if added is not None:
-            await self._queue(db, handoff_id)
+            await self._queue(db, added)
 
     # ── the job ────────────────────────────────────────────────────────────────────────────────────
     async def run(self, payload: bytes) -> None:
@@ -242,8 +213,9 @@ class WriteBacks:
         queued or running keeps its key, so nothing is queued twice. Returns how many were queued."""
         queued = 0
         async with self._db() as db, db.begin():
+            # Confirmed, but the process died before it recorded the write-back.
             for handoff_id in await store.unrecorded_handoffs(db, older_than=timedelta(seconds=older_than)):
-                await self._record(db, handoff_id)  # confirmed, but its process died before recording it
+                await self._record(db, handoff_id=handoff_id)
                 queued += 1
             stale = (
                 (

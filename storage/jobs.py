@@ -1,9 +1,9 @@
 """Background jobs on pgqueuer (its tables come from migration 0005_psa): enqueue, and the worker.
 
-A job is enqueued inside the transaction that makes it necessary (a confirmed handoff's), on that
-transaction's own connection: it exists exactly when what it is for was committed, and a process killed
-right after the commit leaves it queued for whichever worker runs next. Its dedupe key (one per handoff)
-keeps a second copy out while the first is queued or running.
+A job is enqueued inside the caller's transaction, on that transaction's own connection (with the row it is
+about): both exist or neither, and a process killed right after the commit leaves the job queued for whichever
+worker runs next. Its dedupe key (one per handoff) keeps a second copy out while the first is queued or
+running.
 
 The worker holds one connection of its own, to the direct URL (LISTEN needs a session: behind PgBouncer in
 transaction mode it would be lost), and counts in FLOWPILOT_DB_POOL_SIZE: the composition root gives the

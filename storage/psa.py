@@ -132,3 +132,42 @@ async def unrecorded_handoffs(db: AsyncSession, *, older_than: timedelta) -> lis
         .limit(100)
     )
     return list(rows.scalars().all())
+
+
+# One statement: the write-back row of a confirmed handoff of a session started from a ticket (the handoff
+# named, or the session's latest confirmed one), with the note and its marker, and the connection the ticket
+# was read with, else the account's PSA now (removed since), else none. Nothing when the row exists already.
+_RECORD = sa.text("""
+    INSERT INTO psa_writebacks
+        (id, handoff_id, session_id, connection_id, ticket_number, kind, note_text, state, attempts, updated_at)
+    SELECT gen_random_uuid(), h.id, s.id,
+           COALESCE(c.id, (SELECT a.id FROM psa_connections a WHERE a.account_id = s.account_id
+                           AND NOT a.disabled ORDER BY a.created_at DESC LIMIT 1)),
+           s.psa_ticket_id, h.kind, rtrim(o.content) || E'\n\n' || :before || h.id::text || :after,
+           'pending', 0, now()
+      FROM session_handoffs h
+      JOIN ai_sessions s ON s.id = h.session_id
+      JOIN session_resolution_outputs o ON o.handoff_id = h.id AND o.format = 'plain'
+      LEFT JOIN psa_connections c ON c.id = s.psa_connection_id
+     WHERE h.id = COALESCE(CAST(:handoff_id AS uuid), (
+               SELECT l.id FROM session_handoffs l WHERE l.session_id = :session_id AND l.status = 'confirmed'
+                ORDER BY l.confirmed_at DESC LIMIT 1))
+       AND h.status = 'confirmed' AND s.psa_ticket_id IS NOT NULL AND s.psa_connection_id IS NOT NULL
+    ON CONFLICT (handoff_id) DO NOTHING
+    RETURNING handoff_id
+""")
+
+
+async def record_writeback(
+    db: AsyncSession,
+    *,
+    marker: tuple[str, str],
+    handoff_id: uuid.UUID | None = None,
+    session_id: uuid.UUID | None = None,
+) -> uuid.UUID | None:
+    """Record the write-back of a handoff (or of the session's latest confirmed one); the handoff's id when a
+    row was added, None when there is nothing to write back or it was recorded already. `marker` is the text
+    before and after the handoff id on the note's last line."""
+    params = {"handoff_id": handoff_id, "session_id": session_id, "before": marker[0], "after": marker[1]}
+    added: uuid.UUID | None = await db.scalar(_RECORD, params)
+    return added
