@@ -155,17 +155,17 @@ class Tickets:
                 return None  # a link, but no PSA to recognise it: just text
             raise PsaRefused(NO_PSA, code="psa_not_connected")
         psa = PSA_NAMES.get(row.kind, row.kind)
-        async with self._connections.opened(row) as connector:
-            if number is None:
-                # Chat platforms escape a link's & as &amp; (Slack does): the link as the PSA wrote it.
-                links = [html.unescape(u) for u in _URL.findall(text)]
-                number = next((n for u in links if (n := connector.ticket_from_url(u))), None)
+        try:  # a connection whose stored settings the client refuses is told like any refusal
+            async with self._connections.opened(row) as connector:
                 if number is None:
-                    return None
-            try:
+                    # Chat platforms escape a link's & as &amp; (Slack does): the link as the PSA wrote it.
+                    links = [html.unescape(u) for u in _URL.findall(text)]
+                    number = next((n for u in links if (n := connector.ticket_from_url(u))), None)
+                    if number is None:
+                        return None
                 snapshot = await connector.get_ticket(number)
-            except PsaError as err:
-                raise _refusal(err, psa=psa, number=number) from None
+        except PsaError as err:
+            raise _refusal(err, psa=psa, number=number or "?") from None
         data = redacted(_data(snapshot))
         return TicketStart(connection_id=row.id, number=snapshot.number or number, data=data,
                            prompt=prompt_of(data, psa))  # fmt: skip

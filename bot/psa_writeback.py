@@ -29,7 +29,7 @@ from storage import psa as store
 from storage.models import Account, AISession, User
 
 from .commands import Actor, RetryWriteBack
-from .errors import InvalidTransition, NotFound
+from .errors import FlowPilotError, InvalidTransition, NotFound
 from .events import Event, Notice, StatusChanged
 from .psa import PSA_NAMES, NoteKind, PostedNote, PsaConnector, PsaError, PsaUnavailable
 from .psa_connections import PsaConnections
@@ -129,7 +129,7 @@ class WriteBacks:
             async with self._connections.opened(row) as connector:
                 posted = await self._post(connector, wb, kind=note_kind(wb.kind, row.note_visibility),
                                           status=resolved if wb.kind == "resolve" else None)  # fmt: skip
-        except PsaError as err:
+        except (PsaError, FlowPilotError) as err:  # FlowPilotError: the secret cannot be read (another key)
             await self._finish(wb, error=err.message)
             return
         await self._finish(wb, note_id=posted.id, warning=wb.error)

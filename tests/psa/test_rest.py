@@ -8,9 +8,12 @@ from typing import Any
 
 import aiohttp
 import pytest
+import sqlalchemy as sa
+from cryptography.fernet import Fernet
 
 from fakes.anthropic import FakeAnthropic
 from fakes.psa.connectwise import FakeConnectWise
+from storage.psa import PsaConnection
 from tests.api.conftest import EVIL, TOKENS, Api
 from tests.conftest import app_settings
 from tests.slack.conftest import wait_for
@@ -189,3 +192,27 @@ async def test_a_status_the_psa_does_not_know_leaves_the_note_posted_and_says_so
     assert wb["state"] == "posted" and "status was not changed to 'Fixed Forever'" in wb["error"]
     assert len([n for n in connectwise_fake.notes(TICKET) if "[FlowPilot " in n["text"]]) == 1
     assert connectwise_fake.status_of(TICKET) == TICKET_SEED.status
+
+
+async def test_credentials_sealed_with_another_key_fail_clearly_at_start_and_at_write_back(
+    api: Api, connectwise_fake: FakeConnectWise
+) -> None:
+    connectwise_fake.add_ticket(TICKET_SEED)
+    await api.call("POST", "/api/psa-connections", _connection(connectwise_fake), expect=201)
+    sid = (await api.start("", psa_ticket_id=str(TICKET)))["session"]["id"]
+    assert (await api.draft(sid))[-1][0] == "done"
+    # FLOWPILOT_SECRET_KEY changed since the connection was added: its secret no longer opens.
+    other = Fernet(Fernet.generate_key()).encrypt(b"whatever")
+    async with api.runtime.db() as db, db.begin():
+        await db.execute(sa.update(PsaConnection).values(secret_encrypted=other))
+    _, refused = await api.call("POST", "/api/ai-sessions", {"psa_ticket_id": str(TICKET)}, expect=503)
+    assert "another FLOWPILOT_SECRET_KEY" in refused["error"]["message"]
+    await api.call("POST", f"/api/ai-sessions/{sid}/resolve", {}, expect=200)
+
+    async def failed() -> dict[str, Any] | None:
+        _, detail = await api.call("GET", f"/api/ai-sessions/{sid}", expect=200)
+        wb: dict[str, Any] | None = detail["psa_writeback"]
+        return wb if wb and wb["state"] == "failed" else None
+
+    wb = await wait_for(failed, what="the write-back failed")
+    assert "another FLOWPILOT_SECRET_KEY" in wb["error"]
