@@ -1,4 +1,4 @@
-"""The `flowpilot` command: serve, shell, migrate, teams-package."""
+"""The `flowpilot` command: serve, worker, shell, migrate, psa, teams-package."""
 
 from __future__ import annotations
 
@@ -91,6 +91,9 @@ def _parser() -> argparse.ArgumentParser:
     package.add_argument(
         "--output", default="flowpilot-teams.zip", help="zip to write (default: %(default)s)"
     )
+    from .cli_psa import add_parsers
+
+    add_parsers(sub)
     return parser
 
 
@@ -182,6 +185,33 @@ def _flows_command(args: argparse.Namespace, settings: Settings) -> int:
     return run(args, settings)
 
 
+def _psa_command(args: argparse.Namespace, settings: Settings) -> int:
+    problem = _database_problem(settings)
+    if problem:
+        return _fail(problem)
+    from .cli_psa import run
+
+    def log(secrets: Iterable[str]) -> None:
+        configure_logging(settings.log_level, secrets=[*credentials(settings), *secrets])
+
+    return run(args, settings, log=log)
+
+
+def _worker_command(args: argparse.Namespace, settings: Settings) -> int:
+    problem = _database_problem(settings)
+    if problem:
+        return _fail(problem)
+    configure_logging(settings.log_level, secrets=credentials(settings))
+    from .runtime import StartupError
+    from .server import work
+
+    try:
+        asyncio.run(work(settings))
+    except StartupError as err:
+        return _fail(str(err))
+    return 0
+
+
 # Each subcommand of _parser(): what it runs, given its arguments and the settings.
 _COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "serve": _serve_command,
@@ -189,6 +219,8 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "shell": _shell_command,
     "teams-package": _teams_package_command,
     "flows": _flows_command,
+    "psa": _psa_command,
+    "worker": _worker_command,
 }
 
 

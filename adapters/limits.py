@@ -32,6 +32,7 @@ LIMITS = (
     Limit("/api/messages", 1 * MB),  # Teams: Bot Framework activities
     # The REST API: 16 MB with attachments, 256 KB otherwise (README, "Errors"; adapters/api/routes.py).
     Limit("/api/ai-sessions", 16 * MB, streamed=True),
+    Limit("/api/psa-connections", 16 * 1024, streamed=True),  # adapters/api/psa_routes.py reads it
 )
 DEFAULT = Limit("", 1 * MB)  # every other route (health checks, the OAuth pages, the OpenAPI document)
 # aiohttp's own ceiling for a body read whole: the largest limit of a route whose handler does that.

@@ -117,7 +117,7 @@ async def _stop_recovery(app: web.Application) -> None:
 
 async def serve(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT, then shut down gracefully."""
-    async with open_runtime(settings) as runtime:
+    async with open_runtime(settings, jobs=True) as runtime:
         # Before anyone is told it listens: a SIGTERM from then on is a clean stop (the database's too).
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -149,3 +149,15 @@ async def serve(settings: Settings) -> None:
         )
         await runtime.handler.shutdown(settings.shutdown_grace_seconds)
         await runner.cleanup()
+
+
+async def work(settings: Settings) -> None:
+    """`flowpilot worker`: only the job worker (PSA write-backs), until SIGTERM or SIGINT."""
+    async with open_runtime(settings, listen=False, jobs=True):
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        logger.info("FlowPilot job worker running")
+        await stop.wait()
+        logger.info("job worker stopping")

@@ -171,3 +171,8 @@ class LeaveFlow(SessionCommand):
 @dataclass(frozen=True, kw_only=True)
 class GetStatus(SessionCommand):
     """Show the header again (no change)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryWriteBack(SessionCommand):
+    """Post the session's ticket note to its PSA again, after the write-back failed for good."""

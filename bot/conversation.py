@@ -50,6 +50,7 @@ from .intake import PreparedInput, prepare_input, visible
 from .lane import Action, Question, TaskLane
 from .limits import RateLimiter
 from .prompts import SYSTEM_PROMPT, StepForPrompt, build_messages, triage_context
+from .psa_intake import TICKET_ONLY, Tickets, TicketStart, intake_columns
 from .redaction import redact
 from .session_core import Db, Loaded, Sessions, now, release_with, require_active, touch
 from .status import SessionStatus
@@ -85,7 +86,9 @@ class Conversation:
         new_sessions: RateLimiter,
         claude_turns: RateLimiter,
         psa_enabled: bool = False,
+        tickets: Tickets | None = None,
     ) -> None:
+        self._tickets = tickets
         self._db = db
         self._claude = claude
         self._sessions = sessions
@@ -103,16 +106,29 @@ class Conversation:
         """Start a session; its first answer is Claude's, or `first`'s (a flow's first node)."""
         if self._claude is None:  # a session nobody can answer would be a dead end: none is made
             raise NotConfigured(msg.CLAUDE_NOT_CONFIGURED)
-        prepared = self._prepare(command.text, command.attachments)
-        self._new_sessions.check(command.actor)
+        if command.psa_ticket_id:  # counted before the PSA is asked: a flood of starts never reaches it
+            self._new_sessions.check(command.actor)
+        ticket = (
+            await self._tickets.for_command(command, self._sessions.identities) if self._tickets else None
+        )
+        text = command.text if command.text.strip() or ticket is None else TICKET_ONLY
+        prepared = self._prepare(text, command.attachments)
+        if not command.psa_ticket_id:
+            self._new_sessions.check(command.actor)
         session_id = uuid.uuid4()
         # The process's lock for the new session is taken before the session exists, like every turn's.
         async with self._lease.local.hold(session_id, timeout=self._lease.wait_seconds):
-            async for event in self._start_locked(command, prepared, session_id, first or self._claude_turn):
+            starting = self._start_locked(command, prepared, session_id, first or self._claude_turn, ticket)
+            async for event in starting:
                 yield event
 
     async def _start_locked(
-        self, command: StartSession, prepared: PreparedInput, session_id: uuid.UUID, first: FirstTurn
+        self,
+        command: StartSession,
+        prepared: PreparedInput,
+        session_id: uuid.UUID,
+        first: FirstTurn,
+        ticket: TicketStart | None,
     ) -> AsyncIterator[Event]:
         actor = command.actor
         try:
@@ -127,7 +143,7 @@ class Conversation:
                     id=session_id,
                     user_id=user.id,
                     account_id=account.id,
-                    intake_type=prepared.intake_type,
+                    **intake_columns(prepared.intake_type, command.psa_ticket_id, ticket),
                     intake_content={
                         "text": prepared.text[:20_000],
                         "attachments": [a.filename for a in command.attachments],
@@ -137,12 +153,10 @@ class Conversation:
                     title=redact(command.text.strip().splitlines()[0] if command.text.strip() else "").text[
                         :255
                     ]
-                    or None,
-                    psa_ticket_id=command.psa_ticket_id,
+                    or (ticket.data.get("title") if ticket else None),
                     status=SessionStatus.ACTIVE,
                     awaiting_reply=True,
                     step_count=1,
-                    manual_fields=[],
                     last_activity_at=now(),
                     system_prompt_snapshot=SYSTEM_PROMPT,
                     # Born leased: nobody else can take a turn before the first answer.
@@ -157,7 +171,7 @@ class Conversation:
                     role="user",
                     kind="intake",
                     user_id=user.id,
-                    content=prepared.text,
+                    content=f"{ticket.prompt}\n\n{prepared.text}" if ticket else prepared.text,
                     images=[dataclasses.asdict(i) for i in prepared.images] or None,
                 )
                 if command.thread is not None:

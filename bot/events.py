@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from .commands import SessionCommand
+from .commands import Actor, SessionCommand
 
 
 @dataclass(frozen=True)
@@ -204,3 +204,5 @@ class Notice(Event):
     # For code "interrupted": the unfinished turn's record, with where each adapter showed a draft that
     # was streaming when its process died (e.g. {"slack": {"channel": …, "ts": …}}), to mark it cut off.
     interrupted: Mapping[str, Any] | None = None
+    # A notice made outside any command (a PSA write-back's outcome): whose session's thread it goes to.
+    owner: Actor | None = None

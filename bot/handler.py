@@ -42,6 +42,7 @@ from .commands import (
     Resolve,
     Resume,
     RetryTurn,
+    RetryWriteBack,
     SessionCommand,
     SetEvidenceStatus,
     StartSession,
@@ -60,6 +61,8 @@ from .identities import Identities
 from .lifecycle import Lifecycle
 from .limits import Limits, session_limiter, turn_limiter
 from .outputs import ResolutionOutputGenerator
+from .psa_intake import Tickets
+from .psa_writeback import WriteBacks
 from .session_core import Sessions
 from .status import SessionStatus
 from .triage import session_view
@@ -83,6 +86,8 @@ class SessionHandler:
         outputs: ResolutionOutputGenerator | None = None,
         limits: Limits | None = None,
         flows: FlowLibrary | None = None,
+        tickets: Tickets | None = None,
+        writebacks: WriteBacks | None = None,
     ) -> None:
         self._db = db
         self.owner = uuid.uuid4()
@@ -105,7 +110,8 @@ class SessionHandler:
             history=history,
             new_sessions=session_limiter(limits or Limits()),
             claude_turns=claude_turns,
-            psa_enabled=psa_enabled,
+            psa_enabled=psa_enabled or tickets is not None,
+            tickets=tickets,
         )
         self._triage = TriageEdits(db=db, sessions=self._sessions)
         self._handoffs = Handoffs(
@@ -148,6 +154,11 @@ class SessionHandler:
             Abandon: lambda cmd, _turn: life.abandon(cmd),
             Rate: lambda cmd, _turn: life.rate(cmd),
         }
+        if writebacks is not None:  # a confirm from a ticket is written back to it (bot/psa_writeback.py)
+            self._routes[RetryWriteBack] = lambda cmd, _turn: writebacks.retry(cmd)
+            resolve, escalate = self._routes[Resolve], self._routes[Escalate]
+            self._routes[Resolve] = lambda cmd, turn: writebacks.after_confirm(resolve(cmd, turn))
+            self._routes[Escalate] = lambda cmd, turn: writebacks.after_confirm(escalate(cmd, turn))
 
     # ── entry point ────────────────────────────────────────────────────────────────────────────────
     # The one entry point: every failure, of whatever kind, becomes a notice here.

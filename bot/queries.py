@@ -14,10 +14,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage import psa as psa_store
 from storage import repo
 from storage.models import Account, AISession, SessionHandoff, SessionResolutionOutput, User
 
 from .events import SessionView
+from .psa_writeback import writeback_state
 from .triage import session_view
 
 
@@ -72,6 +74,7 @@ class SessionRecord:
     escalated_to_user_id: str | None
     steps: list[StepRecord]
     handoffs: list[HandoffRecord]
+    psa_writeback: dict[str, Any] | None = None  # the ticket note's write-back, when it came from a ticket
 
     @property
     def confirmed(self) -> HandoffRecord | None:
@@ -152,10 +155,12 @@ async def session_record(
         user_ids |= {st.user_id for st in steps}
         user_ids |= {h.from_user_id for h in handoffs} | {h.to_user_id for h in handoffs}
         users = await repo.users_by_id(s, [u for u in user_ids if u])
+        writeback = writeback_state(await psa_store.latest_writeback(s, session_id))
     by_handoff: dict[uuid.UUID, dict[str, str]] = {}
     for o in outputs:
         by_handoff.setdefault(o.handoff_id, {})[o.format] = o.content
     return SessionRecord(
+        psa_writeback=writeback,
         view=session_view(
             row, account_platform=acct.platform, account_external_id=acct.external_id, users=users
         ),

@@ -29,6 +29,7 @@ from .commands import (
     Resolve,
     Resume,
     RetryTurn,
+    RetryWriteBack,
     SessionCommand,
     SetEvidenceStatus,
     TakeOver,
@@ -93,6 +94,7 @@ def _status(value: Any) -> str:
 # name → (command class, its arguments as JSON, the arguments back for the actor acting now)
 _CODECS: dict[str, tuple[type[SessionCommand], _Encode, _Decode]] = {
     "turn": (RetryTurn, _none, lambda a, _: {}),
+    "psa": (RetryWriteBack, _none, lambda a, _: {}),
     "pause": (Pause, _none, lambda a, _: {}),
     "resume": (Resume, _none, lambda a, _: {}),
     "status": (GetStatus, _none, lambda a, _: {}),

@@ -94,6 +94,17 @@ class Settings(BaseSettings):
     turns_per_workspace_per_minute: int = Field(
         default=600, ge=0, validation_alias="FLOWPILOT_TURNS_PER_WORKSPACE_PER_MINUTE"
     )
+    # PSA connections: the key their credentials are encrypted with (Fernet), and the write-back job's
+    # patience (bot/psa_writeback.py): first retry after this many seconds, doubling, for so many attempts.
+    secret_key: SecretStr | None = Field(default=None, validation_alias="FLOWPILOT_SECRET_KEY")
+    psa_retry_seconds: float = Field(default=2.0, gt=0, validation_alias="FLOWPILOT_PSA_RETRY_SECONDS")
+    psa_attempts: int = Field(default=6, ge=1, validation_alias="FLOWPILOT_PSA_ATTEMPTS")
+    # How long one PSA request may take before it counts as a timeout (retried by the write-back).
+    psa_timeout_seconds: float = Field(default=15.0, gt=0, validation_alias="FLOWPILOT_PSA_TIMEOUT_SECONDS")
+    # A job whose worker stopped sending heartbeats this long ago (a killed process) is picked up again.
+    job_heartbeat_seconds: float = Field(
+        default=30.0, gt=0, validation_alias="FLOWPILOT_JOB_HEARTBEAT_SECONDS"
+    )
     # Who you are in `flowpilot shell` (default: your OS user name).
     shell_user: str | None = Field(default=None, validation_alias="FLOWPILOT_SHELL_USER")
     log_level: str = Field(default="INFO", validation_alias="FLOWPILOT_LOG_LEVEL")

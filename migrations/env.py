@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from storage import psa as _psa_models  # noqa: F401  (their tables join Base.metadata)
 from storage.engine import normalize_url
 from storage.models import Base
 

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from adapters.runtime import Runtime
 
-from . import flow_routes, routes, sse
+from . import flow_routes, psa_routes, routes, sse
 from .auth import TokenBook
 from .openapi import openapi_json
 
@@ -33,3 +33,4 @@ def mount(app: web.Application, runtime: Runtime) -> None:
     r.add_post("/api/flows", flow_routes.post_flow)
     r.add_get("/api/flows/{flow_id}", flow_routes.get_flow)
     r.add_get("/api/flows/{flow_id}/versions", flow_routes.list_versions)
+    psa_routes.add_routes(app)

@@ -29,6 +29,10 @@ STATUS = {
     "claude_bad_output": 502,
     "rate_limited": 429,
     "not_configured": 503,
+    # Starting from a PSA ticket (bot/psa_intake.py): none connected; the PSA refused us or did not answer.
+    "psa_not_connected": 409,
+    "psa_refused": 502,
+    "psa_unavailable": 502,
 }
 NOT_FOUND = "There is no session with that id."
 FOREIGN = "That session belongs to another account than this API token's."

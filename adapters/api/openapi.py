@@ -13,6 +13,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from bot.flows.model import Flow
 
 from . import flow_routes
+from .psa_routes import PsaConnectionIn, PsaConnectionList, PsaConnectionOut, PsaReachOut
 from .schemas import (
     DraftDeltaOut,
     DraftDone,
@@ -41,6 +42,7 @@ REQUESTS: tuple[type[BaseModel], ...] = (
     ResolveIn,
     EscalateIn,
     RatingIn,
+    PsaConnectionIn,
 )
 RESPONSES: tuple[type[BaseModel], ...] = (
     SessionPage,
@@ -52,6 +54,9 @@ RESPONSES: tuple[type[BaseModel], ...] = (
     MessageDeltaOut,
     TurnCutOut,
     ErrorBody,
+    PsaConnectionList,
+    PsaConnectionOut,
+    PsaReachOut,
 )
 
 _ERRORS = {
@@ -62,8 +67,15 @@ _ERRORS = {
     409: "Not allowed in the session's current state (e.g. resolving a resolved session).",
     413: "The body is too large.",
     422: "The input is invalid; `error.fields` lists each problem.",
-    502: "Claude failed; nothing was lost and `error.retry` says how to retry.",
+    502: "Claude failed (or the PSA refused FlowPilot); nothing was lost and `error.retry` says how to retry.",
+    504: "The PSA did not answer in time.",
     503: "The session is busy or FlowPilot is restarting; retry after `Retry-After` seconds.",
+}
+_CONNECTION_ID = {
+    "name": "connection_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "format": "uuid"},
 }
 _SESSION_ID = {
     "name": "session_id",
@@ -289,6 +301,17 @@ def document() -> dict[str, Any]:
         },
     }
     paths |= flow_routes.openapi_paths(op, json_of, ref(Flow, "validation"))
+    no_content: dict[str, Any] = {}
+    paths["/api/psa-connections"] = {
+        "get": op("The account's PSA connections (never their secrets)", ok=(200, json_of(PsaConnectionList), "The connections"), session=False),
+        "post": op("Connect the account's PSA; `secret` is write-only", ok=(201, json_of(PsaConnectionOut), "The connection"), body=PsaConnectionIn, session=False, errors=(503,)),
+    }  # fmt: skip
+    paths["/api/psa-connections/{connection_id}"] = {
+        "delete": op("Remove a PSA connection", ok=(204, no_content, "Removed"), session=False, errors=(404,), params=[_CONNECTION_ID]),
+    }  # fmt: skip
+    paths["/api/psa-connections/{connection_id}/test"] = {
+        "post": op("Reach the PSA with the stored credentials", ok=(200, json_of(PsaReachOut), "What the PSA showed"), session=False, errors=(404, 502, 503, 504), params=[_CONNECTION_ID]),
+    }  # fmt: skip
     return {
         "openapi": "3.1.0",
         "info": {

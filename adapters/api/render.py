@@ -154,6 +154,8 @@ def detail(record: SessionRecord) -> SessionDetail:
             ],
             "handoffs": [_handoff(h) for h in record.handoffs],
             "outputs": outputs(confirmed.outputs) if confirmed else None,
+            "ticket_data": s.ticket_data,
+            "psa_writeback": record.psa_writeback,
         }
     )
 

@@ -304,6 +304,17 @@ class FlowOut(BaseModel):
     line: str = Field(description='What the header shows: "Flow: <title> · step n".')
 
 
+class PsaWritebackOut(BaseModel):
+    """The ticket note's write-back to the PSA: pending until posted, or failed (Retry in the chat)."""
+
+    state: Literal["pending", "posted", "failed"]
+    ticket: str
+    note_id: str | None
+    error: str | None
+    attempts: int
+    updated_at: datetime
+
+
 class SessionDetail(SessionSummary):
     platform: str
     workspace_id: str
@@ -334,6 +345,10 @@ class SessionDetail(SessionSummary):
     handoffs: list[HandoffOut]
     outputs: OutputsOut | None = Field(description="The outputs of the confirmed handoff, once there is one.")
     flow: FlowOut | None = Field(default=None, description="The flow guiding the session, while one does.")
+    ticket_data: dict[str, Any] | None = Field(
+        default=None, description="The PSA ticket it started from, redacted."
+    )
+    psa_writeback: PsaWritebackOut | None = None
 
 
 class TurnOut(BaseModel):

@@ -38,6 +38,7 @@ HELP = """Describe the problem to start. Then reply in words, or type a number t
   /triage field=value [field=value ...]   edit the header (client_name, asset_name, issue_category,
                       hypothesis, problem_summary); an empty value hands the field back to Claude
   /evidence N confirmed|ruled_out|pending   set an evidence item   /evidence add TEXT   add one
+  /ticket NUMBER [what you see]   start a new session from a ticket of your PSA
   /status  /list  /session ID  /new  /pause  /resume  /abandon
   /flows              the flows of this workspace   /flow SLUG [what you see]   start a session on one
   /leave              leave the flow guiding the session (Claude takes over with its answers)
@@ -95,6 +96,16 @@ async def _new(shell: Shell, rest: str) -> None:
     shell.session_id, shell.draft = None, None
     shell.choices.clear()
     shell.say("Describe the new problem.")
+
+
+async def _ticket(shell: Shell, rest: str) -> None:
+    number, _, problem = rest.partition(" ")
+    if not number:
+        shell.say("Usage: /ticket NUMBER [what you see]")
+        return
+    shell.session_id, shell.draft = None, None
+    shell.choices.clear()
+    await shell.send(StartSession(actor=shell.actor, text=problem.strip(), psa_ticket_id=number))
 
 
 async def _status(shell: Shell, rest: str) -> None:
@@ -207,6 +218,7 @@ COMMANDS: dict[str, Slash] = {
     "list": _list,
     "session": _session,
     "new": _new,
+    "ticket": _ticket,
     "status": _status,
     "triage": _triage,
     "evidence": _evidence,

@@ -13,7 +13,7 @@ from .places import Clicked
 
 PLATFORM = "slack"
 MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
-SUBCOMMANDS = ("help", "list", "status", "pause", "resume", "resolve", "escalate", "flows")
+SUBCOMMANDS = ("help", "list", "status", "pause", "resume", "resolve", "escalate", "flows", "ticket")
 # Buttons whose second click is never a new request, however late: Retry replays a command once.
 ONE_SHOT = ("fp_retry",)
 # Two clicks of the same button by the same person closer than this are one double click. Later ones are

@@ -108,6 +108,7 @@ class Incoming:
         top_level: bool,
         assistant: bool = False,
         flow: str | None = None,
+        psa_ticket_id: str | None = None,
     ) -> None:
         """Post the header, bind the thread, and let Claude ask its first questions.
 
@@ -135,6 +136,7 @@ class Incoming:
             header_message_id=header_ts,
             thread_extra={"assistant": True} if assistant else {},
             flow=flow,
+            psa_ticket_id=psa_ticket_id,
         )
         renderer = await self.s.run(command, client=client, place=place)
         if renderer.session_id is None:  # refused (empty input, unreadable file): no header left behind

@@ -3,6 +3,7 @@
 HELP = (
     "*FlowPilot* helps you troubleshoot, one session per thread.\n"
     "• `/flowpilot <problem>` starts a session here (or @mention me with the problem, or DM me).\n"
+    "• `/flowpilot ticket 12345 [what you see]` starts a session from a ticket of your PSA.\n"
     "• `/flowpilot list` shows your open sessions; `/flowpilot flows` the flows of this workspace, each with "
     "Start.\n"
     "• `/flowpilot status | pause | resume | resolve | escalate` act on your latest open session in this "
@@ -10,6 +11,7 @@ HELP = (
     "• Reply in the session thread to tell me what you see; attach logs or screenshots there."
 )
 STARTING = "Starting a FlowPilot session…"
+TICKET_USAGE = "Give the ticket's number: `/flowpilot ticket 12345 [what you see]`."
 THINKING = "⏳ _FlowPilot is thinking…_"
 ASSISTANT_THINKING = "is thinking…"
 ASSISTANT_DRAFTING = "is writing the handoff…"

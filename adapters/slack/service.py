@@ -201,7 +201,7 @@ class SlackService:
     async def on_recovered(self, notice: Notice) -> None:
         """Say so in the session's thread, with Retry, and mark the draft that was streaming as cut off."""
         retry = notice.retry
-        actor = retry.actor if isinstance(retry, SessionCommand) else None
+        actor = notice.owner or (retry.actor if isinstance(retry, SessionCommand) else None)
         if actor is None or actor.platform != PLATFORM or notice.session_id is None:
             return
         place = await self.place_for(notice.session_id, actor.workspace_id)

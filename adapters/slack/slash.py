@@ -7,7 +7,7 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.commands import DraftHandoff, Pause, Resume, SessionCommand
+from bot.commands import Actor, DraftHandoff, Pause, Resume, SessionCommand
 from bot.errors import FlowPilotError
 
 from . import flows, render
@@ -40,10 +40,8 @@ class Slash:
         if sub == "help":
             await say.ephemeral(msg.HELP)
             return
-        if sub == "start":
-            await self.incoming.start(
-                client, actor=actor, channel=channel, thread_ts=None, text=rest, top_level=True
-            )
+        if sub in ("start", "ticket"):
+            await self._start(client, actor=actor, channel=channel, sub=sub, rest=rest, say=say)
             return
         if sub == "flows":
             await flows.list_flows(self.s, client, actor=actor, channel=channel)
@@ -92,3 +90,22 @@ class Slash:
         else:
             command = DraftHandoff(actor=actor, session_id=sid, kind=sub)  # type: ignore[arg-type]
         await self.s.run(command, client=client, place=place)
+
+    async def _start(
+        self, client: AsyncWebClient, *, actor: Actor, channel: str, sub: str, rest: str, say: Renderer
+    ) -> None:
+        """A new session: from the problem described, or from a PSA ticket (`ticket 12345 [what you see]`)."""
+        number: str | None = None
+        if sub == "ticket":
+            if not rest:
+                await say.ephemeral(msg.TICKET_USAGE)
+                return
+            number, _, after = rest.partition(" ")
+            if any(c.isdigit() for c in number):
+                rest = after
+            else:  # "/flowpilot ticket system is down" is a problem, not a ticket number
+                number, rest = None, f"ticket {rest}"
+        await self.incoming.start(
+            client, actor=actor, channel=channel, thread_ts=None, text=rest.strip(), top_level=True,
+            psa_ticket_id=number,
+        )  # fmt: skip

@@ -41,6 +41,8 @@ KEY = "fp"
 RETRY_LIMIT = 8000
 TYPED = ("resolve", "escalate", "pause", "resume", "status", "list", "help", "flows", "flow")
 _MENTION = re.compile(r"<at>(.*?)</at>", re.IGNORECASE)
+# `ticket 12345 …`: a PSA ticket number has a digit in it (the core checks the rest).
+_TICKET_NUMBER = re.compile(r"#?[A-Za-z0-9.\-]*\d[A-Za-z0-9.\-]*")
 
 
 def tenant_of(activity: Activity) -> str:
@@ -105,6 +107,8 @@ def parse_typed(text: str) -> Typed | None:
     if not words:
         return None
     word = words[0].lower().lstrip("/")
+    if word == "ticket" and len(words) > 1 and _TICKET_NUMBER.fullmatch(words[1]):
+        return Typed("ticket", " ".join(words[1:]))  # "Ticket system is down" stays problem text
     if len(words) == 1 and word.rstrip(".!?") in BARE:
         return Typed(word.rstrip(".!?"), "")
     if word.rstrip(":") != "escalate":

@@ -106,6 +106,10 @@ class Incoming:
             views = await self._handler.list_sessions(actor=actor)
             await self._conversations.send_now(context, cards.session_list(views))
             return
+        if typed is not None and typed.word == "ticket":
+            number, _, problem = typed.rest.partition(" ")
+            self._start(context, actor, text=problem.strip(), psa_ticket_id=number)
+            return
         current = await self._current(activity, actor)
         if typed is not None:
             if current is None:
@@ -140,8 +144,9 @@ class Incoming:
         text: str,
         attachments: tuple[Attachment, ...] = (),
         flow: str | None = None,
+        psa_ticket_id: str | None = None,
     ) -> None:
-        """A new session in this conversation (on `flow`, when one was started directly)."""
+        """A new session in this conversation (on `flow`, when one was started directly; from a ticket)."""
         activity = context.activity
         in_channel_thread = ";messageid=" in (activity.conversation.id if activity.conversation else "")
         thread = thread_of(activity)
@@ -159,6 +164,7 @@ class Incoming:
                 thread=thread,
                 thread_extra=reference,
                 flow=flow or None,
+                psa_ticket_id=psa_ticket_id,
             ),
         )
 

@@ -33,7 +33,8 @@ DIALOG_SAVED = "Saved."
 ANONYMOUS_REFUSED = "Anonymous local mode only accepts activities from a local serviceUrl."
 WELCOME = "Hi, I'm FlowPilot. Describe the problem you are troubleshooting (paste logs too) and I'll dig in with you."
 HELP = (
-    "Describe a problem to start a session; in a channel, @mention me. In a session:\n\n"
+    "Describe a problem to start a session; in a channel, @mention me. **ticket 12345** [what you see] starts "
+    "one from a ticket of your PSA. In a session:\n\n"
     "- **resolve** — draft the resolution, then confirm it\n"
     "- **escalate @Name reason** — draft the handoff and send it to an engineer "
     "(without a name: **escalate**, or **escalate to …** / **escalate because …**)\n"
@@ -43,7 +44,7 @@ HELP = (
     "- **flows** — the flows of this workspace, each with Start (a flow guides the session step by step); "
     "**flow** — where the session stands in its flow\n"
     "- **help** — this message\n\n"
-    "A command is the word on its own (only **escalate** takes more), so a message like "
+    "A command is the word on its own (only **escalate** and **ticket** take more), so a message like "
     '"Pause Windows Updates was enabled by GPO" goes to FlowPilot as problem text. '
     "Any other reply goes to FlowPilot as your answer."
 )

@@ -4,7 +4,7 @@ The flow version, the node the engineer is asked at, the step number, and the pa
 slug and title (JSONB: what the header shows and what Claude is told when the flow hands over).
 matched_flow_id and match_score (the seed's names) already exist.
 
-Revision ID: 0005_flow_runs
+Revision ID: 0006_flow_runs
 Revises: 0005_flows
 """
 
@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0005_flow_runs"
-down_revision: str | None = "0005_flows"  # chained after flows-lib's, merged into this branch
+revision: str = "0006_flow_runs"
+down_revision: str | None = "0005_flows"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

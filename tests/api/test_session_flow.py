@@ -24,12 +24,11 @@ async def test_a_session_from_start_to_rating(api: Api, db: async_sessionmaker[A
                 "content_base64": base64.b64encode(LOG.encode()).decode(),
             }
         ],
-        psa_ticket_id="T-1001",
     )
     session, turn = started["session"], started["turn"]
     sid = session["id"]
     assert session["status"] == "active" and session["owner_user_id"] == "U-ALICE"
-    assert session["psa_ticket_id"] == "T-1001" and session["intake_type"] == "log_paste"
+    assert session["intake_type"] == "log_paste"
     assert "job 17 stuck" in session["steps"][0]["content"]
     assert turn["message"] and turn["questions"] and turn["actions"]
     assert session["questions"] == turn["questions"]
