@@ -50,10 +50,10 @@ from .intake import PreparedInput, prepare_input, visible
 from .lane import Action, Question, TaskLane
 from .limits import RateLimiter
 from .prompts import SYSTEM_PROMPT, StepForPrompt, build_messages, triage_context
-from .psa_intake import TICKET_ONLY, Tickets, TicketStart, intake_columns
+from .psa_intake import TICKET_ONLY, Tickets, TicketStart
 from .redaction import redact
 from .session_core import Db, Loaded, Sessions, now, release_with, require_active, touch
-from .status import SessionStatus
+from .session_start import FirstTurn, Opening, insert_new
 from .triage import header_dict
 from .turn_lease import Turn, TurnLease
 
@@ -67,8 +67,7 @@ class _TurnInput:
     loaded: Loaded[SessionState]
 
 
-# What answers a new session first (Claude, or the flow it starts on), and what sees a flow's choice first.
-FirstTurn = Callable[[uuid.UUID, Actor, Any, Turn], AsyncIterator[Event]]  # Any: a _TurnInput
+# What sees a flow's choice first (the first answer's hooks, FirstTurn and Opening: bot.session_start).
 Follow = Callable[[TurnResult], Awaitable[AsyncIterator[Event] | None]]
 
 
@@ -102,12 +101,16 @@ class Conversation:
     def _prepare(self, text: str, attachments: Any) -> PreparedInput:
         return prepare_input(text, attachments, psa_enabled=self._psa_enabled)
 
-    async def start(self, command: StartSession, *, first: FirstTurn | None = None) -> AsyncIterator[Event]:
-        """Start a session; its first answer is Claude's, or `first`'s (a flow's first node)."""
+    async def start(
+        self, command: StartSession, *, first: FirstTurn | None = None, opening: Opening | None = None
+    ) -> AsyncIterator[Event]:
+        """Start a session; its first answer is Claude's, or `first`'s (a flow's first node), or what
+        `opening` chooses once the ticket (if any) is read."""
         if self._claude is None:  # a session nobody can answer would be a dead end: none is made
             raise NotConfigured(msg.CLAUDE_NOT_CONFIGURED)
         if command.psa_ticket_id:  # counted before the PSA is asked: a flood of starts never reaches it
             self._new_sessions.check(command.actor)
+        # Read once, here: the session keeps this snapshot and `opening` matches flows on it.
         ticket = (
             await self._tickets.for_command(command, self._sessions.identities) if self._tickets else None
         )
@@ -115,6 +118,8 @@ class Conversation:
         prepared = self._prepare(text, command.attachments)
         if not command.psa_ticket_id:
             self._new_sessions.check(command.actor)
+        if opening is not None:
+            first = await opening(ticket) or first
         session_id = uuid.uuid4()
         # The process's lock for the new session is taken before the session exists, like every turn's.
         async with self._lease.local.hold(session_id, timeout=self._lease.wait_seconds):
@@ -138,54 +143,10 @@ class Conversation:
             assert account is not None
             user = await self._sessions.identities.user(account, actor)
             async with raw.transaction(self._db) as db:
-                s = await raw.insert_session(
-                    db,
-                    id=session_id,
-                    user_id=user.id,
-                    account_id=account.id,
-                    **intake_columns(prepared.intake_type, command.psa_ticket_id, ticket),
-                    intake_content={
-                        "text": prepared.text[:20_000],
-                        "attachments": [a.filename for a in command.attachments],
-                        "images": len(prepared.images),
-                        "redactions": prepared.redactions,
-                    },
-                    title=redact(command.text.strip().splitlines()[0] if command.text.strip() else "").text[
-                        :255
-                    ]
-                    or (ticket.data.get("title") if ticket else None),
-                    status=SessionStatus.ACTIVE,
-                    awaiting_reply=True,
-                    step_count=1,
-                    last_activity_at=now(),
-                    system_prompt_snapshot=SYSTEM_PROMPT,
-                    # Born leased: nobody else can take a turn before the first answer.
-                    lease_owner=self._lease.owner,
-                    lease_seconds=self._lease.lease_seconds,
-                    turn_in_flight={"command": "StartSession"},
-                )
-                await raw.insert_step(
-                    db,
-                    session_id=s.id,
-                    step_order=1,
-                    role="user",
-                    kind="intake",
-                    user_id=user.id,
-                    content=f"{ticket.prompt}\n\n{prepared.text}" if ticket else prepared.text,
-                    images=[dataclasses.asdict(i) for i in prepared.images] or None,
-                )
-                if command.thread is not None:
-                    t = command.thread
-                    await raw.insert_binding(
-                        db,
-                        platform=t.platform,
-                        workspace_id=t.workspace_id,
-                        channel_id=t.channel_id,
-                        thread_id=t.thread_id,
-                        session_id=s.id,
-                        header_message_id=command.header_message_id,
-                        extra=dict(command.thread_extra),
-                    )
+                s = await insert_new(
+                    db, command, prepared=prepared, ticket=ticket, session_id=session_id,
+                    account=account, user=user, lease=self._lease,
+                )  # fmt: skip
                 prefetched = await self._turn_input(db, Loaded(s, account, user))
         except raw.ThreadTaken:
             raise InvalidTransition("This thread already has a FlowPilot session.") from None

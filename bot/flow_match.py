@@ -20,8 +20,10 @@ from .events import Event, SessionView
 from .flow_text import assistant_step
 from .flows.library import Candidate
 from .flows.runner import enter
+from .psa_intake import TicketStart
 from .redaction import redact
 from .session_core import Loaded
+from .session_start import FirstTurn
 from .turn_lease import Turn
 
 if TYPE_CHECKING:
@@ -48,26 +50,46 @@ def candidates_context(candidates: Sequence[Candidate]) -> str:
     return "\n".join(lines)
 
 
+def match_text(typed: str, ticket: TicketStart | None) -> str:
+    """What matching reads: a ticket's title, the engineer's words masked as stored, and the ticket's
+    description (already masked in its snapshot); in that order, as matching reads only the first
+    characters (bot.flows.library.MATCH_TEXT_LIMIT) and a long paste must not push the title out."""
+    data = ticket.data if ticket is not None else {}
+    parts = [str(data.get("title") or ""), redact(typed[:4000]).text, str(data.get("description") or "")]
+    return "\n".join(p.strip() for p in parts if p.strip())
+
+
 class FlowMatch:
     def __init__(self, *, steps: FlowSteps) -> None:
         self._steps = steps
 
     async def start(self, command: StartSession) -> AsyncIterator[Event]:
-        """Start a session, offering Claude the library's candidates for its problem in the first turn."""
+        """Start a session, offering Claude the library's candidates for what it is about in the first
+        turn: the engineer's words and, from a ticket, its title, description and company (the ticket is
+        read once, by the start, before the candidates are looked for)."""
+
+        async def opening(ticket: TicketStart | None) -> FirstTurn | None:
+            candidates = await self._candidates(command, ticket)
+            return self._first(candidates) if candidates else None
+
+        async for event in self._steps.conversation.start(command, opening=opening):
+            yield event
+
+    async def _candidates(self, command: StartSession, ticket: TicketStart | None) -> list[Candidate]:
         library = self._steps.library
-        candidates: list[Candidate] = []
-        if library is not None and command.text.strip():
-            account = await self._steps.sessions.identities.account(None, command.actor, create=True)
-            assert account is not None
-            # Matching reads the problem as stored: with what the engineer pasted masked.
-            text = redact(command.text[:4000]).text
-            candidates = await library.candidates(
-                account_id=account.id, text=text, client_name=None, limit=CANDIDATES
-            )
-        if not candidates:
-            async for event in self._steps.conversation.start(command):
-                yield event
-            return
+        text = match_text(command.text, ticket)
+        if library is None or not text:
+            return []
+        account = await self._steps.sessions.identities.account(None, command.actor, create=True)
+        assert account is not None
+        # A flow written for some clients is offered on their tickets only (none known: flows for all).
+        client = ticket.client if ticket is not None else None
+        return await library.candidates(
+            account_id=account.id, text=text, client_name=client, limit=CANDIDATES
+        )
+
+    def _first(self, candidates: Sequence[Candidate]) -> FirstTurn:
+        """Claude's first turn, told the candidates and choosing among them; a pick follows the flow."""
 
         async def first(
             session_id: uuid.UUID, actor: Actor, prefetched: Any, turn: Turn
@@ -93,8 +115,7 @@ class FlowMatch:
             ):
                 yield event
 
-        async for event in self._steps.conversation.start(command, first=first):
-            yield event
+        return first
 
     async def _follow(
         self,
