@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from bot.events import Notice
 
-from .schemas import ErrorBody, ErrorInfo, FieldError, RetryHint
+from .bodies import ErrorBody, ErrorInfo, FieldError, RetryHint
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -22,9 +22,9 @@ from bot.flows.model import Flow
 from bot.flows.validate import validate
 from bot.queries import AccountRef
 
+from .bodies import FieldError
 from .errors import TOO_LARGE, ApiError
 from .routes import Api, endpoint
-from .schemas import FieldError
 
 FLOW_BODY_LIMIT = 256 * 1024
 NO_FLOW = "There is no flow with that id or slug."

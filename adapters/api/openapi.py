@@ -13,16 +13,13 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from bot.flows.model import Flow
 
 from . import flow_routes
+from .bodies import DraftDeltaOut, DraftDone, ErrorBody, MessageDeltaOut, TurnCutOut
 from .psa_routes import PsaConnectionIn, PsaConnectionList, PsaConnectionOut, PsaReachOut
 from .schemas import (
-    DraftDeltaOut,
-    DraftDone,
     DraftIn,
-    ErrorBody,
     EscalateIn,
     HandoffResult,
     ListQuery,
-    MessageDeltaOut,
     MessageIn,
     RatingIn,
     ResolveIn,
@@ -30,7 +27,6 @@ from .schemas import (
     SessionPage,
     StartSessionIn,
     TriagePatchIn,
-    TurnCutOut,
     TurnResponse,
 )
 

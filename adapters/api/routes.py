@@ -39,20 +39,19 @@ from bot.schemas import HandoffFields
 
 from . import render
 from .auth import TokenBook, Unauthorized, actor_for, authenticate
+from .bodies import FieldError, RetryHint
 from .errors import FOREIGN, NOT_FOUND, ApiError, from_notice, invalid, is_failure, parse
 from .schemas import (
     ActionTurnIn,
     AnswerTurnIn,
     AttachmentIn,
     EscalateIn,
-    FieldError,
     HandoffResult,
     LeaveFlowTurnIn,
     ListQuery,
     MessageIn,
     RatingIn,
     ResolveIn,
-    RetryHint,
     RetryTurnIn,
     SessionPage,
     StartSessionIn,

@@ -34,6 +34,7 @@ from bot.queries import AccountRef
 
 from . import render
 from .auth import actor_for
+from .bodies import DraftDeltaOut, DraftDone, ErrorBody, MessageDeltaOut, RetryHint, TurnCutOut
 from .errors import from_notice, is_failure, parse
 from .routes import (
     BODY_LIMIT,
@@ -47,17 +48,7 @@ from .routes import (
     endpoint,
     post_message,
 )
-from .schemas import (
-    DraftDeltaOut,
-    DraftDone,
-    DraftIn,
-    ErrorBody,
-    MessageDeltaOut,
-    MessageIn,
-    RetryHint,
-    TurnCutOut,
-    TurnResponse,
-)
+from .schemas import DraftIn, MessageIn, TurnResponse
 
 logger = logging.getLogger(__name__)
 
