@@ -150,3 +150,31 @@ async def test_kill_9_while_words_stream_in_a_channel_card_ends_the_card_cut_off
     assert "interrupted" in texts(card_of(notice))
     shown = texts(card_of(card))
     assert shown.endswith(CUT_OFF) and shown.startswith("The spooler on PRN-2"), shown
+
+
+async def test_kill_9_while_a_draft_streams_in_a_personal_chat_ends_it_cut_off_and_retry_drafts_again(
+    served_teams: TeamsServed, fake_claude: FakeAnthropic
+) -> None:
+    fake, url, served = served_teams.connector, served_teams.connector.service_url, served_teams
+    await served.post(personal_message("The printer PRN-2 is stuck at Contoso", service_url=url))
+    await wait_for(lambda: len(cards_in(fake, CHAT)) >= 2, what="header and first turn")
+    # The resolution draft streams slowly when the process dies.
+    fake_claude.chunk_chars, fake_claude.chunk_delay = 4, 0.2
+    await served.post(personal_message("resolve", service_url=url))
+    await wait_for(
+        lambda: [s for s in fake.streams(CHAT) if s.streamed_text and not s.finished],
+        what="the draft streaming",
+    )
+    await wait_for(lambda: _words_noted(served), what="where the draft shows, noted with the turn")
+    await served.kill()
+    fake_claude.chunk_chars, fake_claude.chunk_delay = 16, 0.0
+    await served.start()
+
+    notice = await wait_for(lambda: card_with(fake, CHAT, "Retry"), timeout=20, what="the notice with Retry")
+    assert "draft was cut off" in texts(card_of(notice))
+    stream = fake.streams(CHAT)[-1]
+    assert stream.finished and str((stream.final or {}).get("text")).endswith(CUT_OFF)
+
+    # Retry writes the draft again, whole: its Confirm card comes.
+    await served.post(card_submit(button(card_of(notice), "Retry")["data"], service_url=url))
+    await wait_for(lambda: card_with(fake, CHAT, "Confirm resolution"), what="the draft written again")
