@@ -4,7 +4,7 @@ Retry, and Retry gets Claude's answer. A real subprocess, the fake connector and
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,9 +74,14 @@ async def _words_noted(served: TeamsServed) -> bool:
 
 
 async def _crash_mid_words(
-    served: TeamsServed, claude: FakeAnthropic, message: dict[str, Any], shown: Any
-) -> Hold:
-    """Claude's next words stream slowly when the process is killed; returns the fake's hold (unreleased)."""
+    served: TeamsServed,
+    claude: FakeAnthropic,
+    message: dict[str, Any],
+    shown: Any,
+    while_down: Callable[[], None] = lambda: None,
+) -> None:
+    """Claude's next words stream slowly (the fake holds their end) when the process is killed; `while_down`
+    runs before the restart."""
     hold = Hold()
     claude.queue_turn(ANSWER, chunk_delay=0.01, hold=hold)
     await served.post(message)
@@ -84,8 +89,8 @@ async def _crash_mid_words(
     await wait_for(lambda: _words_noted(served), what="where the words show, noted with the turn")
     await served.kill()
     hold.release()
+    while_down()
     await served.start()
-    return hold
 
 
 def _retry_card(fake: FakeConnector, conversation: str) -> SentActivity:
@@ -178,3 +183,26 @@ async def test_kill_9_while_a_draft_streams_in_a_personal_chat_ends_it_cut_off_a
     # Retry writes the draft again, whole: its Confirm card comes.
     await served.post(card_submit(button(card_of(notice), "Retry")["data"], service_url=url))
     await wait_for(lambda: card_with(fake, CHAT, "Confirm resolution"), what="the draft written again")
+
+
+async def test_words_of_a_stream_teams_already_ended_come_back_cut_off_in_a_card(
+    served_teams: TeamsServed, fake_claude: FakeAnthropic
+) -> None:
+    fake, url, served = served_teams.connector, served_teams.connector.service_url, served_teams
+    await served.post(personal_message("The printer PRN-2 is stuck at Contoso", service_url=url))
+    await wait_for(lambda: len(cards_in(fake, CHAT)) >= 2, what="header and first turn")
+    posted = len(cards_in(fake, CHAT))
+
+    def streaming() -> list[Any]:
+        return [s for s in fake.streams(CHAT) if s.streamed_text and not s.finished]
+
+    # The restart comes after Teams has ended the stream itself (its time limit): it refuses the final message.
+    fake.stream_time_limit = 0.0
+    await _crash_mid_words(
+        served, fake_claude, personal_message("PRN-2 is stuck", service_url=url), streaming
+    )
+    shown = fake.streams(CHAT)[-1].streamed_text
+
+    await wait_for(lambda: card_with(fake, CHAT, "Retry"), timeout=20, what="the notice with Retry")
+    cut = [texts(card_of(a)) for a in cards_in(fake, CHAT)[posted:] if CUT_OFF in texts(card_of(a))]
+    assert cut and cut[0].startswith(shown[:40]), "the words shown are kept, marked cut off, in a card"
