@@ -6,7 +6,8 @@ instant while Claude writes each turn slowly (`first_words.CHUNK_DELAY`), a turn
 carries a marker of its own. A turn's delay runs from the fake Anthropic sending the first fragment of its
 tool input to the first write the fake Slack *accepted* in its thread showing the words (`chat.startStream`,
 `chat.appendStream`, `chat.postMessage` or `chat.update`), or to the fake connector receiving the first
-streaming activity with text in its Teams personal chat. Both fakes run in this process, on the same clock
+streaming activity with text in its Teams personal chat, or the words card in its Teams channel thread (Teams
+streams only in personal chats). Both fakes run in this process, on the same clock
 (CLOCK_MONOTONIC behind both perf_counter and monotonic on Linux).
 
 A second round takes the same turns again with 429s injected on the writes that carry words; every turn's
@@ -21,12 +22,12 @@ import asyncio
 import functools
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 
-from fakes.connector import FakeConnector, personal_message
+from fakes.connector import FakeConnector, SentActivity, channel_message, personal_message
 
 from . import harness as h
 from .first_words import CHUNK_DELAY, TARGET_P99, _baseline
@@ -156,12 +157,82 @@ def _slack_texts(ctx: Context, threads: list[str]) -> list[str]:
 
 
 # ── Teams ─────────────────────────────────────────────────────────────────────────────────────────────
-def _chat(i: int) -> str:
-    return f"a:bench-chat-words-{i:04d}"
+TEAMS_CHANNEL = "19:bench-chat-words@thread.tacv2"
 
 
-async def _teams(ctx: Context, sessions: int) -> Measured:
+@dataclass
+class Chats:
+    """The sessions' Teams conversations: personal chats (Teams streaming), or channel threads (a card)."""
+
+    fake: FakeConnector
+    channel: bool
+    roots: dict[int, str] = field(default_factory=dict)  # in a channel: each session's root post
+
+    @property
+    def prefix(self) -> str:
+        return "cwchannel" if self.channel else "cwchat"
+
+    def conversation(self, i: int) -> str:
+        if self.channel:
+            return f"{TEAMS_CHANNEL};messageid={self.roots[i]}"
+        return f"a:bench-chat-words-{i:04d}"
+
+    def message(self, i: int, text: str) -> dict[str, Any]:
+        user, url = f"29:bench-{i:04d}", self.fake.service_url
+        if not self.channel:
+            return personal_message(text, service_url=url, conversation_id=self.conversation(i), user_id=user)
+        if i in self.roots:
+            return channel_message(
+                text, service_url=url, channel_id=TEAMS_CHANNEL, reply_to_id=self.roots[i], user_id=user
+            )
+        root = channel_message(text, service_url=url, channel_id=TEAMS_CHANNEL, user_id=user)
+        self.roots[i] = root["id"]
+        return root
+
+    def cards(self, i: int) -> list[SentActivity]:
+        return [a for a in self.fake.activities(self.conversation(i)) if a.attachments]
+
+    def started(self, i: int) -> bool:
+        """Session i's header and first turn are in its conversation."""
+        return len(self.cards(i)) >= 2
+
+    def first_words(self, i: int, since: float, tokens: list[str]) -> list[float]:
+        """When the round's words first showed in session i's conversation: a stream's first chunk, or
+        the first version of a card (each turn's words card is posted with the first words)."""
+        if not self.channel:
+            streams = self.fake.streams(self.conversation(i))
+            return [
+                s.started_at for s in streams if s.started_at >= since and _any_of(tokens, s.streamed_text)
+            ]
+        return [a.times[0] for a in self.cards(i) if a.times[0] >= since and _any_of(tokens, str(a.versions))]
+
+    def texts(self, sessions: int) -> list[str]:
+        """Each streamed message's final text (what stays in the chat), and each card's texts."""
+        shown = []
+        for i in range(sessions):
+            streams = self.fake.streams(self.conversation(i))
+            shown += [_normalized(str((s.final or {}).get("text") or "")) for s in streams]
+            shown += [_normalized(str(a.attachments)) for a in self.cards(i)]
+        return shown
+
+    def edits(self, sessions: int, since: float) -> int:
+        """The most versions (stream chunks, the final message or card updates) one message got in any 1 s
+        window since `since`."""
+        worst = 0
+        for i in range(sessions):
+            for activity in self.fake.activities(self.conversation(i)):
+                times = [at for at in activity.times if at >= since]
+                first = 0
+                for k, at in enumerate(times):
+                    while at - times[first] >= 1.0:
+                        first += 1
+                    worst = max(worst, k - first + 1)
+        return worst
+
+
+async def _teams(ctx: Context, sessions: int, *, channel: bool) -> Measured:
     with FakeConnector.in_thread() as fake:
+        chats = Chats(fake, channel)
         db = await h.fresh_database(ctx.admin_url)
         env = {**ctx.env(), "DATABASE_URL": db, "FLOWPILOT_TEAMS_ANONYMOUS": "true"}
         server = h.flowpilot(env, "flowpilot-chat-words-teams")
@@ -169,96 +240,65 @@ async def _teams(ctx: Context, sessions: int) -> Measured:
         try:
             async with h.http_session() as http:
                 for i in range(sessions):
-                    await _say(http, server.url, fake, i, f"{mark('cwtstart', i)} printer jam at Contoso")
-                    await h.wait_until(functools.partial(_started, fake, i), 60)
+                    await _say(
+                        http,
+                        server.url,
+                        chats.message(i, f"{mark(chats.prefix, 's', i)} printer jam at Contoso"),
+                    )
+                    await h.wait_until(functools.partial(chats.started, i), 60)
                 since = time.monotonic()
-                tokens = [mark("cwteams", i) for i in range(sessions)]
-                delays = await _teams_round(ctx, http, server.url, fake, tokens)
-                per_second = _teams_edits(fake, sessions, since)
-                whole = _whole(_teams_texts(fake, sessions), tokens)
-                again = [mark("cwteams429", i) for i in range(sessions)]
+                # Markers of this variant's own: the tracker keeps the first Claude request carrying each.
+                tokens = [mark(chats.prefix, i) for i in range(sessions)]
+                delays = await _teams_round(ctx, http, server.url, chats, tokens)
+                per_second = chats.edits(sessions, since)
+                whole = _whole(chats.texts(sessions), tokens)
+                again = [mark(chats.prefix, "r", i) for i in range(sessions)]
                 fake.fail("/activities", 429, times=max(2, sessions // 4), retry_after=1)
-                await _teams_round(ctx, http, server.url, fake, again)
-                under_429 = _whole(_teams_texts(fake, sessions), again)
+                await _teams_round(ctx, http, server.url, chats, again)
+                under_429 = _whole(chats.texts(sessions), again)
         finally:
             await server.stop()
     return Measured(delays, per_second, whole, under_429)
 
 
-async def _say(http: aiohttp.ClientSession, url: str, fake: FakeConnector, i: int, text: str) -> None:
-    activity = personal_message(
-        text, service_url=fake.service_url, conversation_id=_chat(i), user_id=f"29:bench-{i:04d}"
-    )
+async def _say(http: aiohttp.ClientSession, url: str, activity: dict[str, Any]) -> None:
     async with http.post(f"{url}/api/messages", json=activity) as r:
         if r.status >= 300:
-            raise RuntimeError(f"Teams message {i} refused: {r.status} {await r.text()}")
-
-
-def _started(fake: FakeConnector, i: int) -> bool:
-    """Session i's header and first turn are in its chat."""
-    return len(_cards(fake, i)) >= 2
-
-
-def _cards(fake: FakeConnector, i: int) -> list[Any]:
-    return [a for a in fake.activities(_chat(i)) if a.attachments]
+            raise RuntimeError(f"Teams message refused: {r.status} {await r.text()}")
 
 
 async def _teams_round(
-    ctx: Context, http: aiohttp.ClientSession, url: str, fake: FakeConnector, tokens: list[str]
+    ctx: Context, http: aiohttp.ClientSession, url: str, chats: Chats, tokens: list[str]
 ) -> list[float]:
     _queue(ctx, tokens)
-    await asyncio.gather(*(_say(http, url, fake, i, f"{t} still stuck") for i, t in enumerate(tokens)))
-    await h.wait_until(lambda: _whole(_teams_texts(fake, len(tokens)), tokens) == len(tokens), 120, 0.2)
+    await asyncio.gather(
+        *(_say(http, url, chats.message(i, f"{t} still stuck")) for i, t in enumerate(tokens))
+    )
+    await h.wait_until(lambda: _whole(chats.texts(len(tokens)), tokens) == len(tokens), 120, 0.2)
     delays = []
     for i, token in enumerate(tokens):
         request = ctx.tracker.requests.get(token)
         if request is None or not request.first_text_at:
             continue
-        started = [
-            s.started_at
-            for s in fake.streams(_chat(i))
-            if s.started_at >= request.first_text_at and _any_of(tokens, s.streamed_text + str(s.final or ""))
-        ]
-        if started:
-            delays.append(min(started) - request.first_text_at)
+        shown = chats.first_words(i, request.first_text_at, tokens)
+        if shown:
+            delays.append(min(shown) - request.first_text_at)
     return delays
-
-
-def _teams_texts(fake: FakeConnector, sessions: int) -> list[str]:
-    """Each streamed message's final text (what stays in the chat), and each card's texts."""
-    shown = []
-    for i in range(sessions):
-        shown += [_normalized(str((s.final or {}).get("text") or "")) for s in fake.streams(_chat(i))]
-        shown += [_normalized(str(a.attachments)) for a in _cards(fake, i)]
-    return shown
-
-
-def _teams_edits(fake: FakeConnector, sessions: int, since: float) -> int:
-    """The most versions (stream chunks, the final message or card updates) one message got in any 1 s
-    window since `since`."""
-    worst = 0
-    for i in range(sessions):
-        for activity in fake.activities(_chat(i)):
-            times = [at for at in activity.times if at >= since]
-            first = 0
-            for k, at in enumerate(times):
-                while at - times[first] >= 1.0:
-                    first += 1
-                worst = max(worst, k - first + 1)
-    return worst
 
 
 # ── rows ──────────────────────────────────────────────────────────────────────────────────────────────
 async def chat_words(ctx: Context) -> list[Row]:
     sessions = 5 if ctx.quick else 20
     slack = await _slack(ctx, sessions)
-    teams = await _teams(ctx, sessions)
+    teams = await _teams(ctx, sessions, channel=False)
+    teams_channel = await _teams(ctx, sessions, channel=True)
     writing = len(_answer(mark("x"))["message"]) / 16 * CHUNK_DELAY  # the fake's 16-character fragments
     base = await _baseline(ctx, sessions, writing)
     rows: list[Row] = []
     for surface, m, how in (
         ("Slack", slack, "first accepted chat.startStream/appendStream/postMessage/update"),
         ("Teams", teams, "first streaming activity in a personal chat"),
+        ("Teams channel", teams_channel, "first version of the words card in a channel thread"),
     ):
         p99 = h.percentile(m.delays, 99) if m.delays else float("nan")
         base_p99 = h.percentile(base, 99) if base else float("nan")

@@ -11,7 +11,7 @@ async def test_the_chat_words_rows_measure_slack_and_teams_beside_the_baseline()
     rows = await run(("chatwords",), quick=True)
     printed = table(rows)
     assert "did not complete" not in printed, printed
-    for surface in ("Slack", "Teams"):
+    for surface in ("Slack", "Teams", "Teams channel"):
         first = next(r for r in rows if "first visible words" in r.metric and f"({surface}:" in r.metric)
         assert first.flowpilot.startswith("p50") and first.baseline.startswith("p50"), printed
         edits = next(r for r in rows if r.metric.startswith(f"{surface}: edits per message"))

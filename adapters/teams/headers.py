@@ -127,11 +127,10 @@ class Headers:
                 final = Activity(type="message", text=clip(cards.prose(words)), entities=[info])
                 try:
                     await outbox.send(final)
-                except (
-                    aiohttp.ClientResponseError
-                ) as err:  # Teams ended the stream itself: the words in a card
+                except aiohttp.ClientResponseError as err:
                     if err.status != 403:
                         raise
+                    # Teams ended the stream itself (its time limit): the words in a card instead.
                     await outbox.send_card(cards.words(words))
                 return
             await outbox.update_card(shown_id, cards.words(words))
