@@ -20,12 +20,12 @@ from pathlib import Path
 from fakes.anthropic import FakeAnthropic
 from fakes.slack import FakeSlack
 
-from . import first_words, flow_match, flows, load, scale_budget, sessions
+from . import chat_words, first_words, flow_match, flows, load, scale_budget, sessions
 from . import harness as h
 from . import scenarios as sc
 
 SCENARIOS = (
-    "ack", "overhead", "length", "streaming", "firstwords", "memory", "scaleout", "scalebudget", "flowmatch",
+    "ack", "overhead", "length", "streaming", "firstwords", "chatwords", "memory", "scaleout", "scalebudget", "flowmatch",
     "flows",
 )  # fmt: skip
 
@@ -59,6 +59,7 @@ SCENARIO_RUNNERS: dict[str, Callable[[sc.Context, float | None], Awaitable[list[
     "length": lambda ctx, _: sessions.session_length(ctx),
     "streaming": lambda ctx, _: sessions.streaming(ctx),
     "firstwords": lambda ctx, _: first_words.first_words(ctx),
+    "chatwords": lambda ctx, _: chat_words.chat_words(ctx),
     "memory": lambda ctx, _: sessions.memory(ctx),
     "scaleout": lambda ctx, tps: load.scale_out(ctx, tps),
     "scalebudget": lambda ctx, tps: scale_budget.scale_budget(ctx, tps),

@@ -6,6 +6,8 @@ import logging
 import uuid
 from typing import Any
 
+import aiohttp
+from microsoft_agents.activity import Activity, StreamInfo
 from microsoft_agents.hosting.core import TurnContext
 
 from bot.bindings import Binding, Bindings
@@ -14,9 +16,11 @@ from bot.events import Notice, SessionView
 from bot.handler import SessionHandler
 
 from . import cards
+from . import messages as text
 from .commands import PLATFORM, tenant_of
 from .conversations import Conversations
 from .outbox import Outbox
+from .streaming import clip
 
 logger = logging.getLogger(__name__)
 
@@ -80,19 +84,61 @@ class Headers:
             except Exception:
                 logger.exception("could not update a Teams header of session %s", session_id)
 
+    async def note_shown(self, session_id: uuid.UUID, conversation_id: str, where: dict[str, str]) -> None:
+        """Remember, with the running turn, where its words (or draft) show and what they say so far: a
+        process finding the turn cut off by a crash marks them (on_recovered)."""
+        try:
+            await self._handler.note_draft_message(
+                session_id, PLATFORM, {**where, "conversation": conversation_id}
+            )
+        except Exception as err:  # the words go on; only their crash marker would be missing
+            logger.warning("could not remember where a turn's words show: %s", type(err).__name__)
+
     async def on_recovered(self, notice: Notice) -> None:
-        """A turn a dead or stopped process left unfinished: say so, with Retry, where the session is now."""
+        """A turn a dead or stopped process left unfinished: the words it was streaming end "… (cut off)",
+        and the engineer is told, with Retry, where the session is now."""
         if notice.session_id is None:
             return
         bindings = [b for b in await self._mine(notice.session_id) if b.extra.get("conversation")]
         if not bindings:
             return
+        if notice.code == "interrupted" and notice.interrupted:
+            await self._mark_cut_off(bindings, notice.interrupted.get(PLATFORM))
         latest = max(bindings, key=lambda b: (b.created_at, b.id))
 
         async def tell(context: TurnContext) -> None:
             await Outbox(context, self._conversations.delivery).send_card(cards.notice(notice))
 
         await self._conversations.resume_stored(latest.extra["conversation"], tell)
+
+    async def _mark_cut_off(self, bindings: list[Binding], where: Any) -> None:
+        """End the streamed message, or update the card, that a dead process was showing words in."""
+        if not isinstance(where, dict) or not where.get("id"):
+            return
+        here = [b for b in bindings if b.channel_id == where.get("conversation")]
+        if not here:
+            return
+        shown_id, words = str(where["id"]), str(where.get("text") or "") + text.TURN_CUT_OFF
+
+        async def mark(context: TurnContext) -> None:
+            outbox = Outbox(context, self._conversations.delivery)
+            if where.get("kind") == "stream":
+                info = StreamInfo(stream_type="final", stream_id=shown_id)
+                final = Activity(type="message", text=clip(cards.prose(words)), entities=[info])
+                try:
+                    await outbox.send(final)
+                except aiohttp.ClientResponseError as err:
+                    if err.status != 403:
+                        raise
+                    # Teams ended the stream itself (its time limit): the words in a card instead.
+                    await outbox.send_card(cards.words(words))
+                return
+            await outbox.update_card(shown_id, cards.words(words))
+
+        try:
+            await self._conversations.resume_stored(here[-1].extra["conversation"], mark)
+        except Exception as err:  # the notice with Retry still goes out
+            logger.warning("could not mark cut-off words in Teams: %s", type(err).__name__)
 
     async def on_change(self, change: SessionChange) -> None:
         """A change made elsewhere (REST API, Slack, another process): re-render our header cards."""

@@ -7,6 +7,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
 import aiohttp
@@ -34,7 +35,7 @@ from . import cards
 from . import messages as text
 from .headers import Headers
 from .outbox import Outbox
-from .streaming import DraftStream, Pace, open_stream
+from .streaming import DraftStream, Pace, Shown, open_stream
 from .turn_words import TurnCard, TurnWords
 
 logger = logging.getLogger(__name__)
@@ -118,12 +119,19 @@ class Renderer:
 
     async def _words_delta(self, event: MessageDelta) -> None:
         if self._words is None:
-            self._words = TurnWords(self._out, pace=self._shows.pace)
+            on_shown = self._note_shown(event.session_id)
+            self._words = TurnWords(self._out, pace=self._shows.pace, on_shown=on_shown)
         await self._words.add(event.text)
 
     async def _cut(self, event: TurnCut) -> None:
         words, self._words = self._words or TurnWords(self._out, pace=self._shows.pace), None
         await words.cut(event.shown)
+
+    def _note_shown(self, session_id: uuid.UUID | None) -> Shown | None:
+        """What a stream tells where its words show, so a restarted process can mark them cut off."""
+        if session_id is None:
+            return None
+        return partial(self._shows.headers.note_shown, session_id, self._out.conversation_id)
 
     async def _triage(self, event: TriageChanged) -> None:
         if self._fresh_header:
@@ -134,6 +142,7 @@ class Renderer:
 
     async def _draft_started(self, event: DraftStarted) -> None:
         self._stream = open_stream(self._out, kind=event.kind, pace=self._shows.pace)
+        self._stream.on_shown = self._note_shown(event.session_id)
         await self._stream.start()
 
     async def _draft_delta(self, event: DraftDelta) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
@@ -50,7 +50,14 @@ def clip(value: str, max_bytes: int = MAX_MESSAGE_BYTES) -> str:
     return value[:low].rstrip() + text.TRUNCATED
 
 
+# Told where the text shows and what is on screen ({"kind": "stream" | "card", "id", "text"}) each time
+# more of it is shown, so a process finding it cut off by a crash can mark it (Headers.note_shown).
+Shown = Callable[[dict[str, str]], Awaitable[None]]
+
+
 class DraftStream(Protocol):
+    on_shown: Shown | None
+
     async def start(self) -> None: ...
     async def add(self, chunk: str) -> None: ...
     async def finish(self, final: str) -> None: ...
@@ -71,6 +78,11 @@ def _now() -> float:
 Card = dict[str, Any]
 
 
+async def _tell(on_shown: Shown | None, *, kind: str, shown_id: str, shown: str) -> None:
+    if on_shown is not None and shown_id:
+        await on_shown({"kind": kind, "id": shown_id, "text": shown})
+
+
 class CardStream:
     """One card showing the text so far (`card` makes it), updated at most once per `pace.interval`."""
 
@@ -79,16 +91,19 @@ class CardStream:
         self._text = ""
         self.card_id = ""
         self._last = 0.0
+        self.on_shown: Shown | None = None
 
     async def start(self, first: str = "") -> None:
         self._text = first
         self.card_id = await self._outbox.send_card(self._card(first))
         self._last = _now()
+        await _tell(self.on_shown, kind="card", shown_id=self.card_id, shown=first)
 
     async def add(self, chunk: str) -> None:
         self._text += chunk
         if _now() - self._last >= self._pace.interval:
             await self.show(self._card(self._text))
+            await _tell(self.on_shown, kind="card", shown_id=self.card_id, shown=self._text)
 
     async def show(self, content: Card) -> None:
         """Update the card, never sooner than `pace.interval` after its previous version."""
@@ -122,6 +137,7 @@ class TeamsStream:
         self._stopped = False  # the user pressed Stop, or Teams refused the stream
         self._cut_at: int | None = None
         self._rest: CardStream | None = None
+        self.on_shown: Shown | None = None
 
     async def _chunk(self, stream_type: str, value: str) -> None:
         info = StreamInfo(stream_type=stream_type, stream_sequence=self._sequence)
@@ -160,14 +176,22 @@ class TeamsStream:
             await self._close(cards.prose(self._text) + "\n\n" + text.DRAFT_CONTINUES)
             self._cut_at = len(self._text)
             self._rest = CardStream(self._outbox, pace=self._pace, card=self._card)
+            self._rest.on_shown = self.on_shown
             await self._rest.start()
             return
         # Escaping is character by character, so each chunk still starts with the one before.
         await self._chunk("streaming", clip(cards.prose(self._text)))
+        if self.live:
+            await _tell(self.on_shown, kind="stream", shown_id=self._stream_id, shown=self._text)
 
     async def _close(self, final: str) -> None:
         if self._stopped or not self._stream_id:
             return
+        # The final message is one more version of the streamed message: paced like every chunk, so no
+        # message is edited more than once per `pace.interval` (Teams throttles faster streams).
+        wait = self._last + self._pace.interval - _now()
+        if wait > 0:
+            await asyncio.sleep(wait)
         info = StreamInfo(stream_type="final", stream_id=self._stream_id)
         try:
             await self._outbox.send(Activity(type="message", text=clip(final), entities=[info]))

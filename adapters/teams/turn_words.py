@@ -19,7 +19,7 @@ from bot.events import AssistantTurn
 from . import cards
 from . import messages as text
 from .outbox import Outbox
-from .streaming import CardStream, Pace, TeamsStream
+from .streaming import CardStream, Pace, Shown, TeamsStream
 
 # How long the first words wait for more before they are shown (well inside the 300 ms a reader notices).
 FIRST_WORDS_HOLD = 0.1
@@ -34,13 +34,16 @@ class TurnCard:
 
 
 class TurnWords:
-    def __init__(self, outbox: Outbox, *, pace: Pace, hold: float = FIRST_WORDS_HOLD) -> None:
+    def __init__(
+        self, outbox: Outbox, *, pace: Pace, hold: float = FIRST_WORDS_HOLD, on_shown: Shown | None = None
+    ) -> None:
         self._out = outbox
         self._stream: TeamsStream | CardStream
         if outbox.personal:
             self._stream = TeamsStream(outbox, pace=pace, card=cards.words)
         else:
             self._stream = CardStream(outbox, pace=pace, card=cards.words)
+        self._stream.on_shown = on_shown  # where the words show, for marking them if this process dies
         self._hold = hold
         self._started = False
         self._text = ""
