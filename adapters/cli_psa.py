@@ -67,16 +67,10 @@ def read_secret(kind: str, stdin: TextIO) -> str:
 
 @asynccontextmanager
 async def _connections(settings: Settings) -> AsyncIterator[PsaConnections]:
-    from storage.engine import create_engine, session_factory
+    from .runtime import command_database, psa_services
 
-    from .runtime import psa_services, ready_database
-
-    url = await ready_database(settings)
-    engine = create_engine(url, pool_size=2, max_overflow=0, pgbouncer=settings.db_pgbouncer)
-    try:
-        yield psa_services(settings, session_factory(engine))[0]
-    finally:
-        await engine.dispose()
+    async with command_database(settings) as db:
+        yield psa_services(settings, db)[0]
 
 
 def run(args: argparse.Namespace, settings: Settings, *, log: Callable[[Iterable[str]], None]) -> int:

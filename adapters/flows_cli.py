@@ -129,19 +129,13 @@ def _validate_command(paths: list[str]) -> int:
 # ── the database ─────────────────────────────────────────────────────────────────────────────────────
 @asynccontextmanager
 async def _library(settings: Settings) -> AsyncIterator[FlowLibrary]:
-    from storage.engine import create_engine, session_factory
-
-    from .runtime import StartupError, ready_database
+    from .runtime import StartupError, command_database
 
     try:
-        url = await ready_database(settings)
+        async with command_database(settings) as db:
+            yield FlowLibrary(db)
     except StartupError as err:
         raise FlowPilotError(str(err)) from err
-    engine = create_engine(url, pool_size=2, max_overflow=0)
-    try:
-        yield FlowLibrary(session_factory(engine))
-    finally:
-        await engine.dispose()
 
 
 async def _account(library: FlowLibrary, value: str | None, *, create: bool = False) -> uuid.UUID | None:

@@ -36,6 +36,7 @@ from storage.engine import (
     DatabaseUnreachable,
     check_database,
     create_budgeted_engine,
+    create_engine,
     safe_url,
     session_factory,
 )
@@ -141,6 +142,18 @@ def database_url(settings: Settings) -> str:
         return start_embedded(settings.data_dir)
     except EmbeddedStartError as err:
         raise StartupError(str(err)) from err
+
+
+@asynccontextmanager
+async def command_database(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """The database for one CLI command (`flowpilot psa …`, `flowpilot flows …`): ready and migrated, two
+    connections at most, PgBouncer-safe when FLOWPILOT_DB_PGBOUNCER is set; closed when the command ends."""
+    url = await ready_database(settings)
+    engine = create_engine(url, pool_size=2, max_overflow=0, pgbouncer=settings.db_pgbouncer)
+    try:
+        yield session_factory(engine)
+    finally:
+        await engine.dispose()
 
 
 async def ready_database(settings: Settings, *, migrate: bool = True) -> str:
