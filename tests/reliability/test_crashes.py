@@ -120,7 +120,8 @@ async def test_kill_9_mid_turn_and_mid_draft_then_restart_loses_nothing(served: 
     await wait_for(resolved, what="Bob's session resolved after the crash")
     final = await session_row(db, turning.id)
     assert final.status == "active" and not final.awaiting_reply
-    assert await no_session_leased(db)
+    # The confirm's turn lets go of its lease just after the status is written: wait for that, not a moment.
+    await wait_for(lambda: no_session_leased(db), what="every lease let go")
 
 
 async def test_kill_9_while_a_turns_words_stream_marks_them_cut_off_after_restart(served: Served) -> None:
