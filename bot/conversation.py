@@ -59,7 +59,7 @@ from .turn_lease import Turn, TurnLease
 
 
 @dataclass(frozen=True)
-class _TurnInput:
+class TurnInput:
     messages: list[dict[str, Any]]
     before: SessionView  # the header before the turn, to tell whether it changed
     # The session as the turn read it, under the lease it holds until Claude's answer is saved: nobody else
@@ -284,12 +284,12 @@ class Conversation:
         self._history.remember(s.id, saved.step_order, StepForPrompt.of(saved))
         return saved
 
-    async def _turn_input(self, db: Db, loaded: Loaded[SessionState]) -> _TurnInput:
+    async def _turn_input(self, db: Db, loaded: Loaded[SessionState]) -> TurnInput:
         """What the next Claude turn needs, read inside the caller's transaction (no extra round trip)."""
         s = loaded.session
         context = triage_context(header_dict(s), s.manual_fields or [])
         history = await self._history.steps(db, s.id, upto=s.step_count)
-        return _TurnInput(
+        return TurnInput(
             build_messages(history, context=context), await self._sessions.view_of(db, loaded), loaded
         )
 
@@ -297,7 +297,7 @@ class Conversation:
         self,
         session_id: uuid.UUID,
         actor: Actor,
-        prefetched: _TurnInput,
+        prefetched: TurnInput,
         turn: Turn,
         *,
         choice: Choice | None = None,
@@ -340,7 +340,7 @@ class Conversation:
             yield TriageChanged(session_id, after)
 
     async def _save_answer(
-        self, actor: Actor, prefetched: _TurnInput, result: TurnResult
+        self, actor: Actor, prefetched: TurnInput, result: TurnResult
     ) -> tuple[SessionView, AISessionStep]:
         """Apply Claude's whole answer to the session and store it as one step, letting go of the lease."""
         answer = result.turn

@@ -112,6 +112,7 @@ class FlowMatch:
                 context=candidates_context(candidates),
                 choice=choice_for(candidates),
                 follow=follow,
+                prefetched=prefetched,
             ):
                 yield event
 

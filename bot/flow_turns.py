@@ -13,7 +13,7 @@ from storage.state import SessionState
 
 from .claude_choice import Choice
 from .commands import Actor
-from .conversation import Conversation, Follow
+from .conversation import Conversation, Follow, TurnInput
 from .events import Event
 from .session_core import Loaded
 from .turn_lease import Turn
@@ -53,14 +53,17 @@ class FlowConversation(Conversation):
         context: str = "",
         choice: Choice | None = None,
         follow: Follow | None = None,
+        prefetched: TurnInput | None = None,
     ) -> AsyncIterator[Event]:
         """Save the engineer's `step` (if any), then Claude's turn, told FlowPilot's `context` after the
-        conversation, answering `choice` (what it chose goes to `follow` first)."""
-        async with raw.autocommit(self._db) as db:
-            if step is not None:
-                loaded.session.awaiting_reply = True
-                await self._record(db, loaded, **step)
-            prefetched = await self._turn_input(db, loaded)
+        conversation, answering `choice` (what it chose goes to `follow` first). A start passes the turn
+        input it read in its own transaction (`prefetched`): it is not read twice."""
+        if prefetched is None or step is not None:
+            async with raw.autocommit(self._db) as db:
+                if step is not None:
+                    loaded.session.awaiting_reply = True
+                    await self._record(db, loaded, **step)
+                prefetched = await self._turn_input(db, loaded)
         if context:
             last = prefetched.messages[-1]
             last = {**last, "content": [*last["content"], {"type": "text", "text": context}]}
