@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.bindings import Bindings
 from bot.changes import ChangeFeed, SessionChange
-from bot.claude import AnthropicClaude, warm_up
 from bot.deliveries import Deliveries
 from bot.events import Notice
 from bot.flows.library import FlowLibrary
@@ -270,11 +269,14 @@ async def open_runtime(
     engine = create_budgeted_engine(url, budget=budget, pgbouncer=settings.db_pgbouncer)
     claude = None
     if settings.claude_configured:
+        # Imported here: the SDK costs over a second to import, which commands without Claude skip.
+        from bot.anthropic_claude import AnthropicClaude, newest_sonnet, warm_up
+
         assert settings.anthropic_api_key is not None
         claude = AnthropicClaude(
             api_key=settings.anthropic_api_key.get_secret_value(),
             base_url=settings.anthropic_base_url,
-            model=settings.model,
+            model=settings.model or newest_sonnet(),
             timeout=settings.claude_timeout,
             max_retries=settings.claude_max_retries,
         )

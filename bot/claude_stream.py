@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anthropic
 import jiter
+
+if TYPE_CHECKING:
+    import anthropic
 
 from .schemas import numbered
 
@@ -121,11 +123,11 @@ class StreamedAnswer:
         """The whole tool call (None when Claude answered without one); ValueError if its input is not JSON."""
         if self.block is None:
             return None
+        from anthropic.types import ToolUseBlock  # here: only the SDK's client reads the answer whole
+
         text = "".join(self.parts).strip()
         data = json.loads(text) if text else {}
-        return anthropic.types.ToolUseBlock(
-            type="tool_use", id=self.block["id"], name=self.block["name"], input=data
-        )
+        return ToolUseBlock(type="tool_use", id=self.block["id"], name=self.block["name"], input=data)
 
 
 def _field_text(value: Any) -> str | None:

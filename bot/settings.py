@@ -10,26 +10,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from .limits import Limits
 
 
-def _newest_sonnet() -> str:
-    """The first Sonnet in the installed SDK's model list (the SDK lists newest first)."""
-    from typing import get_args
-
-    from anthropic.types import Model
-
-    try:
-        from anthropic.resources.messages.messages import DEPRECATED_MODELS
-    except ImportError:  # moved in a later SDK: then only the list's order counts
-        DEPRECATED_MODELS = {}
-    for alias in get_args(Model):
-        for name in get_args(alias):
-            if isinstance(name, str) and name.startswith("claude-sonnet-") and name not in DEPRECATED_MODELS:
-                return name
-    return "claude-sonnet-4-5"
-
-
-DEFAULT_MODEL = _newest_sonnet()
-
-
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
@@ -48,7 +28,9 @@ class Settings(BaseSettings):
 
     anthropic_api_key: SecretStr | None = Field(default=None, validation_alias="ANTHROPIC_API_KEY")
     anthropic_base_url: str | None = Field(default=None, validation_alias="ANTHROPIC_BASE_URL")
-    model: str = Field(default=DEFAULT_MODEL, validation_alias="FLOWPILOT_MODEL")
+    # None: the newest Sonnet in the installed SDK (bot.claude.newest_sonnet), looked up only by a process that
+    # talks to Claude: importing the SDK costs over a second that `flowpilot flows|psa …` need not pay.
+    model: str | None = Field(default=None, validation_alias="FLOWPILOT_MODEL")
     claude_timeout: float = Field(default=60.0, validation_alias="FLOWPILOT_CLAUDE_TIMEOUT")
     claude_max_retries: int = Field(default=2, validation_alias="FLOWPILOT_CLAUDE_MAX_RETRIES")
 

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.runtime import Runtime, open_runtime
 from adapters.server import build_app
-from bot.claude import AnthropicClaude
+from bot.anthropic_claude import AnthropicClaude
 from bot.commands import Actor
 from bot.handler import SessionHandler
 from bot.settings import Settings

@@ -15,7 +15,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.claude import TURN_TOOL, warm_up
+from bot.anthropic_claude import warm_up
+from bot.claude import TURN_TOOL
 from bot.commands import Actor, RetryTurn, UserMessage
 from bot.events import AssistantTurn, Event, MessageDelta, Notice, Thinking, TurnCut
 from bot.handler import SessionHandler
@@ -166,7 +167,7 @@ async def test_an_answer_whose_input_ends_unparseable_is_asked_again(
 async def test_the_warm_up_runs_a_streamed_turn_and_draft(
     fake_claude: FakeAnthropic, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="bot.claude"):
+    with caplog.at_level(logging.INFO, logger="bot.anthropic_claude"):
         await warm_up(make_claude(fake_claude))
     assert "warm-up skipped" not in caplog.text
     assert not fake_claude.requests  # in memory: nothing reached the network
