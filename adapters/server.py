@@ -10,6 +10,7 @@ import logging
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from aiohttp import web
@@ -24,6 +25,10 @@ logger = logging.getLogger(__name__)
 
 
 RUNTIME = web.AppKey("runtime", Runtime)
+# How the app is served (here and wherever tests or the bench serve it). A body refused before it was read
+# (adapters.limits: 413) is read and dropped for at most 2 s so that the sender still gets the 413, then the
+# connection is closed; aiohttp's default, 10 s, let each oversized request hold a connection that long.
+RUNNER_OPTIONS: dict[str, Any] = {"access_log": None, "lingering_time": 2.0}
 RECOVERY = web.AppKey("recovery", asyncio.Task)
 
 
@@ -124,7 +129,7 @@ async def serve(settings: Settings) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         app = build_app(runtime)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(app, handle_signals=False, **RUNNER_OPTIONS)
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port)
         try:

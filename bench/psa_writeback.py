@@ -18,7 +18,7 @@ from aiohttp import web
 from cryptography.fernet import Fernet
 
 from adapters.runtime import open_runtime
-from adapters.server import build_app
+from adapters.server import RUNNER_OPTIONS, build_app
 from bot.settings import Settings
 from fakes.anthropic import FakeAnthropic
 from fakes.psa.base import SeedTicket
@@ -90,7 +90,7 @@ async def _measure(db_url: str, claude: FakeAnthropic, psa: FakeConnectWise, ses
             secret=psa.private_key,
             resolved_status="Resolved",
         )  # fmt: skip
-        runner = web.AppRunner(build_app(runtime), access_log=None)
+        runner = web.AppRunner(build_app(runtime), **RUNNER_OPTIONS)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()

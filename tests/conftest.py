@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.runtime import Runtime, open_runtime
-from adapters.server import build_app
+from adapters.server import RUNNER_OPTIONS, build_app
 from bot.anthropic_claude import AnthropicClaude
 from bot.commands import Actor
 from bot.handler import SessionHandler
@@ -165,7 +165,7 @@ async def running_app(settings: Settings) -> AsyncIterator[tuple[str, Runtime]]:
     """The real aiohttp app of `flowpilot serve`, on a free port; yields its base URL and runtime."""
     async with open_runtime(settings, migrate=False) as runtime:
         app = build_app(runtime)
-        runner = web.AppRunner(app, access_log=None)
+        runner = web.AppRunner(app, **RUNNER_OPTIONS)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()

@@ -15,7 +15,7 @@ from aiohttp import web
 from cryptography.fernet import Fernet
 
 from adapters.runtime import Runtime, open_runtime
-from adapters.server import build_app
+from adapters.server import RUNNER_OPTIONS, build_app
 from bot.psa_connections import ConnectionView
 from bot.settings import Settings
 from fakes.anthropic import FakeAnthropic
@@ -56,7 +56,7 @@ def psa_settings(db_url: str, claude: FakeAnthropic, slack: FakeSlack, **overrid
 async def running_with_jobs(settings: Settings) -> AsyncIterator[tuple[str, Runtime]]:
     """`flowpilot serve` in this process: the app on a free port, with the job worker running."""
     async with open_runtime(settings, migrate=False, jobs=True) as runtime:
-        runner = web.AppRunner(build_app(runtime), access_log=None)
+        runner = web.AppRunner(build_app(runtime), **RUNNER_OPTIONS)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()

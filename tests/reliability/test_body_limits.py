@@ -8,6 +8,7 @@ read only up to the limit.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -109,3 +110,25 @@ async def test_a_body_within_the_limit_is_still_handled(app: SlackHarness) -> No
     status, _ = await post(app, "/slack/events", chunked(body), signed_headers(body, secret=SECRET))
     assert status == 200
     assert await wait_for(app.session, what="the session")
+
+
+async def test_an_oversized_sender_gets_its_413_and_then_the_connection_is_closed(app: SlackHarness) -> None:
+    """A client announcing 20 MB and sending a trickle holds no connection open: it reads the 413, and the
+    server closes the connection soon after (aiohttp's default would read its junk for 10 s)."""
+    host, port = app.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(
+            f"POST /api/ai-sessions HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {20 * MB}\r\n\r\n{{".encode()
+            + b" " * 65536
+        )
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 413 ")
+        # Nothing more is sent; the server must end the connection itself (EOF), well before 10 s.
+        async with asyncio.timeout(6):
+            while await reader.read(65536):
+                pass
+    finally:
+        writer.close()
