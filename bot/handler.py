@@ -148,7 +148,7 @@ class SessionHandler:
             DiscardDraft: lambda cmd, _turn: h.discard_draft(cmd),
             Resolve: lambda cmd, _turn: h.resolve(cmd),
             Escalate: lambda cmd, _turn: h.escalate(cmd),
-            TakeOver: lambda cmd, _turn: h.take_over(cmd),
+            TakeOver: lambda cmd, _turn: life.take_over(cmd),
             Pause: lambda cmd, _turn: life.pause(cmd),
             Resume: lambda cmd, _turn: life.resume(cmd),
             Abandon: lambda cmd, _turn: life.abandon(cmd),

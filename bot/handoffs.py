@@ -1,4 +1,4 @@
-"""Handoffs: the streamed draft, resolution and escalation with their outputs, and take-over."""
+"""Handoffs: the streamed draft, resolution and escalation with their outputs."""
 
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ from .commands import (
     DraftHandoff,
     Escalate,
     Resolve,
-    TakeOver,
 )
 from .errors import (
     ClaudeBadOutput,
@@ -52,7 +51,7 @@ from .outputs import OutputContext, ResolutionOutputGenerator
 from .prompts import SYSTEM_PROMPT, StepForPrompt, build_messages, draft_request
 from .redaction import redact
 from .schemas import HandoffDraft, HandoffFields
-from .session_core import Loaded, Sessions, add_step, changed, ensure_lease, now, require_active, touch
+from .session_core import Loaded, Sessions, changed, ensure_lease, now, require_active, touch
 from .status import SessionStatus
 from .triage import header_dict
 from .turn_lease import Turn
@@ -304,35 +303,6 @@ class Handoffs:
         yield StatusChanged(
             command.session_id, old, s.status, command.actor.name, view, outputs, command.to, reason or None
         )
-
-    async def take_over(self, command: TakeOver) -> AsyncIterator[Event]:
-        async with self._db() as db, db.begin():
-            loaded = await self._sessions.load(db, command.actor, command.session_id)
-            s = loaded.session
-            if not SessionStatus(s.status).escalated:
-                raise InvalidTransition(msg.TAKEOVER_NOT_ESCALATED)
-            if s.escalated_to_id is not None and s.escalated_to_id != loaded.user.id:
-                target = (await repo.users_by_id(db, [s.escalated_to_id]))[s.escalated_to_id]
-                raise Forbidden(
-                    msg.TAKEOVER_NOT_FOR_YOU.format(name=target.display_name or target.external_id)
-                )
-            touch(s, now())
-            old = s.status
-            s.status = SessionStatus.ACTIVE
-            s.user_id = loaded.user.id
-            s.handoff_count += 1
-            add_step(
-                db,
-                s,
-                role="user",
-                kind="takeover",
-                user_id=loaded.user.id,
-                content=f"[{command.actor.name} took over this session from the escalation.]",
-            )
-            await changed(db, s, command.actor, "status")
-            view = await self._sessions.view_of(db, loaded)
-        yield StatusChanged(command.session_id, old, SessionStatus.ACTIVE, command.actor.name, view)
-        yield Notice(command.session_id, msg.TOOK_OVER.format(name=command.actor.name))
 
 
 def _finished(handoff: SessionHandoff, ticket_note: str) -> DraftFinished:
