@@ -270,6 +270,14 @@ class WriteBacks:
         return await jobs.enqueue(db, ENTRYPOINT, str(handoff_id).encode(), key=f"psa:{handoff_id}")
 
     # ── what the thread is told ────────────────────────────────────────────────────────────────────
+    async def pending(self, session_id: uuid.UUID) -> str | None:
+        """The ticket ("ConnectWise #12345") whose note the session's latest write-back is still posting."""
+        async with self._db() as db:
+            wb = await store.latest_writeback(db, session_id)
+            if wb is None or wb.state != "pending":
+                return None
+            return f"{await self._psa_name(db, wb)} #{wb.ticket_number}"
+
     async def outcome(self, session_id: uuid.UUID) -> tuple[str, Notice] | None:
         """The notice of the session's finished write-back, with a key that names this outcome once."""
         async with self._db() as db:

@@ -28,6 +28,7 @@ from bot.commands import (
     MarkAction,
     Rate,
     Resolve,
+    RetryWriteBack,
     SessionCommand,
     StartSession,
     UserMessage,
@@ -38,10 +39,11 @@ from bot.events import (
 )
 from bot.handler import SessionHandler
 from bot.intake import Attachment
+from bot.psa_writeback import WriteBacks
 from bot.schemas import HandoffFields
 from bot.settings import Settings
 
-from . import render, show, slash
+from . import notes, render, show, slash
 from .show import ESCALATED
 from .terminal import Terminal, interrupts
 from .words import TurnWords
@@ -66,8 +68,10 @@ class Shell:
         actor: Actor,
         terminal: Terminal,
         db: async_sessionmaker[AsyncSession] | None = None,
+        writebacks: WriteBacks | None = None,
     ) -> None:
         self.handler = handler
+        self.writebacks = writebacks  # with the job worker running here: a ticket's note is waited for
         self.actor = actor
         self.terminal = terminal
         self.db = db
@@ -314,6 +318,8 @@ class Shell:
             if not isinstance(event, Thinking):
                 self.terminal.stop_spinner()
         self.terminal.stop_spinner()
+        if self.writebacks is not None and isinstance(command, Resolve | Escalate | RetryWriteBack):
+            await notes.wait_for_note(self, self.writebacks, command.session_id)
 
 
 async def run_shell(
@@ -323,15 +329,19 @@ async def run_shell(
     stdin: TextIO | None = None,
     stdout: TextIO | None = None,
 ) -> int:
-    from adapters.runtime import open_runtime
+    from adapters.runtime import JOBS_MIN_BUDGET, open_runtime
 
     terminal = Terminal(
         stdin or sys.stdin, stdout or sys.stdout, history=settings.data_dir.expanduser() / HISTORY_FILE
     )
     if not settings.claude_configured:
         terminal.say("Note: ANTHROPIC_API_KEY is not set, so Claude cannot answer. Set it and start again.")
-    async with open_runtime(settings, listen=False) as runtime:
+    # The job worker runs here when a PSA can be connected (its secrets need the key): a ticket's note is
+    # posted, and told, even when no `flowpilot serve` runs.
+    jobs = settings.secret_key is not None and settings.db_pool_size >= JOBS_MIN_BUDGET
+    async with open_runtime(settings, listen=False, jobs=jobs) as runtime:
         user = settings.shell_user or getpass.getuser()
         actor = Actor(platform="shell", workspace_id="local", user_id=user, display_name=user)
-        shell = Shell(runtime.handler, actor, terminal, runtime.db)
+        writebacks = runtime.writebacks if runtime.worker is not None else None
+        shell = Shell(runtime.handler, actor, terminal, runtime.db, writebacks)
         return await shell.run(session_id)

@@ -3,8 +3,10 @@ the header filled from the ticket; "Ticket system is down" stays a problem for C
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -26,6 +28,7 @@ from tests.teams.helpers import card_of, texts
 from tests.test_shell import run_shell
 
 from .harness import SECRET_KEY, TICKET, TICKET_SEED, running_with_jobs
+from .kinds import NOTE_POST_PATH
 
 __all__ = ["connector", "fast_timing"]  # the Teams suite's fixtures, for this module's tests
 
@@ -115,6 +118,42 @@ async def test_shell_ticket_starts_a_session_from_the_ticket(
     missing = await run_shell(db_url, fake_claude, ["/ticket 99999", "/quit"])
     assert "#99999 was not found in ConnectWise" in missing
     assert len(await _sessions(db)) == 1
+
+
+async def test_the_shell_posts_the_note_of_a_ticket_it_resolves_and_retry_posts_a_refused_one(
+    db_url: str,
+    db: async_sessionmaker[AsyncSession],
+    fake_claude: FakeAnthropic,
+    connectwise_fake: FakeConnectWise,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No `flowpilot serve` runs: the shell's own job worker posts the note, and the shell waits to say so."""
+    monkeypatch.setenv("FLOWPILOT_SECRET_KEY", SECRET_KEY)
+    monkeypatch.setenv("FLOWPILOT_PSA_RETRY_SECONDS", "0.05")
+    connectwise_fake.add_ticket(TICKET_SEED)
+    await _connect(db, connectwise_fake, platform="shell", team="local")
+    out = await run_shell(
+        db_url, fake_claude, [f"/ticket {TICKET} the user is remote", "/resolve", "c", "/quit"]
+    )
+    assert f"Posted to ConnectWise #{TICKET} ✓" in out, out
+    assert len(flowpilot_notes(connectwise_fake, TICKET)) == 1
+
+    # A second ticket whose note ConnectWise refuses: told with /retry, which posts it once it is accepted.
+    other = TICKET + 1
+    connectwise_fake.add_ticket(dataclasses.replace(TICKET_SEED, number=other))
+    connectwise_fake.fail(NOTE_POST_PATH["connectwise"], 400, method="POST")
+    out = await run_shell(
+        db_url, fake_claude, [f"/ticket {other} printer offline", "/resolve", "c", "/retry", "/quit"]
+    )
+    assert f"Could not post the ticket note to ConnectWise #{other}" in out and "/retry" in out, out
+    assert f"Posted to ConnectWise #{other} ✓" in out, out
+    assert len(flowpilot_notes(connectwise_fake, other)) == 1
+    assert len(flowpilot_notes(connectwise_fake, TICKET)) == 1
+
+
+def flowpilot_notes(fake: FakeConnectWise, ticket: int) -> list[dict[str, Any]]:
+    """The ticket's notes FlowPilot wrote (its marker ends each), not the ones the ticket came with."""
+    return [n for n in fake.notes(ticket) if "[FlowPilot " in n["text"]]
 
 
 async def test_teams_is_told_in_the_chat_when_the_note_is_posted(
