@@ -19,7 +19,7 @@ from bot.errors import NotFound
 from bot.flows.library import Counters, FlowLibrary, FlowSummary, Imported
 from bot.flows.mermaid import mermaid
 from bot.flows.model import Flow
-from bot.flows.validate import validate
+from bot.flows.validate import jump_warnings, validate
 from bot.queries import AccountRef
 
 from .bodies import FieldError
@@ -65,6 +65,11 @@ class FlowDetail(FlowOut):
 class FlowImported(BaseModel):
     flow: FlowOut
     changed: bool = Field(description="false: the current version already had this content")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="`body:line: …` for each goto_flow naming a flow the library does not hold yet (a "
+        "session reaching it goes on with Claude); the flow is imported all the same",
+    )
 
 
 class VersionOut(BaseModel):
@@ -176,14 +181,16 @@ async def post_flow(request: web.Request, api: Api, account: AccountRef) -> web.
     checked = validate(text, file="body")
     if checked.flow is None:
         raise _faults(checked.faults)
-    saved: Imported = await _library(api).save(
-        checked.flow, source=text, account_id=await _account_id(api, account), origin="api"
-    )
+    library, account_id = _library(api), await _account_id(api, account)
+    saved: Imported = await library.save(checked.flow, source=text, account_id=account_id, origin="api")
     ref = saved.ref
     out = FlowOut(
         id=ref.flow_id, slug=ref.slug, title=ref.title, version=ref.version, version_id=ref.version_id
     )
-    return _json(FlowImported(flow=out, changed=saved.changed), status=201 if saved.changed else 200)
+    known = {summary.ref.slug for summary in await library.summaries(account_id=account_id)}
+    warnings = [str(w) for w in jump_warnings(text, checked.flow, file="body", known=known)]
+    imported = FlowImported(flow=out, changed=saved.changed, warnings=warnings)
+    return _json(imported, status=201 if saved.changed else 200)
 
 
 def _faults(faults: tuple[Any, ...]) -> ApiError:

@@ -11,7 +11,7 @@ node, every node is reached from `start`, there is an end, every loop has a way 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from ..redaction import redact
-from .model import END_TYPES, MAX_LABEL, MAX_OPTIONS, NODE_ID, Flow
+from .model import END_TYPES, MAX_LABEL, MAX_OPTIONS, NODE_ID, Flow, GotoFlowNode
 from .yaml_lines import Parsed, Path, dotted, parse
 
 NOT_A_MAPPING = "a flow is a mapping of schema:, id:, title:, start: and nodes:"
@@ -36,6 +36,10 @@ LONG_LABEL = "{where}: label is {length} characters; a button holds at most {lim
 TOO_MANY_OPTIONS = "{where}: {count} options; at most {limit} fit"
 SAME_LABEL = "{where}: label {label!r} is used twice in this question"
 SELF_GOTO = "{where}: goto_flow jumps to this same flow"
+UNKNOWN_FLOW = (
+    "{where}: no flow {target!r} in the library yet: a session that reaches this node goes on with Claude "
+    "(import that flow too)"
+)
 BAD_NODE_ID = "node id {node!r}: use letters, digits, - and _ (at most 64)"
 SECRET = (
     "this looks like a {kinds} written into the flow: a flow is shown to every engineer and stored as written; "
@@ -78,6 +82,19 @@ def validate(text: str, *, file: str = "<flow>") -> Checked:
     problems += _secrets(text)
     faults = tuple(Fault(file, line, problem) for line, problem in sorted(set(problems)))
     return Checked(flow=flow if not faults else None, faults=faults)
+
+
+def jump_warnings(text: str, flow: Flow, *, file: str, known: Collection[str]) -> list[Fault]:
+    """The goto_flow nodes of a valid flow whose flow is not among `known` (the slugs the library holds for
+    whoever imports it, and those imported with it): not a fault, as the flow may come later, but a
+    session reaching the node would go on with Claude instead."""
+    parsed = parse(text)
+    return [
+        Fault(file, parsed.line(("nodes", node_id, "flow")),
+              UNKNOWN_FLOW.format(where=dotted(("nodes", node_id, "flow")), target=node.flow))
+        for node_id, node in flow.nodes.items()
+        if isinstance(node, GotoFlowNode) and node.flow not in known
+    ]  # fmt: skip
 
 
 def _secrets(text: str) -> list[tuple[int, str]]:

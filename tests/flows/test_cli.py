@@ -98,6 +98,26 @@ async def test_import_validates_first_versions_changes_and_round_trips(
     assert "unchanged (v2)" in back.stdout
 
 
+async def test_import_warns_of_a_goto_flow_to_a_flow_neither_imported_nor_in_the_library(
+    tmp_path: Path, db_url: str
+) -> None:
+    jumping = GOOD.replace(
+        "{type: ai, hint: Consider Conditional Access}", "{type: goto_flow, flow: m365-conditional-access}"
+    )
+    _write(tmp_path / "lib", "outlook.yaml", jumping)
+    alone = await flowpilot(tmp_path, db_url, "import", "lib/outlook.yaml")
+    assert alone.returncode == 0 and alone.stdout.startswith("m365-outlook-password-loop\tv1")
+    assert alone.stderr.splitlines() == [
+        "warning: lib/outlook.yaml:23: nodes.explore.flow: no flow 'm365-conditional-access' in the library "
+        "yet: a session that reaches this node goes on with Claude (import that flow too)"
+    ]
+    # Imported together with the flow it names: nothing to warn of.
+    target = GOOD.replace("id: m365-outlook-password-loop", "id: m365-conditional-access")
+    _write(tmp_path / "lib", "conditional.yaml", target)
+    both = await flowpilot(tmp_path, db_url, "import", "lib")
+    assert both.returncode == 0 and both.stderr == "", both.stderr
+
+
 async def test_list_shows_counters_and_show_prints_yaml_or_mermaid(
     tmp_path: Path, db_url: str, db: async_sessionmaker[AsyncSession]
 ) -> None:

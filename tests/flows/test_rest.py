@@ -100,3 +100,20 @@ async def test_the_account_sees_its_flows_with_counters_and_never_another_accoun
 async def test_no_token_no_flows(api: Api) -> None:
     async with aiohttp.ClientSession() as http, http.get(f"{api.base}/api/flows") as r:
         assert r.status == 401
+
+
+async def test_a_goto_flow_to_a_flow_the_library_lacks_is_imported_with_a_warning(api: Api) -> None:
+    jumping = GOOD.replace(
+        "{type: ai, hint: Consider Conditional Access}", "{type: goto_flow, flow: m365-conditional-access}"
+    )
+    status, body = await _post_yaml(api, jumping)
+    assert status == 201 and body["changed"] is True
+    assert body["warnings"] == [
+        "body:23: nodes.explore.flow: no flow 'm365-conditional-access' in the library yet: a session that "
+        "reaches this node goes on with Claude (import that flow too)"
+    ]
+    # Once the flow it names is in the library, the same jump is quiet.
+    target = GOOD.replace("id: m365-outlook-password-loop", "id: m365-conditional-access")
+    assert (await _post_yaml(api, target))[0] == 201
+    status, body = await _post_yaml(api, jumping)
+    assert status == 200 and body["warnings"] == []
