@@ -186,7 +186,7 @@ class Handoffs:
             if draft is None:
                 raise InvalidTransition(msg.NO_DRAFT)
             draft.status = "discarded"
-        yield Notice(command.session_id, msg.DRAFT_DISCARDED)
+        yield Notice(command.session_id, msg.DRAFT_DISCARDED, code="discarded")
 
     async def _confirm(
         self,

@@ -116,4 +116,4 @@ class Lifecycle:
             await changed(db, s, command.actor, "status")
             if command.feedback:
                 s.session_feedback = redact(command.feedback.strip()).text[:4000]
-        yield Notice(command.session_id, msg.RATED.format(rating=command.rating))
+        yield Notice(command.session_id, msg.RATED.format(rating=command.rating), code="rated")

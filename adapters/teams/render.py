@@ -182,9 +182,14 @@ class Renderer:
         return True
 
     async def _closes_card(self, event: Notice) -> bool:
-        """A discard or a rating that went through: its card says so instead of a notice beside it."""
+        """A discard or a rating that went through: its card says so instead of a notice beside it. Only the
+        command's own outcome counts: "this one is next" (it waits for a turn) is a notice too."""
         command, sid = self._command, event.session_id
-        if event.level != "info" or sid is None or not isinstance(command, DiscardDraft | Rate):
+        if (
+            event.code not in ("discarded", "rated")
+            or sid is None
+            or not isinstance(command, DiscardDraft | Rate)
+        ):
             return False
         by = cards.plain(self._actor.name)
         if isinstance(command, DiscardDraft):

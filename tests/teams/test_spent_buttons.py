@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from fakes.anthropic import Hold
 from fakes.connector import DEFAULT_PERSONAL_CONVERSATION_ID as CHAT
 from fakes.connector import SentActivity, card_submit, personal_message
 from tests.teams.conftest import Teams, wait_for
@@ -12,6 +13,11 @@ from tests.teams.helpers import button, buttons, card_of, card_with, texts
 from tests.teams.test_personal_chat import session_row, start_personal
 
 pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
+
+
+def shown(activity: SentActivity) -> str:
+    """What a message says, as text or as a card."""
+    return (activity.text or "") + (texts(card_of(activity)) if activity.attachments else "")
 
 
 def titles(activity: SentActivity) -> list[str]:
@@ -73,3 +79,26 @@ async def test_a_discarded_draft_loses_its_buttons(teams: Teams) -> None:
     await wait_for(lambda: titles(draft) == [], what="the draft card without buttons")
     assert "discarded this draft" in texts(card_of(draft))
     assert (await session_row(teams)).status == "active"
+
+
+async def test_a_discard_that_waits_for_a_turn_keeps_the_draft_buttons_until_it_is_done(teams: Teams) -> None:
+    """Discard pressed while Claude answers a message: "this one is next" is not the discard itself, so the
+    draft card keeps Confirm · Edit · Discard until the discard has happened."""
+    fake = teams.connector
+    url = fake.service_url
+    await start_personal(teams)
+    await teams.post(personal_message("resolve", service_url=url))
+    draft = await wait_for(lambda: card_with(fake, CHAT, "Confirm resolution"), what="draft card")
+    hold = Hold()
+    teams.claude.queue_turn(
+        {"message": "Try clearing the queue first.", "confidence": 0.5}, chunk_delay=0.01, hold=hold
+    )
+    await teams.post(personal_message("One more thing: the queue is stuck again", service_url=url))
+    await wait_for(hold.waiting.is_set, what="Claude answering the message")
+    await teams.post(card_submit(button(card_of(draft), "Discard")["data"], service_url=url))
+    await wait_for(lambda: any("this one is next" in shown(a) for a in fake.activities(CHAT)), what="queued")
+    assert "Discard" in titles(draft) and "discarded" not in texts(card_of(draft))
+
+    hold.release()
+    await wait_for(lambda: titles(draft) == [], what="the draft card without buttons")
+    assert "discarded this draft" in texts(card_of(draft))
