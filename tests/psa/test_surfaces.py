@@ -101,16 +101,25 @@ async def _answered(runtime: Runtime, sessions: int) -> bool:
     return len(rows) == sessions and not rows[-1].awaiting_reply
 
 
+@pytest.fixture
+async def shell_connectwise(
+    db: async_sessionmaker[AsyncSession], connectwise_fake: FakeConnectWise, monkeypatch: pytest.MonkeyPatch
+) -> FakeConnectWise:
+    """The fake ConnectWise, with its ticket, connected for the shell's account; the shell's environment
+    (this one) has the secret key, and a short pause between retries of a note."""
+    monkeypatch.setenv("FLOWPILOT_SECRET_KEY", SECRET_KEY)
+    monkeypatch.setenv("FLOWPILOT_PSA_RETRY_SECONDS", "0.05")
+    connectwise_fake.add_ticket(TICKET_SEED)
+    await _connect(db, connectwise_fake, platform="shell", team="local")
+    return connectwise_fake
+
+
 async def test_shell_ticket_starts_a_session_from_the_ticket(
     db_url: str,
     db: async_sessionmaker[AsyncSession],
     fake_claude: FakeAnthropic,
-    connectwise_fake: FakeConnectWise,
-    monkeypatch: pytest.MonkeyPatch,
+    shell_connectwise: FakeConnectWise,
 ) -> None:
-    monkeypatch.setenv("FLOWPILOT_SECRET_KEY", SECRET_KEY)  # the shell's environment is this one
-    connectwise_fake.add_ticket(TICKET_SEED)
-    await _connect(db, connectwise_fake, platform="shell", team="local")
     out = await run_shell(db_url, fake_claude, [f"/ticket {TICKET} the user is remote", "/quit"])
     assert "FlowPilot:" in out, out
     (session,) = await _sessions(db)
@@ -121,17 +130,10 @@ async def test_shell_ticket_starts_a_session_from_the_ticket(
 
 
 async def test_the_shell_posts_the_note_of_a_ticket_it_resolves_and_retry_posts_a_refused_one(
-    db_url: str,
-    db: async_sessionmaker[AsyncSession],
-    fake_claude: FakeAnthropic,
-    connectwise_fake: FakeConnectWise,
-    monkeypatch: pytest.MonkeyPatch,
+    db_url: str, fake_claude: FakeAnthropic, shell_connectwise: FakeConnectWise
 ) -> None:
     """No `flowpilot serve` runs: the shell's own job worker posts the note, and the shell waits to say so."""
-    monkeypatch.setenv("FLOWPILOT_SECRET_KEY", SECRET_KEY)
-    monkeypatch.setenv("FLOWPILOT_PSA_RETRY_SECONDS", "0.05")
-    connectwise_fake.add_ticket(TICKET_SEED)
-    await _connect(db, connectwise_fake, platform="shell", team="local")
+    connectwise_fake = shell_connectwise
     out = await run_shell(
         db_url, fake_claude, [f"/ticket {TICKET} the user is remote", "/resolve", "c", "/quit"]
     )
