@@ -255,11 +255,11 @@ class Conversation:
 
     async def _record(self, conn: raw.Conn, loaded: Loaded[SessionState], **step: Any) -> None:
         """Save what the engineer said or did as the session's next step, with the session's changes (the
-        turn's checks and this write need no transaction: see _save_step)."""
+        turn's checks and this write need no transaction: see save_step)."""
         loaded.session.step_count += 1
-        await self._save_step(conn, loaded, {"role": "user", "user_id": loaded.user.id, **step})
+        await self.save_step(conn, loaded, {"role": "user", "user_id": loaded.user.id, **step})
 
-    async def _save_step(
+    async def save_step(
         self,
         conn: raw.Conn,
         loaded: Loaded[SessionState],
@@ -269,7 +269,7 @@ class Conversation:
     ) -> AISessionStep:
         """Write the session's changes and its step number `step_count`, in one statement and only while this
         turn holds the lease (`tell`: a change notification sent with it). The step joins the remembered
-        prompt history."""
+        prompt history. A flow's steps are saved through it too (bot.flow_steps, bot.flow_match)."""
         s = loaded.session
         saved = await raw.save_turn(
             conn,
@@ -356,7 +356,7 @@ class Conversation:
             after = await self._sessions.view_of(db, loaded)
             changed = header_changed(prefetched.before, after)
             change = notify.SessionChange(s.id, "triage", actor.origin, actor.platform)
-            step = await self._save_step(
+            step = await self.save_step(
                 db,
                 loaded,
                 {

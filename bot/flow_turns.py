@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from storage import raw
-from storage.models import AISessionStep
 from storage.state import SessionState
 
 from .claude_choice import Choice
@@ -20,18 +19,8 @@ from .turn_lease import Turn
 
 
 class FlowConversation(Conversation):
-    """Conversation, plus the few ways in a flow needs (bot.flow_steps, bot.flow_text, bot.flow_match)."""
-
-    async def save_step(
-        self,
-        conn: raw.Conn,
-        loaded: Loaded[SessionState],
-        step: dict[str, Any],
-        *,
-        tell: tuple[str, str] | None = None,
-    ) -> AISessionStep:
-        """The session's changes with its next step, in one statement under the turn's lease."""
-        return await self._save_step(conn, loaded, step, tell=tell)
+    """Conversation, plus the ways in a flow needs: Claude taking over from a flow, and a turn with a choice
+    (bot.flow_steps, bot.flow_text, bot.flow_match)."""
 
     async def hand_over(
         self, loaded: Loaded[SessionState], *, actor: Actor, turn: Turn, note: str
