@@ -33,4 +33,6 @@ def mount(app: web.Application, runtime: Runtime) -> None:
     r.add_post("/api/flows", flow_routes.post_flow)
     r.add_get("/api/flows/{flow_id}", flow_routes.get_flow)
     r.add_get("/api/flows/{flow_id}/versions", flow_routes.list_versions)
+    r.add_post("/api/flows/{flow_id}/hide", flow_routes.hide_flow)
+    r.add_post("/api/flows/{flow_id}/show", flow_routes.show_flow)
     psa_routes.add_routes(app)

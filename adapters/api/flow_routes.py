@@ -72,6 +72,11 @@ class FlowImported(BaseModel):
     )
 
 
+class FlowVisibility(BaseModel):
+    flow: str = Field(description="The flow's id or slug, as given")
+    hidden: bool = Field(description="true: the account no longer sees it (listing, matching, starting)")
+
+
 class VersionOut(BaseModel):
     version_id: uuid.UUID
     version: int
@@ -152,6 +157,31 @@ async def get_flow(request: web.Request, api: Api, account: AccountRef) -> web.S
 
 
 @endpoint
+async def hide_flow(request: web.Request, api: Api, account: AccountRef) -> web.StreamResponse:
+    return await _set_hidden(request, api, account, hidden=True)
+
+
+@endpoint
+async def show_flow(request: web.Request, api: Api, account: AccountRef) -> web.StreamResponse:
+    return await _set_hidden(request, api, account, hidden=False)
+
+
+async def _set_hidden(
+    request: web.Request, api: Api, account: AccountRef, *, hidden: bool
+) -> web.StreamResponse:
+    """Hide a flow from the token's account (a starter flow it does not use), or show it again; other
+    accounts keep seeing it."""
+    flow = request.match_info["flow_id"]
+    try:
+        await _library(api).set_hidden(
+            account_id=await _account_id(api, account), slug_or_id=flow, hidden=hidden
+        )
+    except NotFound:
+        raise ApiError(404, "not_found", NO_FLOW) from None
+    return _json(FlowVisibility(flow=flow, hidden=hidden))
+
+
+@endpoint
 async def list_versions(request: web.Request, api: Api, account: AccountRef) -> web.StreamResponse:
     try:
         versions = await _library(api).versions(
@@ -214,7 +244,7 @@ async def _read_text(request: web.Request) -> str:
 
 
 # ── OpenAPI ──────────────────────────────────────────────────────────────────────────────────────────
-RESPONSES: tuple[type[BaseModel], ...] = (FlowList, FlowDetail, FlowImported, VersionList)
+RESPONSES: tuple[type[BaseModel], ...] = (FlowList, FlowDetail, FlowImported, FlowVisibility, VersionList)
 REQUESTS: tuple[type[BaseModel], ...] = (Flow,)
 _FLOW_ID = {
     "name": "flow_id",
@@ -280,7 +310,18 @@ def openapi_paths(
             ),
         },
     }
-    for path in ("/api/flows/{flow_id}", "/api/flows/{flow_id}/versions"):
-        missing = paths[path]["get"]["responses"]["404"]
-        paths[path]["get"]["responses"]["404"] = {**missing, "description": NO_FLOW_DOC}
+    for verb, summary in (
+        ("hide", "Hide a flow from the token's account (e.g. a starter flow it does not use)"),
+        ("show", "Show a hidden flow to the token's account again"),
+    ):
+        paths[f"/api/flows/{{flow_id}}/{verb}"] = {
+            "post": op(summary, ok=(200, json_of(FlowVisibility), "Done"), session=False, errors=(404,),
+                       params=[_FLOW_ID])
+        }  # fmt: skip
+    for path, verb in (
+        ("/api/flows/{flow_id}", "get"), ("/api/flows/{flow_id}/versions", "get"),
+        ("/api/flows/{flow_id}/hide", "post"), ("/api/flows/{flow_id}/show", "post"),
+    ):  # fmt: skip
+        missing = paths[path][verb]["responses"]["404"]
+        paths[path][verb]["responses"]["404"] = {**missing, "description": NO_FLOW_DOC}
     return paths

@@ -9,6 +9,7 @@ import json
 import aiohttp
 import yaml
 
+from bot.flows.validate import validate
 from tests.api.conftest import EVIL, Api, api
 
 from .test_validate import GOOD
@@ -117,3 +118,26 @@ async def test_a_goto_flow_to_a_flow_the_library_lacks_is_imported_with_a_warnin
     assert (await _post_yaml(api, target))[0] == 201
     status, body = await _post_yaml(api, jumping)
     assert status == 200 and body["warnings"] == []
+
+
+async def test_an_account_hides_a_shared_flow_over_rest_and_shows_it_again(api: Api) -> None:
+    """A starter flow the MSP does not use: hidden from its listing and its sessions, still there for others."""
+    flow = validate(GOOD).flow
+    assert flow is not None
+    await api.runtime.flows.save(flow, source=GOOD, account_id=None, origin="starter")
+    slug = "m365-outlook-password-loop"
+
+    _, hidden = await api.call("POST", f"/api/flows/{slug}/hide", expect=200)
+    assert hidden == {"flow": slug, "hidden": True}
+    _, listed = await api.call("GET", "/api/flows", expect=200)
+    assert listed["flows"] == []
+    assert (await api.call("GET", f"/api/flows/{slug}"))[0] == 404
+    _, theirs = await api.call("GET", "/api/flows", token=EVIL, expect=200)
+    assert [f["slug"] for f in theirs["flows"]] == [slug]  # another account still sees it
+
+    _, shown = await api.call("POST", f"/api/flows/{slug}/show", expect=200)
+    assert shown == {"flow": slug, "hidden": False}
+    _, listed = await api.call("GET", "/api/flows", expect=200)
+    assert [f["slug"] for f in listed["flows"]] == [slug]
+    status, body = await api.call("POST", "/api/flows/no-such-flow/hide")
+    assert (status, body["error"]["code"]) == (404, "not_found")
