@@ -270,13 +270,12 @@ class WriteBacks:
         return await jobs.enqueue(db, ENTRYPOINT, str(handoff_id).encode(), key=f"psa:{handoff_id}")
 
     # ── what the thread is told ────────────────────────────────────────────────────────────────────
-    async def pending(self, session_id: uuid.UUID) -> str | None:
-        """The ticket ("ConnectWise #12345") whose note the session's latest write-back is still posting."""
+    async def ticket_of(self, session_id: uuid.UUID) -> str | None:
+        """The ticket ("ConnectWise #12345") of the session's latest write-back, whatever its state (a
+        worker in this process may have posted it already); None when the session has none."""
         async with self._db() as db:
             wb = await store.latest_writeback(db, session_id)
-            if wb is None or wb.state != "pending":
-                return None
-            return f"{await self._psa_name(db, wb)} #{wb.ticket_number}"
+            return f"{await self._psa_name(db, wb)} #{wb.ticket_number}" if wb is not None else None
 
     async def outcome(self, session_id: uuid.UUID) -> tuple[str, Notice] | None:
         """The notice of the session's finished write-back, with a key that names this outcome once."""

@@ -14,9 +14,8 @@ from . import show
 if TYPE_CHECKING:
     from .repl import Shell
 
-WAIT_SECONDS = (
-    60.0  # the PSA's own retries (bot.psa_writeback) fit in this; a longer outage is told as queued
-)
+# The PSA's own retries (bot.psa_writeback) fit in this; a longer outage is told as queued.
+WAIT_SECONDS = 60.0
 POLL_SECONDS = 0.25  # one indexed row read: the shell does not listen for other processes' changes
 QUEUED = (
     "The ticket note for {ticket} is not posted yet: it stays queued and is posted as soon as a job worker "
@@ -26,9 +25,9 @@ QUEUED = (
 
 async def wait_for_note(shell: Shell, writebacks: WriteBacks, session_id: uuid.UUID) -> None:
     """After a resolution, an escalation or /retry of a note: the outcome of the session's write-back."""
-    ticket = await writebacks.pending(session_id)
+    ticket = await writebacks.ticket_of(session_id)
     if ticket is None:
-        return  # not from a ticket, or the note was told already
+        return  # not a session from a ticket
     shell.terminal.spinner(f"Posting the ticket note to {ticket}…")
     loop = asyncio.get_running_loop()
     deadline = loop.time() + WAIT_SECONDS
