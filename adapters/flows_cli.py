@@ -17,7 +17,7 @@ from pathlib import Path
 from bot.errors import FlowPilotError
 from bot.flows.library import FlowLibrary, FlowSummary
 from bot.flows.mermaid import mermaid
-from bot.flows.validate import Checked, jump_warnings, validate
+from bot.flows.validate import Checked, validate
 from bot.settings import Settings
 
 # In a folder, YAML files are flows (flows/schema.json beside them is not); a JSON flow is named on its own.
@@ -157,19 +157,20 @@ async def _import_command(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     async with _library(settings) as library:
         account = await _account(library, args.account, create=True)
-        # What a goto_flow may name: the flows the account sees (every flow, for a shared import), and these.
-        known = {summary.ref.slug for summary in await library.summaries(account_id=account)}
+        # What a goto_flow may name: the flows the account sees (a shared flow: the shared ones), and these.
+        if account is not None:
+            known = {ref.slug for ref in await library.visible(account_id=account)}
+        else:
+            known = {s.ref.slug for s in await library.summaries(account_id=None) if s.account is None}
         known |= {result.flow.id for _, result in checked if result.flow is not None}
-        warnings: list[str] = []
         for path, result in checked:
             assert result.flow is not None
-            text = path.read_text(encoding="utf-8")
-            saved = await library.save(result.flow, source=text, account_id=account, origin="cli")
+            saved = await library.save(
+                result.flow, source=path.read_text(encoding="utf-8"), account_id=account, origin="cli"
+            )
             state = f"v{saved.ref.version}" if saved.changed else f"unchanged (v{saved.ref.version})"
             print(f"{saved.ref.slug}\t{state}\t{path}")
-            warnings += [
-                f"warning: {w}" for w in jump_warnings(text, result.flow, file=str(path), known=known)
-            ]
+    warnings = [f"warning: {w}" for _, result in checked for w in result.unknown_jumps(known)]
     if warnings:
         print("\n".join(warnings), file=sys.stderr)
     return 0

@@ -19,7 +19,7 @@ from bot.errors import NotFound
 from bot.flows.library import Counters, FlowLibrary, FlowSummary, Imported
 from bot.flows.mermaid import mermaid
 from bot.flows.model import Flow
-from bot.flows.validate import jump_warnings, validate
+from bot.flows.validate import validate
 from bot.queries import AccountRef
 
 from .bodies import FieldError
@@ -217,8 +217,8 @@ async def post_flow(request: web.Request, api: Api, account: AccountRef) -> web.
     out = FlowOut(
         id=ref.flow_id, slug=ref.slug, title=ref.title, version=ref.version, version_id=ref.version_id
     )
-    known = {summary.ref.slug for summary in await library.summaries(account_id=account_id)}
-    warnings = [str(w) for w in jump_warnings(text, checked.flow, file="body", known=known)]
+    known = {ref.slug for ref in await library.visible(account_id=account_id)}
+    warnings = [str(w) for w in checked.unknown_jumps(known)]
     imported = FlowImported(flow=out, changed=saved.changed, warnings=warnings)
     return _json(imported, status=201 if saved.changed else 200)
 

@@ -58,11 +58,32 @@ class Fault:
 
 
 @dataclass(frozen=True)
+class Jump:
+    """A goto_flow node of a valid flow: the flow it names, and where that is written."""
+
+    target: str
+    file: str
+    line: int
+    where: str
+
+
+@dataclass(frozen=True)
 class Checked:
     """A validated flow (None when there are faults) and every fault found."""
 
     flow: Flow | None
     faults: tuple[Fault, ...]
+    jumps: tuple[Jump, ...] = ()
+
+    def unknown_jumps(self, known: Collection[str]) -> list[Fault]:
+        """The goto_flow nodes naming a flow not among `known` (the slugs the library holds for whoever
+        imports it, and those imported with it): not faults, as the flow may come later, but a session
+        reaching such a node would go on with Claude instead."""
+        return [
+            Fault(j.file, j.line, UNKNOWN_FLOW.format(where=j.where, target=j.target))
+            for j in self.jumps
+            if j.target not in known
+        ]
 
     @property
     def ok(self) -> bool:
@@ -81,20 +102,14 @@ def validate(text: str, *, file: str = "<flow>") -> Checked:
         problems += shape + list(_graph(parsed))
     problems += _secrets(text)
     faults = tuple(Fault(file, line, problem) for line, problem in sorted(set(problems)))
-    return Checked(flow=flow if not faults else None, faults=faults)
-
-
-def jump_warnings(text: str, flow: Flow, *, file: str, known: Collection[str]) -> list[Fault]:
-    """The goto_flow nodes of a valid flow whose flow is not among `known` (the slugs the library holds for
-    whoever imports it, and those imported with it): not a fault, as the flow may come later, but a
-    session reaching the node would go on with Claude instead."""
-    parsed = parse(text)
-    return [
-        Fault(file, parsed.line(("nodes", node_id, "flow")),
-              UNKNOWN_FLOW.format(where=dotted(("nodes", node_id, "flow")), target=node.flow))
+    if faults or flow is None:
+        return Checked(flow=None, faults=faults)
+    jumps = tuple(
+        Jump(node.flow, file, parsed.line(("nodes", node_id, "flow")), dotted(("nodes", node_id, "flow")))
         for node_id, node in flow.nodes.items()
-        if isinstance(node, GotoFlowNode) and node.flow not in known
-    ]  # fmt: skip
+        if isinstance(node, GotoFlowNode)
+    )
+    return Checked(flow=flow, faults=faults, jumps=jumps)
 
 
 def _secrets(text: str) -> list[tuple[int, str]]:
