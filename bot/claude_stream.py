@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import jiter
 
+from .schemas import numbered
+
 if TYPE_CHECKING:
     import anthropic
-
-from .schemas import numbered
 
 
 @dataclass(frozen=True)

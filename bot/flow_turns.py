@@ -46,8 +46,9 @@ class FlowConversation(Conversation):
     ) -> AsyncIterator[Event]:
         """Save the engineer's `step` (if any), then Claude's turn, told FlowPilot's `context` after the
         conversation, answering `choice` (what it chose goes to `follow` first). A start passes the turn
-        input it read in its own transaction (`prefetched`): it is not read twice."""
-        if prefetched is None or step is not None:
+        input it read in its own transaction (`prefetched`, with no `step`): it is not read twice."""
+        assert prefetched is None or step is None, "a step changes the turn input: read it after the step"
+        if prefetched is None:
             async with raw.autocommit(self._db) as db:
                 if step is not None:
                     loaded.session.awaiting_reply = True

@@ -28,8 +28,8 @@ class Settings(BaseSettings):
 
     anthropic_api_key: SecretStr | None = Field(default=None, validation_alias="ANTHROPIC_API_KEY")
     anthropic_base_url: str | None = Field(default=None, validation_alias="ANTHROPIC_BASE_URL")
-    # None: the newest Sonnet in the installed SDK (bot.claude.newest_sonnet), looked up only by a process that
-    # talks to Claude: importing the SDK costs over a second that `flowpilot flows|psa …` need not pay.
+    # None: the newest Sonnet in the installed SDK (bot.anthropic_claude.newest_sonnet), looked up only by a
+    # process that talks to Claude: importing the SDK costs over a second `flowpilot flows|psa …` need not pay.
     model: str | None = Field(default=None, validation_alias="FLOWPILOT_MODEL")
     claude_timeout: float = Field(default=60.0, validation_alias="FLOWPILOT_CLAUDE_TIMEOUT")
     claude_max_retries: int = Field(default=2, validation_alias="FLOWPILOT_CLAUDE_MAX_RETRIES")
